@@ -1,0 +1,564 @@
+//! The HTTP API: `/logs`, `/logs/{namespace}/{pod}/{container}`,
+//! `/logs/{pod}/{container}`, `/healthz`, `/readyz`, `/metrics`.
+//!
+//! Requests are routed on the raw (still percent-encoded) path: each segment
+//! is decoded once and must be a plain name, so `..`, `%2e%2e`, `%2f` and NUL
+//! never reach the file layer. Log reads run on blocking threads (they
+//! `pread` files) and stream bounded chunks to the client through a channel
+//! of a few chunks: a slow client makes the reader wait. HTTP statuses come
+//! from one function, [`ApiError::status`].
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::discovery::{DirSeq, Discovery, PodLogs};
+use crate::fileset;
+use crate::output::{Context, Format};
+use crate::query::{self, ParamError};
+use crate::reader::{self, ReadError, ReadSpec, Session, Sink, Target, Waiter, Wake};
+use crate::telemetry;
+
+/// What the API needs from the rest of the daemon.
+pub struct ApiState {
+    pub discovery: Arc<Discovery>,
+    pub node: String,
+    pub max_event_bytes: usize,
+    /// Cancelled at shutdown: followers end.
+    pub shutdown: CancellationToken,
+}
+
+/// A response body: a whole buffer, or chunks streamed from a reader.
+pub enum ApiBody {
+    Full(Option<Bytes>),
+    Stream(mpsc::Receiver<Bytes>),
+}
+
+impl Body for ApiBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ApiBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            ApiBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ApiBody::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ApiBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            ApiBody::Full(None) => SizeHint::with_exact(0),
+            ApiBody::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Param(#[from] ParamError),
+    #[error("invalid path segment {segment:?}: only [A-Za-z0-9._-] names are allowed")]
+    Segment { segment: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("pod name {pod:?} is ambiguous: {} pods match", candidates.len())]
+    Ambiguous {
+        pod: String,
+        candidates: Vec<String>,
+    },
+    #[error("method {0} not allowed")]
+    Method(Method),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+// === impl ApiError ===
+
+impl ApiError {
+    /// The one place that maps errors to HTTP statuses.
+    pub fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Param(_) | ApiError::Segment { .. } => {
+                (StatusCode::BAD_REQUEST, "BadRequest")
+            }
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::Ambiguous { .. } => (StatusCode::CONFLICT, "Conflict"),
+            ApiError::Method(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+        }
+    }
+
+    fn response(&self) -> Response<ApiBody> {
+        let (status, reason) = self.status();
+        let mut body = serde_json::json!({
+            "error": self.to_string(),
+            "reason": reason,
+        });
+        match self {
+            ApiError::Param(p) => body["parameter"] = p.parameter.clone().into(),
+            ApiError::Segment { segment } => body["segment"] = segment.clone().into(),
+            ApiError::Ambiguous { candidates, .. } => {
+                body["candidates"] = candidates.clone().into()
+            }
+            _ => {}
+        }
+        let mut b = serde_json::to_vec(&body).expect("a JSON value serializes");
+        b.push(b'\n');
+        json_response(status, b)
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response<ApiBody> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(ApiBody::Full(Some(Bytes::from(body))))
+        .expect("static headers are valid")
+}
+
+fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<ApiBody> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(ApiBody::Full(Some(body.into())))
+        .expect("static headers are valid")
+}
+
+/// Decodes and checks the segments of a raw path.
+fn segments(raw: &str) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    for seg in raw.split('/').skip(1) {
+        let decoded = percent_encoding::percent_decode_str(seg).collect::<Vec<u8>>();
+        let s = String::from_utf8_lossy(&decoded).into_owned();
+        if !query::valid_name(&s) {
+            return Err(ApiError::Segment { segment: s });
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// Serves HTTP on `listener` until `cancel`.
+pub async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: CancellationToken) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let cancel = cancel.clone();
+        conns.spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(req, &state, peer).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+        // Reap finished connections so the set stays small.
+        while conns.try_join_next().is_some() {}
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    state: &ApiState,
+    _peer: SocketAddr,
+) -> Response<ApiBody> {
+    let resp = match route(&req, state).await {
+        Ok(r) => r,
+        Err(e) => e.response(),
+    };
+    telemetry::request(resp.status().as_u16());
+    resp
+}
+
+async fn route(
+    req: &Request<hyper::body::Incoming>,
+    state: &ApiState,
+) -> Result<Response<ApiBody>, ApiError> {
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("");
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Err(ApiError::Method(req.method().clone()));
+    }
+    match path {
+        "/healthz" => return Ok(text_response(StatusCode::OK, "ok\n")),
+        "/readyz" => {
+            return Ok(if state.discovery.is_ready() {
+                text_response(StatusCode::OK, "ready\n")
+            } else {
+                text_response(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+            })
+        }
+        "/metrics" => {
+            return Ok(Response::builder()
+                .header(
+                    "content-type",
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )
+                .body(ApiBody::Full(Some(Bytes::from(telemetry::encode()))))
+                .expect("static headers are valid"))
+        }
+        "/logs" | "/logs/" => return inventory(state, query),
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix("/logs/") else {
+        return Err(ApiError::NotFound(format!("no such endpoint {path:?}")));
+    };
+    let segs = segments(&format!("/{rest}"))?;
+    let (ns, pod, container) = match segs.as_slice() {
+        [pod, c] => (None, pod.as_str(), c.as_str()),
+        [ns, pod, c] => (Some(ns.as_str()), pod.as_str(), c.as_str()),
+        _ => {
+            return Err(ApiError::NotFound(format!(
+                "no such endpoint {path:?}: use /logs/{{namespace}}/{{pod}}/{{container}}"
+            )))
+        }
+    };
+    let params = query::parse_log_params(query)?;
+    read_logs(state, ns, pod, container, params).await
+}
+
+fn pod_ref(p: &PodLogs) -> String {
+    format!("{}/{}", p.namespace, p.name)
+}
+
+fn inventory(state: &ApiState, query: &str) -> Result<Response<ApiBody>, ApiError> {
+    let params = query::parse_inventory_params(query)?;
+    if !state.discovery.is_ready() {
+        return Err(ApiError::Unavailable("the initial scan is not done".into()));
+    }
+    let root = state.discovery.root();
+    let mut pods = Vec::new();
+    for p in state.discovery.pods() {
+        if params
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| *ns != p.namespace)
+        {
+            continue;
+        }
+        if !query::selector_matches(&params.selector, &p.labels) {
+            continue;
+        }
+        let mut containers = Vec::new();
+        for c in p.containers.values() {
+            let dir = [p.dir.as_str(), c.name.as_str()];
+            let entries = root.list_dir(&dir).unwrap_or_default();
+            let groups = fileset::group(&entries);
+            let mut files = Vec::new();
+            let mut total = 0u64;
+            for f in groups.values().flatten() {
+                let mut rel = dir.to_vec();
+                rel.push(&f.name);
+                let Ok(o) = root.open_file(&rel) else {
+                    continue;
+                };
+                total += o.size;
+                files.push(serde_json::json!({
+                    "name": f.name, "attempt": f.attempt, "bytes": o.size, "compressed": f.compressed,
+                }));
+            }
+            let first = groups
+                .values()
+                .next()
+                .and_then(|fs| fs.first())
+                .and_then(|f| reader::file_time_span(root, &dir, f).0);
+            let last = groups
+                .values()
+                .next_back()
+                .and_then(|fs| fs.last())
+                .and_then(|f| reader::file_time_span(root, &dir, f).1);
+            let ts = |t: Option<i64>| t.map(crate::cri_log::timestamp_string);
+            containers.push(serde_json::json!({
+                "name": c.name,
+                "attempts": c.attempts,
+                "currentAttempt": c.attempts.last(),
+                "files": files,
+                "bytes": total,
+                "firstTime": ts(first),
+                "lastTime": ts(last),
+            }));
+        }
+        pods.push(serde_json::json!({
+            "namespace": p.namespace,
+            "pod": p.name,
+            "uid": p.uid,
+            "labels": p.labels,
+            "containers": containers,
+        }));
+    }
+    let body = serde_json::json!({
+        "node": state.node,
+        "logRoot": root.path().display().to_string(),
+        "mode": "directory",
+        "pods": pods,
+    });
+    let mut b = serde_json::to_vec_pretty(&body).expect("a JSON value serializes");
+    b.push(b'\n');
+    Ok(json_response(StatusCode::OK, b))
+}
+
+/// Sends output chunks to the response body; counts bytes.
+struct ChanSink {
+    tx: mpsc::Sender<Bytes>,
+    format: &'static str,
+}
+
+impl Sink for ChanSink {
+    fn send(&mut self, chunk: Bytes) -> bool {
+        let n = chunk.len() as u64;
+        let ok = self.tx.blocking_send(chunk).is_ok();
+        if ok {
+            telemetry::served(self.format, n);
+        }
+        ok
+    }
+}
+
+/// Waits for directory notifications on a blocking thread.
+struct DirWaiter {
+    rx: watch::Receiver<DirSeq>,
+    seen: DirSeq,
+    tx: mpsc::Sender<Bytes>,
+    cancel: CancellationToken,
+    handle: tokio::runtime::Handle,
+}
+
+impl Waiter for DirWaiter {
+    fn wait(&mut self) -> Wake {
+        let rx = &mut self.rx;
+        let tx = &self.tx;
+        let cancel = &self.cancel;
+        let r = self.handle.block_on(async {
+            tokio::select! {
+                r = rx.changed() => r.is_ok(),
+                _ = tx.closed() => false,
+                _ = cancel.cancelled() => false,
+            }
+        });
+        if !r {
+            return Wake::Stop;
+        }
+        let now = *self.rx.borrow_and_update();
+        let wake = if now.changed != self.seen.changed {
+            Wake::Changed
+        } else {
+            Wake::Modified
+        };
+        self.seen = now;
+        wake
+    }
+}
+
+async fn read_logs(
+    state: &ApiState,
+    ns: Option<&str>,
+    pod: &str,
+    container: &str,
+    params: query::LogParams,
+) -> Result<Response<ApiBody>, ApiError> {
+    if !state.discovery.is_ready() {
+        return Err(ApiError::Unavailable("the initial scan is not done".into()));
+    }
+    let mut found = state.discovery.find(ns, pod);
+    if found.is_empty() {
+        // The view may lag a just-created pod by one notification.
+        return Err(ApiError::NotFound(match ns {
+            Some(ns) => format!("pod {ns}/{pod} not found"),
+            None => format!("pod {pod} not found in any namespace"),
+        }));
+    }
+    if found.len() > 1 {
+        return Err(ApiError::Ambiguous {
+            pod: pod.to_owned(),
+            candidates: found.iter().map(pod_ref).collect(),
+        });
+    }
+    let p = found.remove(0);
+    let Some(c) = p.containers.get(container) else {
+        return Err(ApiError::NotFound(format!(
+            "container {container:?} not found in pod {} (containers: {})",
+            pod_ref(&p),
+            p.containers.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    };
+    let attempt = if let Some(a) = params.attempt {
+        if !c.attempts.contains(&a) {
+            return Err(ApiError::NotFound(format!(
+                "attempt {a} of container {container:?} not found (attempts: {:?})",
+                c.attempts
+            )));
+        }
+        a
+    } else if params.previous {
+        let n = c.attempts.len();
+        if n < 2 {
+            return Err(ApiError::NotFound(format!(
+                "container {container:?} in pod {} has no previous attempt",
+                pod_ref(&p)
+            )));
+        }
+        c.attempts[n - 2]
+    } else {
+        match c.attempts.last() {
+            Some(a) => *a,
+            None => {
+                return Err(ApiError::NotFound(format!(
+                    "container {container:?} has no log files"
+                )))
+            }
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let since = match (params.since_seconds, params.since_time) {
+        (Some(s), _) => Some(now.saturating_sub((s as i64).saturating_mul(1_000_000_000))),
+        (None, t) => t,
+    };
+    let format = params.format.unwrap_or(Format::Text);
+    let spec = ReadSpec {
+        stream: params.stream,
+        since,
+        until: params.until_time,
+        tail: params.tail_lines,
+        cursor: params.cursor,
+        grep: params.grep,
+        limit_bytes: params.limit_bytes,
+        format,
+        timestamps: params.timestamps,
+        follow: params.follow,
+        max_event_bytes: state.max_event_bytes,
+    };
+    let target = Target {
+        root: state.discovery.root().clone(),
+        dir: [p.dir.clone(), container.to_owned()],
+        ctx: Context {
+            namespace: p.namespace.clone(),
+            pod: p.name.clone(),
+            uid: p.uid.clone(),
+            container: container.to_owned(),
+            attempt,
+        },
+    };
+    let rx_dir = state.discovery.subscribe(&p.dir, container);
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let (open_tx, open_rx) = oneshot::channel::<Result<(), ReadError>>();
+    let seen = *rx_dir.borrow();
+    let waiter = DirWaiter {
+        seen,
+        rx: rx_dir,
+        tx: tx.clone(),
+        cancel: state.shutdown.clone(),
+        handle: tokio::runtime::Handle::current(),
+    };
+    let format_name = match format {
+        Format::Text => "text",
+        Format::Cri => "cri",
+        Format::Json => "json",
+    };
+    let follow = spec.follow;
+    tokio::task::spawn_blocking(move || {
+        let _guard = follow.then(telemetry::follower);
+        let mut waiter = waiter;
+        let mut sink = ChanSink {
+            tx,
+            format: format_name,
+        };
+        match Session::open(target, spec, &mut sink) {
+            Err(e) => {
+                let _ = open_tx.send(Err(e));
+            }
+            Ok(s) => {
+                let _ = open_tx.send(Ok(()));
+                s.run(&mut waiter);
+            }
+        }
+    });
+    match open_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(ReadError::Cursor(e))) => {
+            return Err(ApiError::Param(ParamError {
+                parameter: "cursor".into(),
+                message: e.to_string(),
+            }))
+        }
+        Ok(Err(e @ ReadError::NoFiles { .. })) | Ok(Err(e @ ReadError::List { .. })) => {
+            return Err(ApiError::NotFound(e.to_string()))
+        }
+        Err(_) => return Err(ApiError::Unavailable("the reader stopped".into())),
+    }
+    let ctype = match format {
+        Format::Json => "application/x-ndjson",
+        _ => "text/plain; charset=utf-8",
+    };
+    Ok(Response::builder()
+        .header("content-type", ctype)
+        .header("x-content-type-options", "nosniff")
+        .header("cache-control", "no-store")
+        .body(ApiBody::Stream(rx))
+        .expect("static headers are valid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_checked() {
+        assert_eq!(segments("/a/b-1/c.d").unwrap(), vec!["a", "b-1", "c.d"]);
+        for bad in [
+            "/a/../b",
+            "/a/%2e%2e/b",
+            "/a%2fb/c",
+            "/a/%00/c",
+            "/a//c",
+            "/a/./c",
+            "/a/b%20c",
+        ] {
+            assert!(segments(bad).is_err(), "{bad}");
+        }
+    }
+}

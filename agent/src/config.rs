@@ -1,0 +1,93 @@
+//! Configuration: command-line flags and the optional YAML file.
+//!
+//! Flags win over the file. Bad configuration is reported with the key at
+//! fault and makes `podlogd` exit with status 64.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The validated configuration of a running agent.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub log_root: PathBuf,
+    pub listen: SocketAddr,
+    /// `None` for directory mode.
+    pub cri_endpoint: Option<PathBuf>,
+    pub node_name: String,
+    /// Cap on one event's content, in bytes (default 1 MiB).
+    pub max_event_bytes: usize,
+    /// How long shutdown waits for streams to end.
+    pub shutdown_grace: Duration,
+}
+
+/// The YAML file's content (`--config`). Unknown keys are errors.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileConfig {
+    pub log_root: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub node_name: Option<String>,
+    pub max_event_bytes: Option<usize>,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Reads and parses a config file (at most 1 MiB).
+///
+/// # Errors
+///
+/// The file cannot be read or is not valid.
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if text.len() > (1 << 20) {
+        return Err(ConfigError::Invalid {
+            key: "config",
+            reason: "file larger than 1 MiB".into(),
+        });
+    }
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Checks `maxEventBytes`: between 1 KiB and 64 MiB.
+///
+/// # Errors
+///
+/// Out of range.
+pub fn check_max_event_bytes(n: usize) -> Result<usize, ConfigError> {
+    if !(1024..=(64 << 20)).contains(&n) {
+        return Err(ConfigError::Invalid {
+            key: "maxEventBytes",
+            reason: format!("{n} is outside 1024..=67108864"),
+        });
+    }
+    Ok(n)
+}

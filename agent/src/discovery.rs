@@ -1,0 +1,401 @@
+//! Directory discovery: which pods, containers and attempts have logs.
+//!
+//! The log root holds `<namespace>_<pod>_<uid>/<container>/<attempt>.log`.
+//! One inotify instance watches the root, each pod directory and each
+//! container directory. Structural events (create, delete, rename) rescan the
+//! pod they concern; writes to a container's files only notify that
+//! container's followers. At start-up and after an inotify queue overflow a
+//! full rescan rebuilds the view, since events may have been missed.
+//!
+//! Everything read here goes through [`SafeRoot`]; inotify watches are added
+//! with `IN_DONT_FOLLOW | IN_ONLYDIR`, and a watch only yields notifications,
+//! never file content.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures_util::StreamExt as _;
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::fileset;
+use crate::safe_open::{Kind, SafeRoot};
+use crate::telemetry;
+
+/// One container's log directory, as discovered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerLogs {
+    pub name: String,
+    /// Attempts with at least one log file, ascending.
+    pub attempts: Vec<u32>,
+}
+
+/// One pod directory, as discovered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodLogs {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    /// The directory name beneath the log root.
+    pub dir: String,
+    pub labels: BTreeMap<String, String>,
+    pub containers: BTreeMap<String, ContainerLogs>,
+}
+
+/// Change counters of one container directory, for followers: `modified`
+/// advances on writes, `changed` on creates, renames and deletes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirSeq {
+    pub modified: u64,
+    pub changed: u64,
+}
+
+/// The discovered view, shared by the API and the watcher task.
+pub struct Discovery {
+    root: Arc<SafeRoot>,
+    pods: RwLock<BTreeMap<String, PodLogs>>,
+    ready: AtomicBool,
+    dirs: Mutex<HashMap<(String, String), watch::Sender<DirSeq>>>,
+}
+
+/// Splits a pod directory name `<namespace>_<pod>_<uid>`. Kubernetes names
+/// cannot contain `_`, so a name with another count of parts is not a pod.
+pub fn parse_pod_dir(name: &str) -> Option<(&str, &str, &str)> {
+    let mut it = name.split('_');
+    let (ns, pod, uid) = (it.next()?, it.next()?, it.next()?);
+    if it.next().is_some() || ns.is_empty() || pod.is_empty() || uid.is_empty() {
+        return None;
+    }
+    Some((ns, pod, uid))
+}
+
+// === impl Discovery ===
+
+impl Discovery {
+    pub fn new(root: Arc<SafeRoot>) -> Arc<Self> {
+        Arc::new(Self {
+            root,
+            pods: RwLock::new(BTreeMap::new()),
+            ready: AtomicBool::new(false),
+            dirs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn root(&self) -> &Arc<SafeRoot> {
+        &self.root
+    }
+
+    /// True once the first full scan is done.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks the view unready (shutdown).
+    pub fn set_unready(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+
+    /// A snapshot of all pods.
+    pub fn pods(&self) -> Vec<PodLogs> {
+        self.pods
+            .read()
+            .expect("discovery lock is never poisoned: no panics while held")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Pods named `pod`, in `namespace` if given.
+    pub fn find(&self, namespace: Option<&str>, pod: &str) -> Vec<PodLogs> {
+        self.pods
+            .read()
+            .expect("discovery lock is never poisoned: no panics while held")
+            .values()
+            .filter(|p| p.name == pod && namespace.is_none_or(|ns| p.namespace == ns))
+            .cloned()
+            .collect()
+    }
+
+    /// Change notifications for one container directory.
+    pub fn subscribe(&self, pod_dir: &str, container: &str) -> watch::Receiver<DirSeq> {
+        let mut dirs = self
+            .dirs
+            .lock()
+            .expect("dirs lock is never poisoned: no panics while held");
+        dirs.entry((pod_dir.to_owned(), container.to_owned()))
+            .or_insert_with(|| watch::channel(DirSeq::default()).0)
+            .subscribe()
+    }
+
+    fn notify(&self, pod_dir: &str, container: &str, structural: bool) {
+        let mut dirs = self
+            .dirs
+            .lock()
+            .expect("dirs lock is never poisoned: no panics while held");
+        let key = (pod_dir.to_owned(), container.to_owned());
+        if let Some(tx) = dirs.get(&key) {
+            if tx.receiver_count() == 0 {
+                // No follower left: forget the channel.
+                dirs.remove(&key);
+                return;
+            }
+            tx.send_modify(|s| {
+                if structural {
+                    s.changed += 1;
+                } else {
+                    s.modified += 1;
+                }
+            });
+        }
+    }
+
+    fn notify_all(&self) {
+        let dirs = self
+            .dirs
+            .lock()
+            .expect("dirs lock is never poisoned: no panics while held");
+        for tx in dirs.values() {
+            tx.send_modify(|s| s.changed += 1);
+        }
+    }
+
+    /// Scans one pod directory; `None` when it is not a pod or is gone.
+    fn scan_pod(&self, dir: &str) -> Option<PodLogs> {
+        let (ns, pod, uid) = parse_pod_dir(dir)?;
+        let entries = self.root.list_dir(&[dir]).ok()?;
+        let mut containers = BTreeMap::new();
+        for (name, kind) in entries {
+            if kind != Kind::Dir {
+                continue;
+            }
+            let Ok(files) = self.root.list_dir(&[dir, &name]) else {
+                continue;
+            };
+            let attempts: Vec<u32> = fileset::group(&files).into_keys().collect();
+            containers.insert(name.clone(), ContainerLogs { name, attempts });
+        }
+        Some(PodLogs {
+            namespace: ns.to_owned(),
+            name: pod.to_owned(),
+            uid: uid.to_owned(),
+            dir: dir.to_owned(),
+            labels: BTreeMap::new(),
+            containers,
+        })
+    }
+
+    /// Rescans one pod directory into the view.
+    pub fn rescan_pod(&self, dir: &str) {
+        let scanned = self.scan_pod(dir);
+        let mut pods = self
+            .pods
+            .write()
+            .expect("discovery lock is never poisoned: no panics while held");
+        match scanned {
+            Some(p) => {
+                pods.insert(dir.to_owned(), p);
+            }
+            None => {
+                pods.remove(dir);
+            }
+        }
+    }
+
+    /// Rebuilds the whole view from the directory tree.
+    pub fn rescan_all(&self) -> Vec<String> {
+        let dirs: Vec<String> = match self.root.list_dir(&[]) {
+            Ok(e) => e
+                .into_iter()
+                .filter(|(n, k)| *k == Kind::Dir && parse_pod_dir(n).is_some())
+                .map(|(n, _)| n)
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the log root");
+                Vec::new()
+            }
+        };
+        let mut fresh = BTreeMap::new();
+        for d in &dirs {
+            if let Some(p) = self.scan_pod(d) {
+                fresh.insert(d.clone(), p);
+            }
+        }
+        let n = fresh.len();
+        *self
+            .pods
+            .write()
+            .expect("discovery lock is never poisoned: no panics while held") = fresh;
+        telemetry::rescan(n);
+        dirs
+    }
+}
+
+/// What a watch descriptor watches.
+#[derive(Clone, Debug)]
+enum Watched {
+    Root,
+    Pod(String),
+    Container(String, String),
+}
+
+const DIR_MASK: WatchMask = WatchMask::CREATE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVED_FROM)
+    .union(WatchMask::MOVED_TO)
+    .union(WatchMask::DELETE_SELF)
+    .union(WatchMask::DONT_FOLLOW)
+    .union(WatchMask::ONLYDIR);
+
+/// Runs discovery until `cancel`: the initial scan, then inotify.
+///
+/// # Errors
+///
+/// inotify cannot be initialised.
+pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Result<()> {
+    let inotify = Inotify::init()?;
+    let mut stream = inotify.into_event_stream(vec![0u8; 64 << 10])?;
+    let mut watches = stream.watches();
+    let mut by_wd: HashMap<WatchDescriptor, Watched> = HashMap::new();
+    let root_path = d.root().path().to_owned();
+
+    let mut add = |by_wd: &mut HashMap<WatchDescriptor, Watched>, what: Watched| {
+        let (path, mask) = match &what {
+            Watched::Root => (root_path.clone(), DIR_MASK),
+            Watched::Pod(p) => (root_path.join(p), DIR_MASK),
+            Watched::Container(p, c) => (
+                root_path.join(p).join(c),
+                DIR_MASK | WatchMask::MODIFY | WatchMask::CLOSE_WRITE,
+            ),
+        };
+        match watches.add(&path, mask) {
+            Ok(wd) => {
+                by_wd.insert(wd, what);
+            }
+            Err(e) => tracing::debug!(path = %path.display(), error = %e, "watch not added"),
+        }
+    };
+
+    let full =
+        |by_wd: &mut HashMap<WatchDescriptor, Watched>,
+         add: &mut dyn FnMut(&mut HashMap<WatchDescriptor, Watched>, Watched)| {
+            add(by_wd, Watched::Root);
+            for dir in d.rescan_all() {
+                add(by_wd, Watched::Pod(dir.clone()));
+                if let Some(p) = d.pods.read().expect("lock").get(&dir) {
+                    for c in p.containers.keys() {
+                        add(by_wd, Watched::Container(dir.clone(), c.clone()));
+                    }
+                }
+            }
+        };
+    full(&mut by_wd, &mut add);
+    d.ready.store(true, Ordering::Release);
+    tracing::info!(root = %d.root().path().display(), openat2 = d.root().uses_openat2(), "initial scan done");
+
+    loop {
+        let ev = tokio::select! {
+            _ = cancel.cancelled() => break,
+            ev = stream.next() => ev,
+        };
+        let Some(ev) = ev else { break };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(error = %e, "inotify read failed");
+                continue;
+            }
+        };
+        if ev.mask.contains(EventMask::Q_OVERFLOW) {
+            telemetry::inotify_overflow();
+            full(&mut by_wd, &mut add);
+            d.notify_all();
+            continue;
+        }
+        if ev.mask.contains(EventMask::IGNORED) {
+            by_wd.remove(&ev.wd);
+            continue;
+        }
+        let Some(what) = by_wd.get(&ev.wd).cloned() else {
+            continue;
+        };
+        let name = ev.name.as_ref().and_then(|n| n.to_str()).map(str::to_owned);
+        match what {
+            Watched::Root => {
+                if let Some(n) = name {
+                    if parse_pod_dir(&n).is_some() {
+                        d.rescan_pod(&n);
+                        if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                            add(&mut by_wd, Watched::Pod(n.clone()));
+                            let containers: Vec<String> = d
+                                .pods
+                                .read()
+                                .expect("lock")
+                                .get(&n)
+                                .map(|p| p.containers.keys().cloned().collect())
+                                .unwrap_or_default();
+                            for c in containers {
+                                add(&mut by_wd, Watched::Container(n.clone(), c));
+                            }
+                        } else {
+                            notify_pod(&d, &n);
+                        }
+                    }
+                }
+            }
+            Watched::Pod(p) => {
+                d.rescan_pod(&p);
+                if let Some(c) = name {
+                    if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                        add(&mut by_wd, Watched::Container(p.clone(), c.clone()));
+                        // Files may have appeared before the watch did.
+                        d.rescan_pod(&p);
+                    }
+                    d.notify(&p, &c, true);
+                }
+            }
+            Watched::Container(p, c) => {
+                let structural = !ev
+                    .mask
+                    .intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE);
+                if structural {
+                    d.rescan_pod(&p);
+                }
+                d.notify(&p, &c, structural);
+            }
+        }
+    }
+    d.set_unready();
+    Ok(())
+}
+
+fn notify_pod(d: &Discovery, pod_dir: &str) {
+    let keys: Vec<(String, String)> = d
+        .dirs
+        .lock()
+        .expect("dirs lock is never poisoned: no panics while held")
+        .keys()
+        .filter(|(p, _)| p == pod_dir)
+        .cloned()
+        .collect();
+    for (p, c) in keys {
+        d.notify(&p, &c, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_dir_names() {
+        assert_eq!(
+            parse_pod_dir("default_web-1_abc-123"),
+            Some(("default", "web-1", "abc-123"))
+        );
+        assert_eq!(parse_pod_dir("a_b"), None);
+        assert_eq!(parse_pod_dir("a_b_c_d"), None);
+        assert_eq!(parse_pod_dir("_b_c"), None);
+    }
+}

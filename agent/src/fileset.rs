@@ -1,0 +1,304 @@
+//! The files of a container attempt, read as one ordered stream.
+//!
+//! In a container's log directory the runtime writes `N.log` for attempt
+//! `N`; rotation (the kubelet's or podlog's) renames it to
+//! `N.log.<UTC timestamp>` and may compress that to `…gz`. The rotated
+//! files, sorted by their suffix, come before the active file. `.tmp`
+//! leftovers of an interrupted compression are ignored, and when both a plain
+//! and a compressed copy of one rotation exist the plain one is read.
+//!
+//! A file is identified for cursors by the fingerprint of its first line,
+//! which survives renames and compression, and for followers by
+//! `(dev, inode)` plus that fingerprint, since inodes are reused.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::os::unix::fs::FileExt as _;
+
+use crate::cursor::fnv1a64;
+use crate::safe_open::{FileKey, Kind, SafeOpenError, SafeRoot};
+
+/// How many leading bytes at most the fingerprint covers.
+pub const FINGERPRINT_BYTES: usize = 256;
+
+/// Largest decompressed size of a rotated `.gz` file podlog will serve
+/// (1 GiB): a bomb must not exhaust the node's memory.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// One log file of an attempt, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFile {
+    pub name: String,
+    pub attempt: u32,
+    /// The rotation suffix (`20261121-050000`), `None` for the active file.
+    pub rotated: Option<String>,
+    pub compressed: bool,
+}
+
+/// What a directory entry name means, if it is a log file.
+pub fn classify(name: &str) -> Option<LogFile> {
+    let dot = name.find(".log")?;
+    let attempt_str = &name[..dot];
+    if attempt_str.is_empty()
+        || attempt_str.len() > 9
+        || !attempt_str.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let attempt: u32 = attempt_str.parse().ok()?;
+    let rest = &name[dot + 4..];
+    if rest.is_empty() {
+        return Some(LogFile {
+            name: name.to_owned(),
+            attempt,
+            rotated: None,
+            compressed: false,
+        });
+    }
+    let suffix = rest.strip_prefix('.')?;
+    if suffix.ends_with(".tmp") || suffix.is_empty() {
+        return None;
+    }
+    let (suffix, compressed) = match suffix.strip_suffix(".gz") {
+        Some(s) => (s, true),
+        None => (suffix, false),
+    };
+    if suffix.is_empty()
+        || !suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return None;
+    }
+    Some(LogFile {
+        name: name.to_owned(),
+        attempt,
+        rotated: Some(suffix.to_owned()),
+        compressed,
+    })
+}
+
+/// Groups a container directory's entries by attempt, each in read order.
+pub fn group(entries: &[(String, Kind)]) -> BTreeMap<u32, Vec<LogFile>> {
+    let mut by: BTreeMap<u32, Vec<LogFile>> = BTreeMap::new();
+    for (name, kind) in entries {
+        if *kind != Kind::File {
+            continue;
+        }
+        if let Some(f) = classify(name) {
+            by.entry(f.attempt).or_default().push(f);
+        }
+    }
+    for files in by.values_mut() {
+        files.sort_by(|a, b| match (&a.rotated, &b.rotated) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) => x.cmp(y).then(a.compressed.cmp(&b.compressed)),
+        });
+        // A plain and a compressed copy of one rotation: keep the plain one.
+        files
+            .dedup_by(|later, earlier| later.rotated.is_some() && later.rotated == earlier.rotated);
+    }
+    by
+}
+
+/// The fingerprint of a file's first bytes: its first line including the
+/// `\n`, at most [`FINGERPRINT_BYTES`]. `None` while the file holds fewer
+/// bytes than that and no complete line.
+pub fn fingerprint_of(head: &[u8]) -> Option<u64> {
+    let n = match memchr::memchr(b'\n', &head[..head.len().min(FINGERPRINT_BYTES)]) {
+        Some(i) => i + 1,
+        None if head.len() >= FINGERPRINT_BYTES => FINGERPRINT_BYTES,
+        None => return None,
+    };
+    Some(fnv1a64(&[&head[..n]]))
+}
+
+/// The readable content of one log file.
+#[derive(Debug)]
+pub enum Content {
+    /// A plain file, read with `pread`.
+    Plain(std::fs::File),
+    /// A compressed file, decompressed into memory when opened.
+    Mem(std::sync::Arc<Vec<u8>>),
+}
+
+/// An opened log file with its identity.
+#[derive(Debug)]
+pub struct OpenLog {
+    pub file: LogFile,
+    pub content: Content,
+    pub key: FileKey,
+    /// Current size (decompressed size for compressed files).
+    pub size: u64,
+    pub fingerprint: Option<u64>,
+    pub nlink: u64,
+}
+
+/// Why a log file could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenLogError {
+    #[error(transparent)]
+    Open(#[from] SafeOpenError),
+    #[error("read {name}: {source}")]
+    Read {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{name}: decompressed size exceeds {MAX_DECOMPRESSED} bytes")]
+    TooLarge { name: String },
+}
+
+impl OpenLogError {
+    /// True when the file does not exist (any more).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, OpenLogError::Open(e) if e.is_not_found())
+    }
+}
+
+// === impl Content ===
+
+impl Content {
+    /// Reads at `offset` into `buf`; returns 0 at the end.
+    ///
+    /// # Errors
+    ///
+    /// The `pread` error of a plain file.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Content::Plain(f) => loop {
+                match f.read_at(buf, offset) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => return r,
+                }
+            },
+            Content::Mem(v) => {
+                let len = v.len() as u64;
+                if offset >= len {
+                    return Ok(0);
+                }
+                let start = offset as usize;
+                let n = buf.len().min(v.len() - start);
+                buf[..n].copy_from_slice(&v[start..start + n]);
+                Ok(n)
+            }
+        }
+    }
+
+    /// The current size: `fstat` for a plain file.
+    pub fn size(&self) -> u64 {
+        match self {
+            Content::Plain(f) => f.metadata().map(|m| m.len()).unwrap_or(0),
+            Content::Mem(v) => v.len() as u64,
+        }
+    }
+}
+
+/// Opens one log file of a container directory beneath the root.
+///
+/// # Errors
+///
+/// The safe-open error, a read error, or a decompression bomb.
+pub fn open_log(root: &SafeRoot, dir: &[&str], file: &LogFile) -> Result<OpenLog, OpenLogError> {
+    let mut rel: Vec<&str> = dir.to_vec();
+    rel.push(&file.name);
+    let opened = root.open_file(&rel)?;
+    let read_err = |source| OpenLogError::Read {
+        name: file.name.clone(),
+        source,
+    };
+    let (content, size) = if file.compressed {
+        let mut out = Vec::new();
+        let dec = flate2::read::MultiGzDecoder::new(&opened.file);
+        dec.take(MAX_DECOMPRESSED + 1)
+            .read_to_end(&mut out)
+            .map_err(read_err)?;
+        if out.len() as u64 > MAX_DECOMPRESSED {
+            return Err(OpenLogError::TooLarge {
+                name: file.name.clone(),
+            });
+        }
+        let n = out.len() as u64;
+        (Content::Mem(std::sync::Arc::new(out)), n)
+    } else {
+        (Content::Plain(opened.file), opened.size)
+    };
+    let mut head = [0u8; FINGERPRINT_BYTES];
+    let mut got = 0;
+    while got < head.len() {
+        let n = content
+            .read_at(got as u64, &mut head[got..])
+            .map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(OpenLog {
+        file: file.clone(),
+        fingerprint: fingerprint_of(&head[..got]),
+        content,
+        key: opened.key,
+        size,
+        nlink: opened.nlink,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_names() {
+        let c = |n: &str| classify(n).map(|f| (f.attempt, f.rotated, f.compressed));
+        assert_eq!(c("0.log"), Some((0, None, false)));
+        assert_eq!(c("12.log"), Some((12, None, false)));
+        assert_eq!(
+            c("0.log.20261121-050000"),
+            Some((0, Some("20261121-050000".into()), false))
+        );
+        assert_eq!(
+            c("0.log.20261121-050000.gz"),
+            Some((0, Some("20261121-050000".into()), true))
+        );
+        assert_eq!(c("0.log.20261121-050000.tmp"), None);
+        assert_eq!(c("0.log.20261121-050000.gz.tmp"), None);
+        assert_eq!(c("x.log"), None);
+        assert_eq!(c("0.logx"), None);
+        assert_eq!(c(".log"), None);
+        assert_eq!(c("0.log."), None);
+        assert_eq!(c("99999999999.log"), None);
+    }
+
+    #[test]
+    fn groups_in_read_order() {
+        let names = [
+            "0.log",
+            "0.log.20261121-050000",
+            "0.log.20261121-040000.gz",
+            "0.log.20261121-050000.gz",
+            "1.log",
+            "0.log.20261121-060000.gz.tmp",
+            "junk",
+        ];
+        let entries: Vec<(String, Kind)> =
+            names.iter().map(|n| (n.to_string(), Kind::File)).collect();
+        let g = group(&entries);
+        let order: Vec<&str> = g[&0].iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            order,
+            vec!["0.log.20261121-040000.gz", "0.log.20261121-050000", "0.log"]
+        );
+        assert_eq!(g[&1].len(), 1);
+    }
+
+    #[test]
+    fn fingerprints_first_line() {
+        assert_eq!(fingerprint_of(b"abc"), None);
+        assert_eq!(fingerprint_of(b"abc\nmore"), fingerprint_of(b"abc\nother"));
+        assert_ne!(fingerprint_of(b"abc\n"), fingerprint_of(b"abd\n"));
+        assert!(fingerprint_of(&[b'x'; 300]).is_some());
+    }
+}

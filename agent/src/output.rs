@@ -1,0 +1,224 @@
+//! Rendering events as `text`, `cri` or `json` (NDJSON) output bytes.
+//!
+//! Pure: events and context in, bytes appended to a buffer out.
+
+use base64::Engine as _;
+
+use crate::assemble::Event;
+use crate::cri_log;
+
+/// The output format of `GET /logs/...`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Event content, one event a line (like `kubectl logs`).
+    Text,
+    /// The stored CRI lines as they are.
+    Cri,
+    /// NDJSON: one object per event with its cursor and context.
+    Json,
+}
+
+/// The identity of the container attempt being read, rendered once.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub namespace: String,
+    pub pod: String,
+    pub uid: String,
+    pub container: String,
+    pub attempt: u32,
+}
+
+// === impl Context ===
+
+impl Context {
+    /// The JSON members every event of this attempt carries, with a leading
+    /// comma: `,"namespace":…,"attempt":N`.
+    pub fn json_members(&self) -> Vec<u8> {
+        let mut v = Vec::new();
+        for (k, val) in [
+            ("namespace", &self.namespace),
+            ("pod", &self.pod),
+            ("uid", &self.uid),
+            ("container", &self.container),
+        ] {
+            v.extend_from_slice(b",\"");
+            v.extend_from_slice(k.as_bytes());
+            v.extend_from_slice(b"\":");
+            write_json_str(&mut v, val);
+        }
+        v.extend_from_slice(format!(",\"attempt\":{}", self.attempt).as_bytes());
+        v
+    }
+
+    /// The cursor key of this attempt.
+    pub fn key(&self) -> u64 {
+        crate::cursor::attempt_key(
+            &self.namespace,
+            &self.pod,
+            &self.uid,
+            &self.container,
+            self.attempt,
+        )
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string literal.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 0xf)]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+/// Appends one event in `format`. `cursor` is only used for `json`.
+pub fn render(
+    out: &mut Vec<u8>,
+    ev: &Event<'_>,
+    format: Format,
+    timestamps: bool,
+    cursor: &str,
+    members: &[u8],
+) {
+    match format {
+        Format::Text => {
+            if timestamps {
+                // A malformed line before any valid one has no time: no prefix.
+                if let Some(t) = ev.time {
+                    cri_log::format_timestamp(t, out);
+                    out.push(b' ');
+                }
+            }
+            out.extend_from_slice(ev.content);
+            out.push(b'\n');
+        }
+        Format::Cri => out.extend_from_slice(ev.raw),
+        Format::Json => {
+            out.extend_from_slice(b"{\"time\":");
+            match ev.time {
+                Some(t) => {
+                    out.push(b'"');
+                    cri_log::format_timestamp(t, out);
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+            out.extend_from_slice(b",\"stream\":\"");
+            out.extend_from_slice(ev.stream.map_or("unknown", |s| s.as_str()).as_bytes());
+            out.extend_from_slice(b"\",\"log\":");
+            let valid = std::str::from_utf8(ev.content);
+            match valid {
+                Ok(s) => write_json_str(out, s),
+                Err(_) => write_json_str(out, &String::from_utf8_lossy(ev.content)),
+            }
+            if valid.is_err() {
+                out.extend_from_slice(b",\"log_base64\":\"");
+                let start = out.len();
+                let n = base64::encoded_len(ev.content.len(), true).unwrap_or(0);
+                out.resize(start + n, 0);
+                let written = base64::engine::general_purpose::STANDARD
+                    .encode_slice(ev.content, &mut out[start..])
+                    .unwrap_or(0);
+                out.truncate(start + written);
+                out.push(b'"');
+            }
+            out.extend_from_slice(b",\"cursor\":\"");
+            out.extend_from_slice(cursor.as_bytes());
+            out.push(b'"');
+            out.extend_from_slice(members);
+            if ev.flags.partial {
+                out.extend_from_slice(b",\"partial\":true");
+            }
+            if ev.flags.truncated {
+                out.extend_from_slice(b",\"truncated\":true");
+            }
+            if ev.flags.malformed {
+                out.extend_from_slice(b",\"malformed\":true");
+            }
+            out.extend_from_slice(b"}\n");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assemble::{End, Flags, Mark};
+    use crate::cri_log::Stream;
+
+    fn ev(content: &[u8]) -> Event<'_> {
+        let m = Mark { file: 0, offset: 1 };
+        Event {
+            time: Some(1_500_000_000),
+            stream: Some(Stream::Stderr),
+            content,
+            raw: b"RAW\n",
+            flags: Flags::default(),
+            end: End { at: m, sub: 0 },
+            restart: m,
+        }
+    }
+
+    fn json(content: &[u8]) -> serde_json::Value {
+        let mut out = Vec::new();
+        render(
+            &mut out,
+            &ev(content),
+            Format::Json,
+            false,
+            "C",
+            b",\"attempt\":3",
+        );
+        assert_eq!(out.last(), Some(&b'\n'));
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn json_escapes_and_keeps_bytes() {
+        let v = json(b"a\"b\\c\td\x01\x7f");
+        assert_eq!(v["log"], "a\"b\\c\td\u{1}\u{7f}");
+        assert_eq!(v["time"], "1970-01-01T00:00:01.500000000Z");
+        assert_eq!(v["stream"], "stderr");
+        assert_eq!(v["cursor"], "C");
+        assert_eq!(v["attempt"], 3);
+        assert!(v.get("log_base64").is_none());
+        let v = json(b"ok\xff\xfe");
+        assert_eq!(v["log"], "ok\u{fffd}\u{fffd}");
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(v["log_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(raw, b"ok\xff\xfe");
+    }
+
+    #[test]
+    fn text_and_cri() {
+        let mut out = Vec::new();
+        render(&mut out, &ev(b"hello"), Format::Text, true, "", b"");
+        assert_eq!(out, b"1970-01-01T00:00:01.500000000Z hello\n");
+        out.clear();
+        render(&mut out, &ev(b"hello"), Format::Cri, true, "", b"");
+        assert_eq!(out, b"RAW\n");
+    }
+}

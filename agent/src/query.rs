@@ -1,0 +1,372 @@
+//! Query parameters of the HTTP API: pure parsing and validation.
+//!
+//! Names follow the kubelet's `/containerLogs` and `kubectl logs` where one
+//! exists. Every error names the parameter and the value at fault. Unknown
+//! and repeated parameters are refused rather than ignored, so a typo such
+//! as `tailLine=5` cannot silently return the whole log.
+
+use std::collections::BTreeMap;
+
+use crate::cri_log::{self, Nanos, Stream};
+use crate::output::Format;
+
+/// A refused parameter.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{parameter}: {message}")]
+pub struct ParamError {
+    pub parameter: String,
+    pub message: String,
+}
+
+fn err(parameter: &str, message: impl Into<String>) -> ParamError {
+    ParamError {
+        parameter: parameter.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Parameters of `GET /logs/{namespace}/{pod}/{container}`.
+#[derive(Clone, Debug, Default)]
+pub struct LogParams {
+    pub follow: bool,
+    pub tail_lines: Option<u64>,
+    pub since_seconds: Option<u64>,
+    pub since_time: Option<Nanos>,
+    pub until_time: Option<Nanos>,
+    pub limit_bytes: Option<u64>,
+    pub timestamps: bool,
+    pub previous: bool,
+    pub attempt: Option<u32>,
+    /// `None` for both streams.
+    pub stream: Option<Stream>,
+    pub format: Option<Format>,
+    pub cursor: Option<String>,
+    pub grep: Option<regex::bytes::Regex>,
+}
+
+/// One requirement of a label selector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    Eq(String, String),
+    NotEq(String, String),
+    Exists(String),
+    NotExists(String),
+}
+
+/// Parameters of `GET /logs`.
+#[derive(Clone, Debug, Default)]
+pub struct InventoryParams {
+    pub namespace: Option<String>,
+    pub selector: Vec<Requirement>,
+}
+
+/// Splits a raw query string into decoded pairs, refusing repeats and names
+/// outside `allowed`.
+fn pairs(query: &str, allowed: &[&str]) -> Result<BTreeMap<String, String>, ParamError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(err(
+                &k,
+                format!("unknown parameter (known: {})", allowed.join(", ")),
+            ));
+        }
+        if out.insert(k.to_string(), v.into_owned()).is_some() {
+            return Err(err(&k, "given more than once"));
+        }
+    }
+    Ok(out)
+}
+
+fn boolean(name: &str, v: &str) -> Result<bool, ParamError> {
+    match v {
+        "" | "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(err(name, format!("{v:?} is not a boolean (true|false)"))),
+    }
+}
+
+fn uint(name: &str, v: &str, min: u64) -> Result<u64, ParamError> {
+    let n: u64 = v
+        .parse()
+        .map_err(|_| err(name, format!("{v:?} is not a non-negative integer")))?;
+    if n < min {
+        return Err(err(name, format!("{v:?} must be at least {min}")));
+    }
+    Ok(n)
+}
+
+fn time(name: &str, v: &str) -> Result<Nanos, ParamError> {
+    cri_log::parse_timestamp(v.as_bytes()).ok_or_else(|| {
+        err(
+            name,
+            format!("{v:?} is not an RFC 3339 time (e.g. 2026-11-21T05:26:50Z)"),
+        )
+    })
+}
+
+const LOG_PARAMS: &[&str] = &[
+    "follow",
+    "tailLines",
+    "sinceSeconds",
+    "sinceTime",
+    "untilTime",
+    "limitBytes",
+    "timestamps",
+    "previous",
+    "attempt",
+    "stream",
+    "format",
+    "cursor",
+    "grep",
+];
+
+/// Longest `grep` pattern accepted, in bytes.
+const MAX_GREP: usize = 4096;
+
+/// Parses the query string of a log request.
+///
+/// # Errors
+///
+/// The first parameter at fault, with the reason.
+pub fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
+    let kv = pairs(query, LOG_PARAMS)?;
+    let mut p = LogParams::default();
+    for (k, v) in &kv {
+        match k.as_str() {
+            "follow" => p.follow = boolean(k, v)?,
+            "tailLines" => p.tail_lines = Some(uint(k, v, 0)?),
+            "sinceSeconds" => p.since_seconds = Some(uint(k, v, 1)?),
+            "sinceTime" => p.since_time = Some(time(k, v)?),
+            "untilTime" => p.until_time = Some(time(k, v)?),
+            "limitBytes" => p.limit_bytes = Some(uint(k, v, 1)?),
+            "timestamps" => p.timestamps = boolean(k, v)?,
+            "previous" => p.previous = boolean(k, v)?,
+            "attempt" => {
+                let n = uint(k, v, 0)?;
+                p.attempt = Some(
+                    u32::try_from(n)
+                        .ok()
+                        .filter(|n| *n < 1_000_000_000)
+                        .ok_or_else(|| err(k, format!("{v:?} is too large")))?,
+                );
+            }
+            "stream" => {
+                p.stream = match v.as_str() {
+                    "stdout" => Some(Stream::Stdout),
+                    "stderr" => Some(Stream::Stderr),
+                    "all" | "" => None,
+                    _ => return Err(err(k, format!("{v:?} is not one of stdout|stderr|all"))),
+                }
+            }
+            "format" => {
+                p.format = Some(match v.as_str() {
+                    "text" => Format::Text,
+                    "cri" => Format::Cri,
+                    "json" => Format::Json,
+                    _ => return Err(err(k, format!("{v:?} is not one of text|cri|json"))),
+                })
+            }
+            "cursor" => {
+                if v.is_empty() {
+                    return Err(err(k, "empty cursor"));
+                }
+                p.cursor = Some(v.clone());
+            }
+            "grep" => {
+                if v.len() > MAX_GREP {
+                    return Err(err(k, format!("pattern longer than {MAX_GREP} bytes")));
+                }
+                let re = regex::bytes::RegexBuilder::new(v)
+                    .size_limit(1 << 20)
+                    .dfa_size_limit(2 << 20)
+                    .build()
+                    .map_err(|e| err(k, format!("invalid regex {v:?}: {e}")))?;
+                p.grep = Some(re);
+            }
+            _ => unreachable!("pairs() only returns LOG_PARAMS names"),
+        }
+    }
+    if p.since_seconds.is_some() && p.since_time.is_some() {
+        return Err(err(
+            "sinceSeconds",
+            "sinceSeconds and sinceTime cannot be combined",
+        ));
+    }
+    if p.previous && p.attempt.is_some() {
+        return Err(err("attempt", "attempt and previous cannot be combined"));
+    }
+    if let (Some(s), Some(u)) = (p.since_time, p.until_time) {
+        if u <= s {
+            return Err(err("untilTime", "untilTime must be after sinceTime"));
+        }
+    }
+    Ok(p)
+}
+
+/// Parses a Kubernetes equality-based label selector: comma-separated
+/// `k=v`, `k==v`, `k!=v`, `k`, `!k`.
+///
+/// # Errors
+///
+/// A malformed requirement, named.
+pub fn parse_selector(s: &str) -> Result<Vec<Requirement>, ParamError> {
+    let name = "labelSelector";
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let check_key = |k: &str| -> Result<String, ParamError> {
+            let k = k.trim();
+            let ok = !k.is_empty()
+                && k.len() <= 317
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            if ok {
+                Ok(k.to_owned())
+            } else {
+                Err(err(name, format!("invalid label key in {part:?}")))
+            }
+        };
+        let check_val = |v: &str| -> Result<String, ParamError> {
+            let v = v.trim();
+            let ok = v.len() <= 63
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if ok {
+                Ok(v.to_owned())
+            } else {
+                Err(err(name, format!("invalid label value in {part:?}")))
+            }
+        };
+        let req = if let Some((k, v)) = part.split_once("!=") {
+            Requirement::NotEq(check_key(k)?, check_val(v)?)
+        } else if let Some((k, v)) = part.split_once("==") {
+            Requirement::Eq(check_key(k)?, check_val(v)?)
+        } else if let Some((k, v)) = part.split_once('=') {
+            Requirement::Eq(check_key(k)?, check_val(v)?)
+        } else if let Some(k) = part.strip_prefix('!') {
+            Requirement::NotExists(check_key(k)?)
+        } else {
+            Requirement::Exists(check_key(part)?)
+        };
+        out.push(req);
+    }
+    Ok(out)
+}
+
+/// True when `labels` satisfy every requirement.
+pub fn selector_matches(sel: &[Requirement], labels: &BTreeMap<String, String>) -> bool {
+    sel.iter().all(|r| match r {
+        Requirement::Eq(k, v) => labels.get(k) == Some(v),
+        Requirement::NotEq(k, v) => labels.get(k) != Some(v),
+        Requirement::Exists(k) => labels.contains_key(k),
+        Requirement::NotExists(k) => !labels.contains_key(k),
+    })
+}
+
+/// Parses the query string of `GET /logs`.
+///
+/// # Errors
+///
+/// The parameter at fault.
+pub fn parse_inventory_params(query: &str) -> Result<InventoryParams, ParamError> {
+    let kv = pairs(query, &["namespace", "labelSelector"])?;
+    let mut p = InventoryParams::default();
+    if let Some(ns) = kv.get("namespace") {
+        if !valid_name(ns) {
+            return Err(err("namespace", format!("{ns:?} is not a valid namespace")));
+        }
+        p.namespace = Some(ns.clone());
+    }
+    if let Some(s) = kv.get("labelSelector") {
+        p.selector = parse_selector(s)?;
+    }
+    Ok(p)
+}
+
+/// A name as it may appear in a path segment: Kubernetes object names and
+/// container names use `[a-z0-9.-]`; upper case and `_` are tolerated, `.`
+/// and `..` are not.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(q: &str) -> String {
+        parse_log_params(q).unwrap_err().parameter
+    }
+
+    #[test]
+    fn parses_all() {
+        let p = parse_log_params(
+            "follow=true&tailLines=10&sinceTime=2026-11-21T05:26:50Z&untilTime=2026-11-21T07:00:00%2B01:00\
+             &limitBytes=5&timestamps=1&attempt=2&stream=stderr&format=json&cursor=abc&grep=err%7Cwarn",
+        )
+        .unwrap();
+        assert!(p.follow && p.timestamps && !p.previous);
+        assert_eq!(p.tail_lines, Some(10));
+        assert_eq!(p.limit_bytes, Some(5));
+        assert_eq!(p.attempt, Some(2));
+        assert_eq!(p.stream, Some(Stream::Stderr));
+        assert_eq!(p.format, Some(Format::Json));
+        assert_eq!(p.cursor.as_deref(), Some("abc"));
+        assert!(p.grep.unwrap().is_match(b"a warn b"));
+        assert!(p.until_time.unwrap() > p.since_time.unwrap());
+        let p = parse_log_params("").unwrap();
+        assert!(!p.follow && p.tail_lines.is_none() && p.format.is_none());
+        assert!(parse_log_params("follow").unwrap().follow);
+    }
+
+    #[test]
+    fn errors_name_the_parameter() {
+        let cases = [
+            ("tailLines=-1", "tailLines"),
+            ("tailLines=abc", "tailLines"),
+            ("sinceSeconds=0", "sinceSeconds"),
+            ("sinceTime=yesterday", "sinceTime"),
+            ("untilTime=2026-11-21", "untilTime"),
+            ("limitBytes=0", "limitBytes"),
+            ("follow=yes", "follow"),
+            ("stream=stdin", "stream"),
+            ("format=xml", "format"),
+            ("grep=(", "grep"),
+            ("attempt=99999999999", "attempt"),
+            ("tailLine=5", "tailLine"),
+            ("follow=1&follow=0", "follow"),
+            (
+                "sinceSeconds=5&sinceTime=2026-11-21T05:26:50Z",
+                "sinceSeconds",
+            ),
+            ("previous=true&attempt=1", "attempt"),
+            ("cursor=", "cursor"),
+        ];
+        for (q, want) in cases {
+            assert_eq!(e(q), want, "query {q}");
+        }
+    }
+
+    #[test]
+    fn selectors() {
+        let s = parse_selector("app=web, tier!=db,env,!canary,x==y").unwrap();
+        assert_eq!(s.len(), 5);
+        let mut labels = BTreeMap::new();
+        labels.insert("app".to_owned(), "web".to_owned());
+        labels.insert("env".to_owned(), "prod".to_owned());
+        labels.insert("x".to_owned(), "y".to_owned());
+        assert!(selector_matches(&s, &labels));
+        labels.insert("canary".to_owned(), "1".to_owned());
+        assert!(!selector_matches(&s, &labels));
+        assert!(parse_selector("a b=c").is_err());
+        assert!(parse_selector("a=b c").is_err());
+    }
+}

@@ -1,0 +1,1181 @@
+//! Reading a container attempt's files: historic reads, `tailLines`,
+//! `sinceTime`, cursors and follow.
+//!
+//! Files are read with large `pread`s into a reused buffer (not mapped: a
+//! file truncated under a mapping would raise `SIGBUS`), lines are found with
+//! `memchr` and fed to the [`Assembler`]; events pass the [`Selector`] and
+//! are rendered into output chunks handed to a [`Sink`].
+//!
+//! * `tailLines` reads a window at the end of the set and widens it until it
+//!   holds enough whole events; it never reads a whole file for a small tail.
+//! * `sinceTime` binary-searches the line timestamps.
+//! * A cursor names files by fingerprint, so resuming works after rotation.
+//! * Follow keeps `(dev, inode, fingerprint)` and an offset for the file it
+//!   is in; on each change notification it reads what was appended and, when
+//!   the directory changed, finds where its file went and moves on to the
+//!   files after it. It holds no descriptor between notifications.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::assemble::{Assembler, End, Event, LinePos, Mark};
+use crate::cri_log::{self, Nanos, Stream, Tag};
+use crate::cursor::{Cursor, FilePoint};
+use crate::fileset::{self, Content, LogFile, OpenLog};
+use crate::output::{self, Context, Format};
+use crate::safe_open::{FileKey, SafeRoot};
+use crate::telemetry;
+
+/// Read buffer size for historic reads.
+const CHUNK: usize = 1 << 20;
+/// Read buffer size while following (grows for long lines).
+const FOLLOW_CHUNK: usize = 64 << 10;
+/// Longest line kept whole; a longer one is cut (and flagged by assembly).
+const LINE_CAP: usize = 64 << 20;
+/// Output is handed to the sink in chunks of about this size.
+const OUT_CHUNK: usize = 128 << 10;
+/// How far back the stream-sync scan looks before assuming no open chain.
+const SYNC_SCAN_BYTES: u64 = 1 << 20;
+
+/// What to read, validated (see [`crate::query`]).
+#[derive(Clone, Debug)]
+pub struct ReadSpec {
+    pub stream: Option<Stream>,
+    pub since: Option<Nanos>,
+    pub until: Option<Nanos>,
+    pub tail: Option<u64>,
+    pub cursor: Option<String>,
+    pub grep: Option<regex::bytes::Regex>,
+    pub limit_bytes: Option<u64>,
+    pub format: Format,
+    pub timestamps: bool,
+    pub follow: bool,
+    pub max_event_bytes: usize,
+}
+
+impl Default for ReadSpec {
+    fn default() -> Self {
+        Self {
+            stream: None,
+            since: None,
+            until: None,
+            tail: None,
+            cursor: None,
+            grep: None,
+            limit_bytes: None,
+            format: Format::Text,
+            timestamps: false,
+            follow: false,
+            max_event_bytes: crate::assemble::DEFAULT_MAX_EVENT_BYTES,
+        }
+    }
+}
+
+/// Which attempt to read, and where its files are.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub root: Arc<SafeRoot>,
+    /// `[pod directory, container]` beneath the root.
+    pub dir: [String; 2],
+    pub ctx: Context,
+}
+
+/// Where rendered output goes.
+pub trait Sink {
+    /// Hands over one chunk; false when the client is gone.
+    fn send(&mut self, chunk: Bytes) -> bool;
+}
+
+/// What woke a follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// A file in the container directory was written.
+    Modified,
+    /// Files were created, renamed or deleted (or the view was rebuilt).
+    Changed,
+    /// Stop: the client left or the agent shuts down.
+    Stop,
+}
+
+/// Blocks until something happens to the container directory.
+pub trait Waiter {
+    fn wait(&mut self) -> Wake;
+}
+
+/// Why a read failed before any output.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("attempt {attempt} has no log files")]
+    NoFiles { attempt: u32 },
+    #[error("cursor: {0}")]
+    Cursor(#[from] crate::cursor::CursorError),
+    #[error("list {dir}: {source}")]
+    List {
+        dir: String,
+        #[source]
+        source: crate::safe_open::SafeOpenError,
+    },
+}
+
+/// Decides which events are delivered.
+struct Selector {
+    stream: Option<Stream>,
+    since: Option<Nanos>,
+    until: Option<Nanos>,
+    grep: Option<regex::bytes::Regex>,
+    /// Events at or before this were delivered before (cursor).
+    after: Option<End>,
+}
+
+impl Selector {
+    fn accepts(&self, ev: &Event<'_>) -> bool {
+        if let Some(a) = self.after {
+            if ev.end <= a {
+                return false;
+            }
+        }
+        if let Some(s) = self.stream {
+            if ev.stream != Some(s) {
+                return false;
+            }
+        }
+        if let Some(t) = self.since {
+            if ev.time.is_some_and(|et| et < t) {
+                return false;
+            }
+        }
+        if let Some(u) = self.until {
+            if ev.time.is_some_and(|et| et >= u) {
+                return false;
+            }
+        }
+        if let Some(g) = &self.grep {
+            if !g.is_match(ev.content) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// One file of the session, by session-local index.
+struct SessFile {
+    log: LogFile,
+    key: FileKey,
+    fingerprint: Option<u64>,
+    content: Content,
+    size: u64,
+}
+
+/// Renders accepted events and hands chunks to the sink.
+struct Out<'s> {
+    sink: &'s mut dyn Sink,
+    format: Format,
+    timestamps: bool,
+    members: Vec<u8>,
+    key: u64,
+    buf: Vec<u8>,
+    remaining: Option<u64>,
+    /// No more output: limit reached or client gone.
+    done: bool,
+    delivered: u64,
+}
+
+impl Out<'_> {
+    fn event(&mut self, ev: &Event<'_>, fps: &[Option<u64>]) {
+        if self.done {
+            return;
+        }
+        let cursor = if self.format == Format::Json {
+            let fp = |i: u32| fps.get(i as usize).copied().flatten().unwrap_or(0);
+            Cursor {
+                key: self.key,
+                end: FilePoint {
+                    fingerprint: fp(ev.end.at.file),
+                    offset: ev.end.at.offset,
+                },
+                sub: ev.end.sub,
+                restart: FilePoint {
+                    fingerprint: fp(ev.restart.file),
+                    offset: ev.restart.offset,
+                },
+            }
+            .encode()
+        } else {
+            String::new()
+        };
+        let before = self.buf.len();
+        output::render(
+            &mut self.buf,
+            ev,
+            self.format,
+            self.timestamps,
+            &cursor,
+            &self.members,
+        );
+        self.delivered += 1;
+        if ev.flags.malformed {
+            telemetry::malformed_event();
+        }
+        if let Some(rem) = self.remaining {
+            let n = (self.buf.len() - before) as u64;
+            if n > rem {
+                if self.format == Format::Json {
+                    // Whole events only: a cut JSON object helps no one.
+                    self.buf.truncate(before);
+                    self.delivered -= 1;
+                } else {
+                    self.buf.truncate(before + rem as usize);
+                }
+                self.remaining = Some(0);
+                self.flush();
+                self.done = true;
+                return;
+            }
+            self.remaining = Some(rem - n);
+        }
+        if self.buf.len() >= OUT_CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.buf.is_empty() || self.done {
+            return;
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(OUT_CHUNK.min(64 << 10)),
+        ));
+        if !self.sink.send(chunk) {
+            self.done = true;
+        }
+    }
+}
+
+/// A line callback: the line without `\n`, with it, and its start offset.
+type LineFn<'a> = dyn FnMut(&[u8], &[u8], u64) -> bool + 'a;
+
+/// Scans the complete lines of `content` from `start`. `on_line` gets the
+/// line without `\n`, the line with it, and its start offset; it returns
+/// false to stop. Returns the offset after the last line consumed. When
+/// `closed`, trailing bytes without `\n` are delivered as a line too.
+fn scan_lines(
+    content: &Content,
+    start: u64,
+    buf: &mut Vec<u8>,
+    closed: bool,
+    on_line: &mut LineFn<'_>,
+) -> std::io::Result<u64> {
+    let mut pos = start; // file offset of buf[0]
+    let mut have = 0usize;
+    loop {
+        if have == buf.len() {
+            // A line longer than the buffer: grow, up to the cap.
+            if buf.len() >= LINE_CAP {
+                let keep = on_line(&buf[..have], &buf[..have], pos);
+                pos += have as u64;
+                have = 0;
+                if !keep {
+                    return Ok(pos);
+                }
+            } else {
+                let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
+                buf.resize(n, 0);
+            }
+        }
+        let n = content.read_at(pos + have as u64, &mut buf[have..])?;
+        if n == 0 {
+            if closed && have > 0 {
+                let mut line = buf[..have].to_vec();
+                let l = line.len();
+                line.push(b'\n');
+                if on_line(&line[..l], &line, pos) {
+                    pos += have as u64;
+                }
+            }
+            return Ok(pos);
+        }
+        let filled = have + n;
+        let mut i = 0usize;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[i..filled]) {
+            let end = i + nl + 1;
+            let keep = on_line(&buf[i..end - 1], &buf[i..end], pos + i as u64);
+            i = end;
+            if !keep {
+                return Ok(pos + i as u64);
+            }
+        }
+        // Move the incomplete tail to the front.
+        buf.copy_within(i..filled, 0);
+        pos += i as u64;
+        have = filled - i;
+    }
+}
+
+/// Reads the lines before `end` backwards, nearest first, until `on_line`
+/// returns false or `budget` bytes were read.
+fn scan_back(
+    content: &Content,
+    end: u64,
+    budget: u64,
+    on_line: &mut dyn FnMut(&[u8], u64) -> bool,
+) -> std::io::Result<bool> {
+    const BLOCK: u64 = 64 << 10;
+    let mut pos = end;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut read = 0u64;
+    let mut block = vec![0u8; BLOCK as usize];
+    while pos > 0 && read < budget {
+        let from = pos.saturating_sub(BLOCK);
+        let len = (pos - from) as usize;
+        let mut got = 0;
+        while got < len {
+            let n = content.read_at(from + got as u64, &mut block[got..len])?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        read += len as u64;
+        let mut data = block[..got].to_vec();
+        data.extend_from_slice(&carry);
+        // Lines end at '\n'; the segment before the first '\n' may continue
+        // in the previous block.
+        let mut stop = data.len();
+        // The data ends at a line boundary (end is one): drop the final '\n'
+        // from consideration when splitting.
+        if stop > 0 && data[stop - 1] == b'\n' {
+            stop -= 1;
+        }
+        while let Some(nl) = memchr::memrchr(b'\n', &data[..stop]) {
+            let line = &data[nl + 1..stop];
+            if !on_line(line, from + nl as u64 + 1) {
+                return Ok(false);
+            }
+            stop = nl;
+        }
+        carry = data[..stop].to_vec();
+        carry.push(b'\n');
+        pos = from;
+    }
+    if pos == 0 && !carry.is_empty() {
+        let l = carry.len() - 1;
+        return Ok(on_line(&carry[..l], 0));
+    }
+    Ok(true)
+}
+
+/// The files of one attempt in read order, with the names of all attempts.
+fn list_attempt(target: &Target, attempt: u32) -> Result<(Vec<LogFile>, bool), ReadError> {
+    let dir = [target.dir[0].as_str(), target.dir[1].as_str()];
+    let entries = target
+        .root
+        .list_dir(&dir)
+        .map_err(|source| ReadError::List {
+            dir: dir.join("/"),
+            source,
+        })?;
+    let groups = fileset::group(&entries);
+    let closed = groups.keys().any(|&a| a > attempt);
+    Ok((groups.get(&attempt).cloned().unwrap_or_default(), closed))
+}
+
+/// The files a session knows, by session-local index, in read order.
+struct Files {
+    list: Vec<SessFile>,
+    fps: Vec<Option<u64>>,
+    buf: Vec<u8>,
+}
+
+// === impl Files ===
+
+impl Files {
+    fn push(&mut self, f: SessFile) -> u32 {
+        self.fps.push(f.fingerprint);
+        self.list.push(f);
+        (self.list.len() - 1) as u32
+    }
+
+    fn set_start(&self) -> Mark {
+        Mark { file: 0, offset: 0 }
+    }
+
+    fn set_end(&self) -> Mark {
+        let last = self.list.len() - 1;
+        Mark {
+            file: last as u32,
+            offset: self.list[last].size,
+        }
+    }
+
+    fn index_of(&self, fp: u64) -> Option<u32> {
+        self.fps
+            .iter()
+            .position(|f| *f == Some(fp))
+            .map(|i| i as u32)
+    }
+
+    /// Drops every descriptor: nothing stays open between reads, so a
+    /// deleted file's space is freed at once.
+    fn close_all(&mut self) {
+        for f in &mut self.list {
+            f.content = Content::Mem(Arc::new(Vec::new()));
+        }
+    }
+
+    /// The line start about `bytes` before the end of the set.
+    fn back_off(&self, bytes: u64) -> Mark {
+        let mut idx = self.list.len() - 1;
+        let mut remaining = bytes;
+        loop {
+            let size = self.list[idx].size;
+            if remaining <= size {
+                let off = self.next_line_start(idx, size - remaining);
+                return Mark {
+                    file: idx as u32,
+                    offset: off,
+                };
+            }
+            if idx == 0 {
+                return self.set_start();
+            }
+            remaining -= size;
+            idx -= 1;
+        }
+    }
+
+    /// The first line start at or after `off` in file `idx`.
+    fn next_line_start(&self, idx: usize, off: u64) -> u64 {
+        if off == 0 {
+            return 0;
+        }
+        let content = &self.list[idx].content;
+        let mut pos = off - 1;
+        let mut block = [0u8; 4096];
+        loop {
+            match content.read_at(pos, &mut block) {
+                Ok(0) | Err(_) => return self.list[idx].size,
+                Ok(n) => {
+                    if let Some(i) = memchr::memchr(b'\n', &block[..n]) {
+                        return pos + i as u64 + 1;
+                    }
+                    pos += n as u64;
+                }
+            }
+        }
+    }
+
+    /// Per stream: true when no `P` chain of that stream spans `at` (its
+    /// last line before `at` is an `F`, or it has none within reach).
+    fn sync_at(&self, at: Mark) -> [bool; 2] {
+        let mut state: [Option<bool>; 2] = [None, None];
+        let mut budget = SYNC_SCAN_BYTES;
+        let mut idx = at.file as usize;
+        let mut end = at.offset;
+        loop {
+            let content = &self.list[idx].content;
+            let r = scan_back(content, end, budget, &mut |line, _| {
+                budget = budget.saturating_sub(line.len() as u64 + 1);
+                if let Ok(l) = cri_log::parse_line(line) {
+                    let s = l.stream.index();
+                    if state[s].is_none() {
+                        state[s] = Some(l.tag == Tag::Full);
+                    }
+                }
+                state.iter().any(Option::is_none) && budget > 0
+            });
+            if !matches!(r, Ok(true)) || idx == 0 || budget == 0 {
+                break;
+            }
+            idx -= 1;
+            end = self.list[idx].size;
+        }
+        [state[0].unwrap_or(true), state[1].unwrap_or(true)]
+    }
+
+    /// The first line whose timestamp is at or after `t`.
+    fn find_time(&self, t: Nanos) -> Mark {
+        // The last file that starts before t holds the answer, or the
+        // answer is the start of the file after it.
+        let Some(i) = self
+            .list
+            .iter()
+            .rposition(|f| first_time(&f.content).is_some_and(|ft| ft < t))
+        else {
+            return self.set_start();
+        };
+        let content = &self.list[i].content;
+        let size = self.list[i].size;
+        let (mut lo, mut hi) = (0u64, size);
+        while hi - lo > (64 << 10) {
+            let mid = lo + (hi - lo) / 2;
+            let s = self.next_line_start(i, mid);
+            if s >= hi {
+                break;
+            }
+            match time_from(content, s, hi) {
+                None => hi = mid,
+                Some((ls, ts)) if ts < t => lo = ls,
+                Some((ls, _)) => hi = ls,
+            }
+        }
+        let mut buf = vec![0u8; 64 << 10];
+        let mut found = None;
+        let _ = scan_lines(content, lo, &mut buf, false, &mut |line, _, start| {
+            match cri_log::line_timestamp(line) {
+                Some(ts) if ts >= t => {
+                    found = Some(start);
+                    false
+                }
+                _ => true,
+            }
+        });
+        match found {
+            Some(off) => Mark {
+                file: i as u32,
+                offset: off,
+            },
+            None if i + 1 < self.list.len() => Mark {
+                file: i as u32 + 1,
+                offset: 0,
+            },
+            None => Mark {
+                file: i as u32,
+                offset: size,
+            },
+        }
+    }
+
+    /// Feeds the lines from `start` to the end of file `last` into `asm`,
+    /// calling `on_event` for each event; `on_line` may stop the drive.
+    /// Files before `last` are closed, so a trailing line without `\n` is
+    /// delivered; in `last` it waits for its `\n`. Returns the end mark
+    /// reached, `None` when stopped early.
+    fn drive(
+        &mut self,
+        start: Mark,
+        last: u32,
+        asm: &mut Assembler,
+        on_event: &mut dyn FnMut(&Event<'_>, &[Option<u64>]),
+        on_line: &mut dyn FnMut(&[u8], &Assembler) -> bool,
+    ) -> Option<Mark> {
+        let mut at = start;
+        for idx in start.file as usize..=last as usize {
+            let off = if idx == start.file as usize {
+                start.offset
+            } else {
+                0
+            };
+            let closed = idx != last as usize;
+            let fps = &mut self.fps;
+            let mut stopped = false;
+            let r = scan_lines(
+                &self.list[idx].content,
+                off,
+                &mut self.buf,
+                closed,
+                &mut |line, raw, lstart| {
+                    if lstart == 0 && fps[idx].is_none() {
+                        fps[idx] = fileset::fingerprint_of(raw);
+                    }
+                    if !on_line(line, asm) {
+                        stopped = true;
+                        return false;
+                    }
+                    let pos = LinePos {
+                        file: idx as u32,
+                        start: lstart,
+                        end: lstart + raw.len() as u64,
+                    };
+                    let fps: &[Option<u64>] = fps;
+                    asm.push(line, raw, pos, &mut |ev: &Event<'_>| on_event(ev, fps));
+                    true
+                },
+            );
+            let end = match r {
+                Ok(end) => end,
+                Err(e) => {
+                    telemetry::read_failed(&self.list[idx].log.name, &e);
+                    self.list[idx].size
+                }
+            };
+            at = Mark {
+                file: idx as u32,
+                offset: end,
+            };
+            if stopped {
+                return None;
+            }
+        }
+        Some(at)
+    }
+}
+
+/// A read of one attempt: its files, and the state that follow continues.
+pub struct Session<'s> {
+    target: Target,
+    spec: ReadSpec,
+    files: Files,
+    closed: bool,
+    out: Out<'s>,
+}
+
+impl<'s> Session<'s> {
+    /// Opens the attempt's files as they are now.
+    ///
+    /// # Errors
+    ///
+    /// The container directory cannot be listed, or the attempt has no
+    /// files, or the cursor is not one of this attempt.
+    pub fn open(target: Target, spec: ReadSpec, sink: &'s mut dyn Sink) -> Result<Self, ReadError> {
+        let attempt = target.ctx.attempt;
+        let (names, closed) = list_attempt(&target, attempt)?;
+        let dir = [target.dir[0].as_str(), target.dir[1].as_str()];
+        let key = target.ctx.key();
+        if let Some(c) = &spec.cursor {
+            Cursor::decode(c, key)?;
+        }
+        let chunk = if spec.follow && spec.tail.is_some() {
+            FOLLOW_CHUNK
+        } else {
+            CHUNK
+        };
+        let mut files = Files {
+            list: Vec::new(),
+            fps: Vec::new(),
+            buf: vec![0u8; chunk],
+        };
+        for f in &names {
+            match fileset::open_log(&target.root, &dir, f) {
+                Ok(o) => {
+                    files.push(sess_file(o));
+                }
+                Err(e) => telemetry::file_skipped(&f.name, &e),
+            }
+        }
+        if files.list.is_empty() {
+            return Err(ReadError::NoFiles { attempt });
+        }
+        let out = Out {
+            sink,
+            format: spec.format,
+            timestamps: spec.timestamps,
+            members: target.ctx.json_members(),
+            key,
+            buf: Vec::with_capacity(64 << 10),
+            remaining: spec.limit_bytes,
+            done: false,
+            delivered: 0,
+        };
+        Ok(Self {
+            target,
+            spec,
+            files,
+            closed,
+            out,
+        })
+    }
+
+    /// Number of events delivered so far.
+    pub fn delivered(&self) -> u64 {
+        self.out.delivered
+    }
+
+    fn selector(&self, after: Option<End>) -> Selector {
+        Selector {
+            stream: self.spec.stream,
+            since: self.spec.since,
+            until: self.spec.until,
+            grep: self.spec.grep.clone(),
+            after,
+        }
+    }
+
+    /// Runs the historic part and, with `follow`, follows until the attempt
+    /// ends, the output is done, or `waiter` says stop.
+    pub fn run(mut self, waiter: &mut dyn Waiter) {
+        let (start, sync, after) = self.start_point();
+        let (start, sync, after) = self.tail_window(start, sync, after);
+        let mut asm = Assembler::new(
+            self.spec.max_event_bytes,
+            self.spec.format == Format::Cri,
+            true,
+        );
+        asm.set_synced(sync);
+        let sel = self.selector(after);
+        let last = (self.files.list.len() - 1) as u32;
+        let mut end = self.pass(start, last, &mut asm, &sel);
+        if self.closed {
+            // A newer attempt exists: this one will not grow any more.
+            end = end.and_then(|e| self.flush_dangling(e, &mut asm, &sel));
+        }
+        self.files.close_all();
+        if let Some(end) = end {
+            if self.closed {
+                self.finish(&mut asm, &sel, end);
+            } else if self.spec.follow {
+                self.out.flush();
+                self.follow(asm, &sel, end, waiter);
+            }
+        }
+        self.out.flush();
+    }
+
+    fn finish(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) {
+        let fps = &self.files.fps;
+        let out = &mut self.out;
+        asm.finish(end, &mut |ev: &Event<'_>| {
+            if sel.accepts(ev) {
+                out.event(ev, fps);
+            }
+        });
+    }
+
+    /// Where the historic part starts: (mark, per-stream sync, events to
+    /// skip).
+    fn start_point(&mut self) -> (Mark, [bool; 2], Option<End>) {
+        let mut start = self.files.set_start();
+        let mut sync = [true; 2];
+        let mut after = None;
+        if let Some(c) = &self.spec.cursor {
+            let c = Cursor::decode(c, self.target.ctx.key())
+                .expect("the cursor was checked when the session was opened");
+            if let Some(ef) = self.files.index_of(c.end.fingerprint) {
+                let a = End {
+                    at: Mark {
+                        file: ef,
+                        offset: c.end.offset,
+                    },
+                    sub: c.sub,
+                };
+                after = Some(a);
+                if let Some(rf) = self.files.index_of(c.restart.fingerprint) {
+                    let r = Mark {
+                        file: rf,
+                        offset: c.restart.offset,
+                    };
+                    if r <= a.at {
+                        start = r;
+                    }
+                }
+            } else {
+                telemetry::cursor_file_gone();
+            }
+        }
+        if let Some(t) = self.spec.since {
+            let m = self.files.find_time(t);
+            if m > start {
+                start = m;
+                sync = self.files.sync_at(m);
+            }
+        }
+        (start, sync, after)
+    }
+
+    /// With `tailLines`: where to start reading (a window at the end of the
+    /// set, never before `floor`), its sync state, and the completion
+    /// position after which to deliver.
+    fn tail_window(
+        &mut self,
+        floor: Mark,
+        floor_sync: [bool; 2],
+        after: Option<End>,
+    ) -> (Mark, [bool; 2], Option<End>) {
+        let Some(n) = self.spec.tail else {
+            return (floor, floor_sync, after);
+        };
+        let last = (self.files.list.len() - 1) as u32;
+        if n == 0 {
+            // Nothing historic: deliver only what comes after the end.
+            let end = self.files.set_end();
+            let after = Some(End {
+                at: end,
+                sub: u32::MAX,
+            })
+            .max(after);
+            if end <= floor {
+                return (floor, floor_sync, after);
+            }
+            return (end, self.files.sync_at(end), after);
+        }
+        let cap = n.min(1 << 24) as usize;
+        let mut step: u64 = n.saturating_mul(512).max(64 << 10);
+        loop {
+            let w = self.files.back_off(step);
+            let (w, sync) = if w <= floor {
+                (floor, floor_sync)
+            } else {
+                (w, self.files.sync_at(w))
+            };
+            let whole = w <= floor;
+            let mut asm = Assembler::new(self.spec.max_event_bytes, false, true);
+            asm.set_synced(sync);
+            let sel = self.selector(after);
+            let mut ring: std::collections::VecDeque<End> = std::collections::VecDeque::new();
+            let mut on = |ev: &Event<'_>, _: &[Option<u64>]| {
+                if sel.accepts(ev) {
+                    if ring.len() == cap {
+                        ring.pop_front();
+                    }
+                    ring.push_back(ev.end);
+                }
+            };
+            let end = self
+                .files
+                .drive(w, last, &mut asm, &mut on, &mut |_, _| true);
+            if self.closed {
+                if let Some(e) = end {
+                    asm.finish(e, &mut |ev: &Event<'_>| on(ev, &[]));
+                }
+            }
+            if ring.len() >= cap {
+                let t = ring[0];
+                if whole || asm.dropped_end().is_none_or(|d| d < t.at) {
+                    // Deliver from t on: everything after the one before it.
+                    return (w, sync, Some(before(t)).max(after));
+                }
+            } else if whole {
+                return (w, sync, after);
+            }
+            step = step.saturating_mul(4);
+        }
+    }
+
+    /// The delivering pass from `start` to the end of file `last`; returns
+    /// where it ended, `None` when output is done (limit, client gone, or
+    /// past `untilTime`).
+    fn pass(
+        &mut self,
+        start: Mark,
+        last: u32,
+        asm: &mut Assembler,
+        sel: &Selector,
+    ) -> Option<Mark> {
+        let until = self.spec.until;
+        let out = &mut self.out;
+        let mut on_event = |ev: &Event<'_>, fps: &[Option<u64>]| {
+            if sel.accepts(ev) {
+                out.event(ev, fps);
+            }
+        };
+        let mut done_flag = false;
+        let r = self
+            .files
+            .drive(start, last, asm, &mut on_event, &mut |line, a| {
+                if done_flag {
+                    return false;
+                }
+                if past_until(until, line, a) {
+                    done_flag = true;
+                    return false;
+                }
+                true
+            });
+        if self.out.done {
+            return None;
+        }
+        r
+    }
+
+    /// Follows the attempt: see the module docs.
+    fn follow(
+        &mut self,
+        mut asm: Assembler,
+        sel: &Selector,
+        mut end: Mark,
+        waiter: &mut dyn Waiter,
+    ) {
+        let dir = [self.target.dir[0].clone(), self.target.dir[1].clone()];
+        let active = format!("{}.log", self.target.ctx.attempt);
+        self.files.buf = vec![0u8; FOLLOW_CHUNK];
+        loop {
+            let wake = waiter.wait();
+            if wake == Wake::Stop || self.out.done {
+                return;
+            }
+            let cur = end.file as usize;
+            let mut handled = false;
+            if wake == Wake::Modified && self.files.list[cur].log.rotated.is_none() {
+                let rel = [dir[0].as_str(), dir[1].as_str(), active.as_str()];
+                if let Ok(o) = self.target.root.open_file(&rel) {
+                    if o.key == self.files.list[cur].key {
+                        let f = &mut self.files.list[cur];
+                        if o.size < end.offset {
+                            // Truncated in place: what was open can no
+                            // longer complete; the new content is a new file.
+                            telemetry::truncated_under_reader(&f.log.name);
+                            asm.reset();
+                            let log = f.log.clone();
+                            let idx = self.files.push(SessFile {
+                                log,
+                                key: o.key,
+                                fingerprint: None,
+                                content: Content::Plain(o.file),
+                                size: o.size,
+                            });
+                            end = Mark {
+                                file: idx,
+                                offset: 0,
+                            };
+                        } else {
+                            f.content = Content::Plain(o.file);
+                            f.size = o.size;
+                        }
+                        match self.pass(end, end.file, &mut asm, sel) {
+                            Some(e) => end = e,
+                            None => return,
+                        }
+                        handled = true;
+                    }
+                }
+            }
+            if !handled {
+                match self.reconcile(&mut asm, sel, end) {
+                    Some(e) => end = e,
+                    None => return,
+                }
+                if self.closed {
+                    self.finish(&mut asm, sel, end);
+                    return;
+                }
+            }
+            self.files.close_all();
+            self.out.flush();
+            if self.out.done {
+                return;
+            }
+        }
+    }
+
+    /// After the directory changed: finishes the current file wherever it
+    /// went, then reads the files that are new since. `None` ends the follow.
+    fn reconcile(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) -> Option<Mark> {
+        let (names, closed) = match list_attempt(&self.target, self.target.ctx.attempt) {
+            Ok(x) => x,
+            Err(_) => return None, // the container directory is gone
+        };
+        self.closed = closed;
+        let dir = [self.target.dir[0].clone(), self.target.dir[1].clone()];
+        let dir = [dir[0].as_str(), dir[1].as_str()];
+        let cur = end.file as usize;
+        let cur_key = self.files.list[cur].key;
+        let cur_fp = self.files.fps[cur];
+        // Open everything once; find the current file by inode, then by
+        // fingerprint (it may have been compressed).
+        let mut opened: Vec<OpenLog> = Vec::new();
+        for f in &names {
+            match fileset::open_log(&self.target.root, &dir, f) {
+                Ok(o) => opened.push(o),
+                // Gone between the listing and the open: a rename or a
+                // deletion, which the next notification reports.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => telemetry::file_skipped(&f.name, &e),
+            }
+        }
+        let pos = opened
+            .iter()
+            .position(|o| o.key == cur_key && !o.file.compressed)
+            .or_else(|| {
+                cur_fp.and_then(|fp| opened.iter().position(|o| o.fingerprint == Some(fp)))
+            });
+        let mut end = end;
+        let mut rest: Vec<OpenLog> = Vec::new();
+        match pos {
+            Some(p) => {
+                let mut after: Vec<OpenLog> = opened.drain(p + 1..).collect();
+                let o = opened.pop().expect("position p exists");
+                let f = &mut self.files.list[cur];
+                if o.size < end.offset && !o.file.compressed {
+                    telemetry::truncated_under_reader(&f.log.name);
+                    asm.reset();
+                    after.insert(0, o);
+                } else {
+                    f.content = o.content;
+                    f.size = o.size;
+                    f.log = o.file;
+                    end = self.pass(end, end.file, asm, sel)?;
+                    if !after.is_empty() || self.closed {
+                        // The file is closed for good: a trailing line
+                        // without '\n' will never be completed.
+                        end = self.flush_dangling(end, asm, sel)?;
+                    }
+                }
+                rest = after;
+            }
+            None => {
+                telemetry::follow_lost_file(&self.files.list[cur].log.name);
+                for o in opened {
+                    let known = o.fingerprint.is_some()
+                        && self.files.fps.contains(&o.fingerprint);
+                    if !known && o.key != cur_key {
+                        rest.push(o);
+                    }
+                }
+            }
+        }
+        let n = rest.len();
+        for (i, o) in rest.into_iter().enumerate() {
+            let idx = self.files.push(sess_file(o));
+            end = self.pass(
+                Mark {
+                    file: idx,
+                    offset: 0,
+                },
+                idx,
+                asm,
+                sel,
+            )?;
+            if i + 1 < n || self.closed {
+                end = self.flush_dangling(end, asm, sel)?;
+            }
+        }
+        // A later file in `rest` may have ended its predecessor: the last
+        // one pushed is now the current file.
+        Some(end)
+    }
+
+    /// Delivers the bytes after the last `\n` of the file at `end`, if any,
+    /// as a line: the file will not grow any more.
+    fn flush_dangling(&mut self, end: Mark, asm: &mut Assembler, sel: &Selector) -> Option<Mark> {
+        let idx = end.file;
+        let size = self.files.list[idx as usize].content.size();
+        if size <= end.offset {
+            return Some(end);
+        }
+        // Drive the file as closed by making it not the last one.
+        let out = &mut self.out;
+        let mut on_event = |ev: &Event<'_>, fps: &[Option<u64>]| {
+            if sel.accepts(ev) {
+                out.event(ev, fps);
+            }
+        };
+        let f = &self.files.list[idx as usize];
+        let mut buf = vec![0u8; FOLLOW_CHUNK];
+        let mut new_end = end.offset;
+        let fps: Vec<Option<u64>> = self.files.fps.clone();
+        let _ = scan_lines(
+            &f.content,
+            end.offset,
+            &mut buf,
+            true,
+            &mut |line, raw, lstart| {
+                let pos = LinePos {
+                    file: idx,
+                    start: lstart,
+                    end: lstart + raw.len() as u64,
+                };
+                new_end = pos.end;
+                asm.push(line, raw, pos, &mut |ev: &Event<'_>| on_event(ev, &fps));
+                true
+            },
+        );
+        if self.out.done {
+            return None;
+        }
+        Some(Mark {
+            file: idx,
+            offset: new_end,
+        })
+    }
+}
+
+/// The completion position just before `t`, so that `ev.end > result`
+/// selects `t` and what follows.
+fn before(t: End) -> End {
+    if t.sub > 0 {
+        End {
+            at: t.at,
+            sub: t.sub - 1,
+        }
+    } else if t.at.offset > 0 {
+        End {
+            at: Mark {
+                file: t.at.file,
+                offset: t.at.offset - 1,
+            },
+            sub: u32::MAX,
+        }
+    } else {
+        End { at: t.at, sub: 0 }
+    }
+}
+
+/// True once a line at or after `untilTime` is reached with no chain open:
+/// nothing after it can be delivered.
+fn past_until(until: Option<Nanos>, line: &[u8], asm: &Assembler) -> bool {
+    match until {
+        Some(u) => !asm.has_open_chain() && cri_log::line_timestamp(line).is_some_and(|t| t >= u),
+        None => false,
+    }
+}
+
+fn sess_file(o: OpenLog) -> SessFile {
+    SessFile {
+        log: o.file,
+        key: o.key,
+        fingerprint: o.fingerprint,
+        content: o.content,
+        size: o.size,
+    }
+}
+
+/// The timestamp of the first timestamped line of a file.
+fn first_time(content: &Content) -> Option<Nanos> {
+    time_from(content, 0, u64::MAX).map(|(_, t)| t)
+}
+
+/// The first line at or after line start `from` (and before `hi`) that has
+/// a valid timestamp: its start and time.
+fn time_from(content: &Content, from: u64, hi: u64) -> Option<(u64, Nanos)> {
+    let mut buf = vec![0u8; 16 << 10];
+    let mut found = None;
+    let mut looked = 0u64;
+    let _ = scan_lines(content, from, &mut buf, false, &mut |line, raw, start| {
+        if start >= hi {
+            return false;
+        }
+        if let Some(t) = cri_log::line_timestamp(line) {
+            found = Some((start, t));
+            return false;
+        }
+        looked += raw.len() as u64;
+        looked < (1 << 20)
+    });
+    found
+}
+
+/// The first and last timestamps of a log file, for the inventory; reads
+/// one block at each end (compressed files: the first line only).
+pub fn file_time_span(
+    root: &SafeRoot,
+    dir: &[&str],
+    file: &LogFile,
+) -> (Option<Nanos>, Option<Nanos>) {
+    if file.compressed {
+        let mut rel: Vec<&str> = dir.to_vec();
+        rel.push(&file.name);
+        let Ok(o) = root.open_file(&rel) else {
+            return (None, None);
+        };
+        let mut head = vec![0u8; 4096];
+        let mut dec = flate2::read::MultiGzDecoder::new(&o.file);
+        let n = std::io::Read::read(&mut dec, &mut head).unwrap_or(0);
+        let first = head[..n]
+            .split(|&b| b == b'\n')
+            .next()
+            .and_then(cri_log::line_timestamp);
+        return (first, None);
+    }
+    let Ok(o) = fileset::open_log(root, dir, file) else {
+        return (None, None);
+    };
+    let first = first_time(&o.content);
+    let mut last = None;
+    let _ = scan_back(&o.content, o.size, 1 << 20, &mut |line, _| {
+        last = cri_log::line_timestamp(line);
+        last.is_none()
+    });
+    (first, last)
+}

@@ -1,0 +1,191 @@
+//! Metrics and their log lines, in one place.
+//!
+//! Each function here counts one thing and logs it with `tracing`; label
+//! values come from small fixed sets, never from log content or file names.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FormatLabel {
+    format: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    code: u16,
+}
+
+struct Metrics {
+    registry: Registry,
+    malformed: Counter,
+    files_skipped: Counter,
+    read_errors: Counter,
+    cursor_files_gone: Counter,
+    truncations: Counter,
+    follow_lost: Counter,
+    rescans: Counter,
+    inotify_overflows: Counter,
+    requests: Family<StatusLabel, Counter>,
+    bytes_served: Family<FormatLabel, Counter>,
+    followers: Gauge,
+    pods: Gauge,
+}
+
+fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(|| {
+        let mut registry = Registry::with_prefix("podlog");
+        let m = Metrics {
+            registry: Registry::default(),
+            malformed: Counter::default(),
+            files_skipped: Counter::default(),
+            read_errors: Counter::default(),
+            cursor_files_gone: Counter::default(),
+            truncations: Counter::default(),
+            follow_lost: Counter::default(),
+            rescans: Counter::default(),
+            inotify_overflows: Counter::default(),
+            requests: Family::default(),
+            bytes_served: Family::default(),
+            followers: Gauge::default(),
+            pods: Gauge::default(),
+        };
+        registry.register(
+            "malformed_events",
+            "Lines that are not valid CRI, served flagged malformed",
+            m.malformed.clone(),
+        );
+        registry.register(
+            "files_skipped",
+            "Log files that could not be opened or decompressed",
+            m.files_skipped.clone(),
+        );
+        registry.register(
+            "read_errors",
+            "Read errors on log files",
+            m.read_errors.clone(),
+        );
+        registry.register(
+            "cursor_files_gone",
+            "Cursors whose file no longer exists",
+            m.cursor_files_gone.clone(),
+        );
+        registry.register(
+            "truncated_under_reader",
+            "Files found truncated in place while being read",
+            m.truncations.clone(),
+        );
+        registry.register(
+            "follow_lost_files",
+            "Files a follower could not find again after a change",
+            m.follow_lost.clone(),
+        );
+        registry.register("rescans", "Full rescans of the log root", m.rescans.clone());
+        registry.register(
+            "inotify_overflows",
+            "inotify queue overflows",
+            m.inotify_overflows.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by status code",
+            m.requests.clone(),
+        );
+        registry.register(
+            "served_bytes",
+            "Bytes of log output served, by format",
+            m.bytes_served.clone(),
+        );
+        registry.register("followers", "Open follow streams", m.followers.clone());
+        registry.register("pods", "Pods in the inventory", m.pods.clone());
+        Metrics { registry, ..m }
+    })
+}
+
+/// The Prometheus text exposition of all metrics.
+pub fn encode() -> String {
+    let mut s = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut s, &metrics().registry);
+    s
+}
+
+pub fn malformed_event() {
+    metrics().malformed.inc();
+}
+
+pub fn file_skipped(name: &str, err: &dyn std::error::Error) {
+    metrics().files_skipped.inc();
+    tracing::warn!(file = name, error = %err, "log file skipped");
+}
+
+pub fn read_failed(name: &str, err: &std::io::Error) {
+    metrics().read_errors.inc();
+    tracing::warn!(file = name, error = %err, "read failed");
+}
+
+pub fn cursor_file_gone() {
+    metrics().cursor_files_gone.inc();
+    tracing::info!("cursor names a file that no longer exists; serving from the oldest file");
+}
+
+pub fn truncated_under_reader(name: &str) {
+    metrics().truncations.inc();
+    tracing::warn!(
+        file = name,
+        "file truncated in place while read; reading it from its start"
+    );
+}
+
+pub fn follow_lost_file(name: &str) {
+    metrics().follow_lost.inc();
+    tracing::error!(
+        file = name,
+        "followed file vanished before it was read to its end"
+    );
+}
+
+pub fn rescan(pods: usize) {
+    metrics().rescans.inc();
+    metrics().pods.set(pods as i64);
+    tracing::debug!(pods, "log root rescanned");
+}
+
+pub fn inotify_overflow() {
+    metrics().inotify_overflows.inc();
+    tracing::warn!("inotify queue overflowed; rescanning the log root");
+}
+
+pub fn request(code: u16) {
+    metrics()
+        .requests
+        .get_or_create(&StatusLabel { code })
+        .inc();
+}
+
+pub fn served(format: &'static str, bytes: u64) {
+    metrics()
+        .bytes_served
+        .get_or_create(&FormatLabel { format })
+        .inc_by(bytes);
+}
+
+/// Counts an open follow stream until the guard drops.
+pub struct FollowerGuard(());
+
+pub fn follower() -> FollowerGuard {
+    metrics().followers.inc();
+    FollowerGuard(())
+}
+
+impl Drop for FollowerGuard {
+    fn drop(&mut self) {
+        metrics().followers.dec();
+    }
+}
