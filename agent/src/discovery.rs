@@ -57,6 +57,7 @@ pub struct Discovery {
     root: Arc<SafeRoot>,
     pods: RwLock<BTreeMap<String, PodLogs>>,
     ready: AtomicBool,
+    ready_tx: watch::Sender<bool>,
     dirs: Mutex<HashMap<(String, String), watch::Sender<DirSeq>>>,
 }
 
@@ -79,6 +80,7 @@ impl Discovery {
             root,
             pods: RwLock::new(BTreeMap::new()),
             ready: AtomicBool::new(false),
+            ready_tx: watch::channel(false).0,
             dirs: Mutex::new(HashMap::new()),
         })
     }
@@ -95,6 +97,19 @@ impl Discovery {
     /// Marks the view unready (shutdown).
     pub fn set_unready(&self) {
         self.ready.store(false, Ordering::Release);
+        self.ready_tx.send_replace(false);
+    }
+
+    fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+        self.ready_tx.send_replace(true);
+    }
+
+    /// Resolves once the first full scan is done.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready_tx.subscribe();
+        // The sender lives as long as self, so this cannot fail.
+        let _ = rx.wait_for(|r| *r).await;
     }
 
     /// A snapshot of all pods.
@@ -291,7 +306,7 @@ pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Resul
             }
         };
     full(&mut by_wd, &mut add);
-    d.ready.store(true, Ordering::Release);
+    d.set_ready();
     tracing::info!(root = %d.root().path().display(), openat2 = d.root().uses_openat2(), "initial scan done");
 
     loop {

@@ -22,8 +22,6 @@ pub mod telemetry;
 pub use config::Config;
 
 use std::sync::Arc;
-use std::time::Duration;
-
 use tokio_util::sync::CancellationToken;
 
 /// Runs the daemon until `cancel`, then shuts down in order: readiness
@@ -63,11 +61,9 @@ pub async fn run(
     }
     // Serve only once the initial scan is done, so the first request sees
     // the whole tree.
-    while !discovery.is_ready() {
-        tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-        }
+    tokio::select! {
+        _ = cancel.cancelled() => return Ok(()),
+        _ = discovery.wait_ready() => {}
     }
     let api_cancel = CancellationToken::new();
     let state = Arc::new(api::ApiState {
@@ -86,9 +82,9 @@ pub async fn run(
     cancel.cancelled().await;
     discovery.set_unready();
     disc_cancel.cancel();
-    // Followers see the cancellation through their waiters and end their
-    // streams; then connections close.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Followers see the same cancellation through their waiters and end
+    // their streams; graceful connection shutdown lets those responses
+    // finish, then the connections close.
     api_cancel.cancel();
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(config.shutdown_grace, drain)
