@@ -75,8 +75,11 @@ impl Body for ApiBody {
 pub enum ApiError {
     #[error("{0}")]
     Param(#[from] ParamError),
-    #[error("invalid path segment {segment:?}: only [A-Za-z0-9._-] names are allowed")]
-    Segment { segment: String },
+    #[error("invalid {parameter} {segment:?} in the path: a name of [A-Za-z0-9._-], not . or ..")]
+    Segment {
+        parameter: &'static str,
+        segment: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("pod name {pod:?} is ambiguous: {} pods match", candidates.len())]
@@ -114,7 +117,10 @@ impl ApiError {
         });
         match self {
             ApiError::Param(p) => body["parameter"] = p.parameter.clone().into(),
-            ApiError::Segment { segment } => body["segment"] = segment.clone().into(),
+            ApiError::Segment { parameter, segment } => {
+                body["parameter"] = (*parameter).into();
+                body["segment"] = segment.clone().into();
+            }
             ApiError::Ambiguous { candidates, .. } => {
                 body["candidates"] = candidates.clone().into()
             }
@@ -142,18 +148,28 @@ fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<ApiBody
         .expect("static headers are valid")
 }
 
-/// Decodes and checks the segments of a raw path.
-fn segments(raw: &str) -> Result<Vec<String>, ApiError> {
-    let mut out = Vec::new();
-    for seg in raw.split('/').skip(1) {
-        let decoded = percent_encoding::percent_decode_str(seg).collect::<Vec<u8>>();
-        let s = String::from_utf8_lossy(&decoded).into_owned();
-        if !query::valid_name(&s) {
-            return Err(ApiError::Segment { segment: s });
+/// Decodes the segments of a raw path once each, without checking them.
+fn segments(raw: &str) -> Vec<String> {
+    raw.split('/')
+        .skip(1)
+        .map(|seg| {
+            let decoded = percent_encoding::percent_decode_str(seg).collect::<Vec<u8>>();
+            String::from_utf8_lossy(&decoded).into_owned()
+        })
+        .collect()
+}
+
+/// Checks decoded segments against the names they stand for.
+fn check_segments(segs: &[String], names: &[&'static str]) -> Result<(), ApiError> {
+    for (s, name) in segs.iter().zip(names) {
+        if !query::valid_name(s) {
+            return Err(ApiError::Segment {
+                parameter: name,
+                segment: s.clone(),
+            });
         }
-        out.push(s);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Serves HTTP on `listener` until `cancel`.
@@ -245,7 +261,12 @@ async fn route(
     let Some(rest) = path.strip_prefix("/logs/") else {
         return Err(ApiError::NotFound(format!("no such endpoint {path:?}")));
     };
-    let segs = segments(&format!("/{rest}"))?;
+    let segs = segments(&format!("/{rest}"));
+    match segs.len() {
+        2 => check_segments(&segs, &["pod", "container"])?,
+        3 => check_segments(&segs, &["namespace", "pod", "container"])?,
+        _ => check_segments(&segs, &["segment"; 8])?,
+    }
     let (ns, pod, container) = match segs.as_slice() {
         [pod, c] => (None, pod.as_str(), c.as_str()),
         [ns, pod, c] => (Some(ns.as_str()), pod.as_str(), c.as_str()),
@@ -548,17 +569,32 @@ mod tests {
 
     #[test]
     fn path_segments_are_checked() {
-        assert_eq!(segments("/a/b-1/c.d").unwrap(), vec!["a", "b-1", "c.d"]);
+        let ok = segments("/a/b-1/c.d");
+        assert_eq!(ok, vec!["a", "b-1", "c.d"]);
+        assert!(check_segments(&ok, &["namespace", "pod", "container"]).is_ok());
         for bad in [
             "/a/../b",
             "/a/%2e%2e/b",
-            "/a%2fb/c",
+            "/a%2fb/c/d",
             "/a/%00/c",
             "/a//c",
             "/a/./c",
             "/a/b%20c",
         ] {
-            assert!(segments(bad).is_err(), "{bad}");
+            let segs = segments(bad);
+            assert!(
+                check_segments(&segs, &["namespace", "pod", "container"]).is_err(),
+                "{bad}"
+            );
+        }
+        match check_segments(
+            &segments("/ns/%2e%2e/c"),
+            &["namespace", "pod", "container"],
+        ) {
+            Err(ApiError::Segment { parameter, segment }) => {
+                assert_eq!((parameter, segment.as_str()), ("pod", ".."));
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 }

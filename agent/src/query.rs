@@ -193,6 +193,22 @@ pub fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
             "sinceSeconds and sinceTime cannot be combined",
         ));
     }
+    if p.cursor.is_some() {
+        for (set, name) in [
+            (p.tail_lines.is_some(), "tailLines"),
+            (p.since_seconds.is_some(), "sinceSeconds"),
+            (p.since_time.is_some(), "sinceTime"),
+        ] {
+            if set {
+                return Err(err(
+                    "cursor",
+                    format!(
+                        "cursor and {name} cannot be combined: each chooses where reading starts"
+                    ),
+                ));
+            }
+        }
+    }
     if p.previous && p.attempt.is_some() {
         return Err(err("attempt", "attempt and previous cannot be combined"));
     }
@@ -309,17 +325,21 @@ mod tests {
     #[test]
     fn parses_all() {
         let p = parse_log_params(
-            "follow=true&tailLines=10&sinceTime=2026-11-21T05:26:50Z&untilTime=2026-11-21T07:00:00%2B01:00\
-             &limitBytes=5&timestamps=1&attempt=2&stream=stderr&format=json&cursor=abc&grep=err%7Cwarn",
+            "follow=true&sinceTime=2026-11-21T05:26:50Z&untilTime=2026-11-21T07:00:00%2B01:00\
+             &limitBytes=5&timestamps=1&attempt=2&stream=stderr&format=json&grep=err%7Cwarn",
         )
         .unwrap();
         assert!(p.follow && p.timestamps && !p.previous);
-        assert_eq!(p.tail_lines, Some(10));
         assert_eq!(p.limit_bytes, Some(5));
         assert_eq!(p.attempt, Some(2));
         assert_eq!(p.stream, Some(Stream::Stderr));
         assert_eq!(p.format, Some(Format::Json));
-        assert_eq!(p.cursor.as_deref(), Some("abc"));
+        let c = parse_log_params("cursor=abc&follow=1&stream=stdout").unwrap();
+        assert_eq!(c.cursor.as_deref(), Some("abc"));
+        assert_eq!(
+            parse_log_params("tailLines=10").unwrap().tail_lines,
+            Some(10)
+        );
         assert!(p.grep.unwrap().is_match(b"a warn b"));
         assert!(p.until_time.unwrap() > p.since_time.unwrap());
         let p = parse_log_params("").unwrap();
@@ -349,6 +369,8 @@ mod tests {
             ),
             ("previous=true&attempt=1", "attempt"),
             ("cursor=", "cursor"),
+            ("cursor=abc&tailLines=1", "cursor"),
+            ("cursor=abc&sinceSeconds=1", "cursor"),
         ];
         for (q, want) in cases {
             assert_eq!(e(q), want, "query {q}");
