@@ -40,6 +40,8 @@ pub enum SafeOpenError {
     },
     #[error("{path} is not a {want:?}")]
     WrongKind { path: PathBuf, want: Kind },
+    #[error("{path} has {links} hard links; log files have one, so it is refused")]
+    HardLinked { path: PathBuf, links: u64 },
 }
 
 impl SafeOpenError {
@@ -201,6 +203,14 @@ impl SafeRoot {
                 want: Kind::File,
             });
         }
+        // A hard link planted in the tree would bypass the symlink checks
+        // (it is the host file itself); runtimes and rotation never make one.
+        if st.st_nlink > 1 {
+            return Err(SafeOpenError::HardLinked {
+                path: self.display(rel),
+                links: st.st_nlink,
+            });
+        }
         Ok(Opened {
             file: File::from(fd),
             key: FileKey {
@@ -288,9 +298,16 @@ mod tests {
         std::fs::write(pod.join("c/0.log"), b"ok").unwrap();
         symlink(outside.path().join("secret"), pod.join("c/1.log")).unwrap();
         symlink(outside.path(), pod.join("d")).unwrap();
+        // Same filesystem: a hard link to a file outside the root.
+        std::fs::write(root.path().join("outside-secret"), b"host secret").unwrap();
+        std::fs::hard_link(root.path().join("outside-secret"), pod.join("c/2.log")).unwrap();
         for r in both(root.path()) {
             assert_eq!(r.open_file(&["ns_pod_uid", "c", "0.log"]).unwrap().size, 2);
             assert!(r.open_file(&["ns_pod_uid", "c", "1.log"]).is_err());
+            assert!(matches!(
+                r.open_file(&["ns_pod_uid", "c", "2.log"]),
+                Err(SafeOpenError::HardLinked { links: 2, .. })
+            ));
             assert!(r.open_file(&["ns_pod_uid", "d", "secret"]).is_err());
             assert!(r.open_file(&["..", "secret"]).is_err());
             assert!(r.open_file(&["ns_pod_uid/c", "0.log"]).is_err());
