@@ -240,6 +240,35 @@ impl Out<'_> {
         }
     }
 
+    /// Passes stored bytes through unchanged (`cri` without filters).
+    fn raw(&mut self, bytes: &[u8]) {
+        if self.done || bytes.is_empty() {
+            return;
+        }
+        let mut bytes = bytes;
+        if let Some(rem) = self.remaining {
+            if bytes.len() as u64 >= rem {
+                bytes = &bytes[..rem as usize];
+                self.buf.extend_from_slice(bytes);
+                self.remaining = Some(0);
+                self.flush();
+                self.done = true;
+                return;
+            }
+            self.remaining = Some(rem - bytes.len() as u64);
+        }
+        if self.buf.is_empty() && bytes.len() >= OUT_CHUNK {
+            if !self.sink.send(Bytes::copy_from_slice(bytes)) {
+                self.done = true;
+            }
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= OUT_CHUNK {
+            self.flush();
+        }
+    }
+
     fn flush(&mut self) {
         if self.buf.is_empty() || self.done {
             return;
@@ -422,6 +451,16 @@ impl Files {
     fn close_all(&mut self) {
         for f in &mut self.list {
             f.content = Content::Mem(Arc::new(Vec::new()));
+        }
+    }
+
+    /// Drops every descriptor but that of file `keep` when it is the active
+    /// file (rotated files are never kept open).
+    fn close_all_but(&mut self, keep: u32) {
+        for (i, f) in self.list.iter_mut().enumerate() {
+            if i as u32 != keep || f.log.rotated.is_some() {
+                f.content = Content::Mem(Arc::new(Vec::new()));
+            }
         }
     }
 
@@ -617,6 +656,8 @@ impl Files {
 pub struct Session<'s> {
     target: Target,
     spec: ReadSpec,
+    /// `cri` with no event filter: bytes pass through in file order.
+    raw: bool,
     files: Files,
     closed: bool,
     out: Out<'s>,
@@ -669,9 +710,17 @@ impl<'s> Session<'s> {
             done: false,
             delivered: 0,
         };
+        let raw = spec.format == Format::Cri
+            && spec.stream.is_none()
+            && spec.grep.is_none()
+            && spec.since.is_none()
+            && spec.until.is_none()
+            && spec.tail.is_none()
+            && spec.cursor.is_none();
         Ok(Self {
             target,
             spec,
+            raw,
             files,
             closed,
             out,
@@ -711,7 +760,10 @@ impl<'s> Session<'s> {
             // A newer attempt exists: this one will not grow any more.
             end = end.and_then(|e| self.flush_dangling(e, &mut asm, &sel));
         }
-        self.files.close_all();
+        match end {
+            Some(e) if self.spec.follow && !self.closed => self.files.close_all_but(e.file),
+            _ => self.files.close_all(),
+        }
         if let Some(end) = end {
             if self.closed {
                 self.finish(&mut asm, &sel, end);
@@ -724,6 +776,10 @@ impl<'s> Session<'s> {
     }
 
     fn finish(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) {
+        if self.raw {
+            // The chain's lines went out as they were read.
+            return;
+        }
         let fps = &self.files.fps;
         let out = &mut self.out;
         asm.finish(end, &mut |ev: &Event<'_>| {
@@ -853,6 +909,9 @@ impl<'s> Session<'s> {
         asm: &mut Assembler,
         sel: &Selector,
     ) -> Option<Mark> {
+        if self.raw {
+            return self.raw_pass(start, last);
+        }
         let until = self.spec.until;
         let out = &mut self.out;
         let mut on_event = |ev: &Event<'_>, fps: &[Option<u64>]| {
@@ -879,6 +938,75 @@ impl<'s> Session<'s> {
         r
     }
 
+    /// The `cri` output with no filter: the stored lines in file order,
+    /// copied through in large blocks without decoding them.
+    fn raw_pass(&mut self, start: Mark, last: u32) -> Option<Mark> {
+        let mut at = start;
+        for idx in start.file as usize..=last as usize {
+            let mut pos = if idx == start.file as usize {
+                start.offset
+            } else {
+                0
+            };
+            let closed = idx != last as usize;
+            let content = &self.files.list[idx].content;
+            let buf = &mut self.files.buf;
+            let mut have = 0usize;
+            loop {
+                if have == buf.len() {
+                    let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
+                    if n == buf.len() {
+                        // One line longer than the cap: pass it through.
+                        self.out.raw(&buf[..have]);
+                        pos += have as u64;
+                        have = 0;
+                    } else {
+                        buf.resize(n, 0);
+                    }
+                }
+                let n = match content.read_at(pos + have as u64, &mut buf[have..]) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        telemetry::read_failed(&self.files.list[idx].log.name, &e);
+                        0
+                    }
+                };
+                if n == 0 {
+                    if closed && have > 0 {
+                        self.out.raw(&buf[..have]);
+                        self.out.raw(b"\n");
+                        pos += have as u64;
+                    }
+                    break;
+                }
+                let filled = have + n;
+                if pos == 0 && self.files.fps[idx].is_none() {
+                    self.files.fps[idx] = fileset::fingerprint_of(&buf[..filled]);
+                }
+                match memchr::memrchr(b'\n', &buf[..filled]) {
+                    Some(nl) => {
+                        self.out.raw(&buf[..=nl]);
+                        buf.copy_within(nl + 1..filled, 0);
+                        pos += nl as u64 + 1;
+                        have = filled - nl - 1;
+                    }
+                    None => have = filled,
+                }
+                if self.out.done {
+                    return None;
+                }
+            }
+            at = Mark {
+                file: idx as u32,
+                offset: pos,
+            };
+        }
+        if self.out.done {
+            return None;
+        }
+        Some(at)
+    }
+
     /// Follows the attempt: see the module docs.
     fn follow(
         &mut self,
@@ -897,6 +1025,27 @@ impl<'s> Session<'s> {
             }
             let cur = end.file as usize;
             let mut handled = false;
+            // Fastest: the descriptor of the active file is still open from
+            // the last read and nothing was renamed or deleted since, so it
+            // is the file the runtime appends to.
+            if wake == Wake::Modified
+                && self.files.list[cur].log.rotated.is_none()
+                && matches!(self.files.list[cur].content, Content::Plain(_))
+            {
+                let size = self.files.list[cur].content.size();
+                if size >= end.offset {
+                    self.files.list[cur].size = size;
+                    match self.pass(end, end.file, &mut asm, sel) {
+                        Some(e) => end = e,
+                        None => return,
+                    }
+                    self.out.flush();
+                    if self.out.done {
+                        return;
+                    }
+                    continue;
+                }
+            }
             if wake == Wake::Modified && self.files.list[cur].log.rotated.is_none() {
                 let rel = [dir[0].as_str(), dir[1].as_str(), active.as_str()];
                 if let Ok(o) = self.target.root.open_file(&rel) {
@@ -948,7 +1097,10 @@ impl<'s> Session<'s> {
                     return;
                 }
             }
-            self.files.close_all();
+            // Keep only the active file open: a change notification (which
+            // a deletion always causes) lands in `reconcile` first, and that
+            // replaces or drops it.
+            self.files.close_all_but(end.file);
             self.out.flush();
             if self.out.done {
                 return;
@@ -1053,6 +1205,21 @@ impl<'s> Session<'s> {
         let size = self.files.list[idx as usize].content.size();
         if size <= end.offset {
             return Some(end);
+        }
+        if self.raw {
+            // Everything after the last '\n', as one line.
+            let f = &self.files.list[idx as usize];
+            let mut rest = vec![0u8; (size - end.offset).min(LINE_CAP as u64) as usize];
+            let n = f.content.read_at(end.offset, &mut rest).unwrap_or(0);
+            self.out.raw(&rest[..n]);
+            self.out.raw(b"\n");
+            if self.out.done {
+                return None;
+            }
+            return Some(Mark {
+                file: idx,
+                offset: end.offset + n as u64,
+            });
         }
         // Drive the file as closed by making it not the last one.
         let out = &mut self.out;
@@ -1271,6 +1438,7 @@ mod tests {
         rotations: u32,
         open: [Vec<String>; 2],
         events: Vec<String>,
+        written: String,
     }
 
     #[derive(Clone, Debug)]
@@ -1298,10 +1466,12 @@ mod tests {
                 rotations: 0,
                 open: [vec![], vec![]],
                 events: vec![],
+                written: String::new(),
             }
         }
 
         fn append(&mut self, s: &str) {
+            self.written.push_str(s);
             let p = self.dir.join("0.log");
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
@@ -1450,13 +1620,26 @@ mod tests {
             let spec = ReadSpec { follow: true, format: Format::Json, ..ReadSpec::default() };
             let mut sink = VecSink(Vec::new());
             let s = Session::open(target(dir.path(), 0), spec, &mut sink).unwrap();
-            let mut script = Script { model: &mut model, ops, next: 0 };
+            let mut script = Script { model: &mut model, ops: ops.clone(), next: 0 };
             s.run(&mut script);
             let got: Vec<serde_json::Value> = json_events(&sink.0);
             let got_s: Vec<String> = got.iter().map(|v| format!("{}:{}",
                 v["stream"].as_str().unwrap(), v["log"].as_str().unwrap())).collect();
             // Only events whose F was written are due; open chains wait.
             prop_assert_eq!(&got_s, &model.events);
+
+            // The same operations followed as `cri` without filters: the
+            // stored lines pass through in the order they were written.
+            let dir2 = tempfile::tempdir().unwrap();
+            let mut model2 = Model::new(dir2.path());
+            let spec = ReadSpec { follow: true, format: Format::Cri, ..ReadSpec::default() };
+            let mut sink2 = VecSink(Vec::new());
+            let s2 = Session::open(target(dir2.path(), 0), spec, &mut sink2).unwrap();
+            let mut script2 = Script { model: &mut model2, ops, next: 0 };
+            s2.run(&mut script2);
+            prop_assert_eq!(String::from_utf8_lossy(&sink2.0), model2.written.as_str());
+            let raw = read(dir2.path(), ReadSpec { format: Format::Cri, ..ReadSpec::default() });
+            prop_assert_eq!(String::from_utf8_lossy(&raw), model2.written.as_str());
 
             // The active file may be missing (rotated, not reopened): reads
             // of the final tree then cover the rotated files only.
