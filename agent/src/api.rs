@@ -452,6 +452,18 @@ async fn read_logs(
             )));
         }
         a
+    } else if let Some(a) = params
+        .cursor
+        .as_deref()
+        .and_then(crate::cursor::Cursor::peek_key)
+        .and_then(|key| {
+            c.attempts.iter().copied().find(|&a| {
+                crate::cursor::attempt_key(&p.namespace, &p.name, &p.uid, container, a) == key
+            })
+        })
+    {
+        // A cursor resumes in the attempt it was taken from.
+        a
     } else if params.previous {
         let n = c.attempts.len();
         if n < 2 {

@@ -86,14 +86,14 @@ impl Cursor {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b)
     }
 
-    /// Decodes a cursor and checks that it belongs to the attempt `key`.
-    ///
-    /// # Errors
-    ///
-    /// [`CursorError::Garbled`] for anything that is not a cursor this
-    /// version wrote, [`CursorError::OtherContainer`] for a valid cursor of
-    /// another attempt.
-    pub fn decode(s: &str, key: u64) -> Result<Self, CursorError> {
+    /// The attempt key a well-formed cursor carries, without checking it
+    /// against any attempt: used to find the attempt a cursor belongs to.
+    pub fn peek_key(s: &str) -> Option<u64> {
+        let c = Self::decode_any(s).ok()?;
+        Some(c.key)
+    }
+
+    fn decode_any(s: &str) -> Result<Self, CursorError> {
         if s.len() > 128 {
             return Err(CursorError::Garbled);
         }
@@ -109,7 +109,7 @@ impl Cursor {
         if sum != u32_at(LEN - 4) {
             return Err(CursorError::Garbled);
         }
-        let c = Cursor {
+        Ok(Cursor {
             key: u64_at(1),
             end: FilePoint {
                 fingerprint: u64_at(9),
@@ -120,7 +120,18 @@ impl Cursor {
                 fingerprint: u64_at(29),
                 offset: u64_at(37),
             },
-        };
+        })
+    }
+
+    /// Decodes a cursor and checks that it belongs to the attempt `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`CursorError::Garbled`] for anything that is not a cursor this
+    /// version wrote, [`CursorError::OtherContainer`] for a valid cursor of
+    /// another attempt.
+    pub fn decode(s: &str, key: u64) -> Result<Self, CursorError> {
+        let c = Self::decode_any(s)?;
         if c.key != key {
             return Err(CursorError::OtherContainer);
         }

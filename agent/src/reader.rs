@@ -35,6 +35,9 @@ const FOLLOW_CHUNK: usize = 64 << 10;
 const LINE_CAP: usize = 64 << 20;
 /// Output is handed to the sink in chunks of about this size.
 const OUT_CHUNK: usize = 128 << 10;
+/// How often a follower re-lists a directory that changes under it before
+/// it goes on with what it saw.
+const RECONCILE_ROUNDS: usize = 16;
 /// How far back the stream-sync scan looks before assuming no open chain.
 const SYNC_SCAN_BYTES: u64 = 1 << 20;
 
@@ -141,7 +144,9 @@ impl Selector {
             }
         }
         if let Some(t) = self.since {
-            if ev.time.is_some_and(|et| et < t) {
+            // A malformed line before any valid one has no time: it counts
+            // as older than any time.
+            if ev.time.is_none_or(|et| et < t) {
                 return false;
             }
         }
@@ -656,7 +661,8 @@ impl Files {
 pub struct Session<'s> {
     target: Target,
     spec: ReadSpec,
-    /// `cri` with no event filter: bytes pass through in file order.
+    /// `cri` with no event filter: the historic part passes through in
+    /// file order, without assembling events.
     raw: bool,
     files: Files,
     closed: bool,
@@ -672,7 +678,6 @@ impl<'s> Session<'s> {
     /// files, or the cursor is not one of this attempt.
     pub fn open(target: Target, spec: ReadSpec, sink: &'s mut dyn Sink) -> Result<Self, ReadError> {
         let attempt = target.ctx.attempt;
-        let (names, closed) = list_attempt(&target, attempt)?;
         let dir = [target.dir[0].as_str(), target.dir[1].as_str()];
         let key = target.ctx.key();
         if let Some(c) = &spec.cursor {
@@ -688,12 +693,28 @@ impl<'s> Session<'s> {
             fps: Vec::new(),
             buf: vec![0u8; chunk],
         };
-        for f in &names {
-            match fileset::open_log(&target.root, &dir, f) {
-                Ok(o) => {
-                    files.push(sess_file(o));
+        let mut closed = false;
+        // Listing and opening race with rotation (see `reconcile`): retry
+        // until a second listing agrees with the first.
+        for round in 0..RECONCILE_ROUNDS {
+            let (names, c) = list_attempt(&target, attempt)?;
+            closed = c;
+            files.list.clear();
+            files.fps.clear();
+            let mut raced = false;
+            for f in &names {
+                match fileset::open_log(&target.root, &dir, f) {
+                    Ok(o) => {
+                        files.push(sess_file(o));
+                    }
+                    Err(e) if e.is_not_found() => raced = true,
+                    Err(e) => telemetry::file_skipped(&f.name, &e),
                 }
-                Err(e) => telemetry::file_skipped(&f.name, &e),
+            }
+            if !raced && matches!(list_attempt(&target, attempt), Ok((again, _)) if again == names)
+                || round + 1 == RECONCILE_ROUNDS
+            {
+                break;
             }
         }
         if files.list.is_empty() {
@@ -755,7 +776,16 @@ impl<'s> Session<'s> {
         asm.set_synced(sync);
         let sel = self.selector(after);
         let last = (self.files.list.len() - 1) as u32;
-        let mut end = self.pass(start, last, &mut asm, &sel);
+        let mut end = if self.raw {
+            // The stored bytes as they are, up to the oldest chain still
+            // open; from there on, events (so a chain is served whole once
+            // complete, and lines behind it are not held up).
+            self.raw = false;
+            self.raw_pass(start, last)
+                .and_then(|m| self.pass(m, last, &mut asm, &sel))
+        } else {
+            self.pass(start, last, &mut asm, &sel)
+        };
         if self.closed {
             // A newer attempt exists: this one will not grow any more.
             end = end.and_then(|e| self.flush_dangling(e, &mut asm, &sel));
@@ -776,10 +806,6 @@ impl<'s> Session<'s> {
     }
 
     fn finish(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) {
-        if self.raw {
-            // The chain's lines went out as they were read.
-            return;
-        }
         let fps = &self.files.fps;
         let out = &mut self.out;
         asm.finish(end, &mut |ev: &Event<'_>| {
@@ -909,9 +935,6 @@ impl<'s> Session<'s> {
         asm: &mut Assembler,
         sel: &Selector,
     ) -> Option<Mark> {
-        if self.raw {
-            return self.raw_pass(start, last);
-        }
         let until = self.spec.until;
         let out = &mut self.out;
         let mut on_event = |ev: &Event<'_>, fps: &[Option<u64>]| {
@@ -939,7 +962,10 @@ impl<'s> Session<'s> {
     }
 
     /// The `cri` output with no filter: the stored lines in file order,
-    /// copied through in large blocks without decoding them.
+    /// copied through in large blocks. In the file still being written,
+    /// output stops at the head of the oldest open `P` chain until its `F`
+    /// arrives, so a chain is never served half; the mark returned is that
+    /// head, where the next pass resumes.
     fn raw_pass(&mut self, start: Mark, last: u32) -> Option<Mark> {
         let mut at = start;
         for idx in start.file as usize..=last as usize {
@@ -949,6 +975,8 @@ impl<'s> Session<'s> {
                 0
             };
             let closed = idx != last as usize;
+            let mut heads: [Option<u64>; 2] = [None, None];
+            let mut emitted = pos;
             let content = &self.files.list[idx].content;
             let buf = &mut self.files.buf;
             let mut have = 0usize;
@@ -957,8 +985,11 @@ impl<'s> Session<'s> {
                     let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
                     if n == buf.len() {
                         // One line longer than the cap: pass it through.
+                        emit_range(&mut self.out, content, emitted, pos);
                         self.out.raw(&buf[..have]);
                         pos += have as u64;
+                        emitted = pos;
+                        heads = [None, None];
                         have = 0;
                     } else {
                         buf.resize(n, 0);
@@ -973,9 +1004,11 @@ impl<'s> Session<'s> {
                 };
                 if n == 0 {
                     if closed && have > 0 {
+                        emit_range(&mut self.out, content, emitted, pos);
                         self.out.raw(&buf[..have]);
                         self.out.raw(b"\n");
                         pos += have as u64;
+                        emitted = pos;
                     }
                     break;
                 }
@@ -983,22 +1016,49 @@ impl<'s> Session<'s> {
                 if pos == 0 && self.files.fps[idx].is_none() {
                     self.files.fps[idx] = fileset::fingerprint_of(&buf[..filled]);
                 }
-                match memchr::memrchr(b'\n', &buf[..filled]) {
-                    Some(nl) => {
-                        self.out.raw(&buf[..=nl]);
-                        buf.copy_within(nl + 1..filled, 0);
-                        pos += nl as u64 + 1;
-                        have = filled - nl - 1;
+                let Some(nl) = memchr::memrchr(b'\n', &buf[..filled]) else {
+                    have = filled;
+                    continue;
+                };
+                let complete = nl + 1;
+                if !closed {
+                    let mut i = 0;
+                    while let Some(e) = memchr::memchr(b'\n', &buf[i..complete]) {
+                        if let Ok(l) = cri_log::parse_line(&buf[i..i + e]) {
+                            let s = l.stream.index();
+                            match l.tag {
+                                Tag::Partial => {
+                                    heads[s].get_or_insert(pos + i as u64);
+                                }
+                                Tag::Full => heads[s] = None,
+                            }
+                        }
+                        i += e + 1;
                     }
-                    None => have = filled,
                 }
+                let safe = heads
+                    .iter()
+                    .flatten()
+                    .min()
+                    .copied()
+                    .unwrap_or(pos + complete as u64);
+                if safe > emitted {
+                    // What was held back earlier has left the buffer.
+                    emit_range(&mut self.out, content, emitted, pos);
+                    let from = (emitted.max(pos) - pos) as usize;
+                    self.out.raw(&buf[from..(safe - pos) as usize]);
+                    emitted = safe;
+                }
+                buf.copy_within(complete..filled, 0);
+                pos += complete as u64;
+                have = filled - complete;
                 if self.out.done {
                     return None;
                 }
             }
             at = Mark {
                 file: idx as u32,
-                offset: pos,
+                offset: if closed { pos } else { emitted },
             };
         }
         if self.out.done {
@@ -1111,38 +1171,61 @@ impl<'s> Session<'s> {
     /// After the directory changed: finishes the current file wherever it
     /// went, then reads the files that are new since. `None` ends the follow.
     fn reconcile(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) -> Option<Mark> {
-        let (names, closed) = match list_attempt(&self.target, self.target.ctx.attempt) {
-            Ok(x) => x,
-            Err(_) => return None, // the container directory is gone
-        };
-        self.closed = closed;
         let dir = [self.target.dir[0].clone(), self.target.dir[1].clone()];
         let dir = [dir[0].as_str(), dir[1].as_str()];
         let cur = end.file as usize;
         let cur_key = self.files.list[cur].key;
         let cur_fp = self.files.fps[cur];
-        // Open everything once; find the current file by inode, then by
-        // fingerprint (it may have been compressed).
-        let mut opened: Vec<OpenLog> = Vec::new();
-        for f in &names {
-            match fileset::open_log(&self.target.root, &dir, f) {
-                Ok(o) => opened.push(o),
-                // Gone between the listing and the open: a rename or a
-                // deletion, which the next notification reports.
-                Err(e) if e.is_not_found() => {}
-                Err(e) => telemetry::file_skipped(&f.name, &e),
+        // Nothing was read from the current file yet: not finding it again
+        // loses nothing.
+        let consumed_nothing = end.offset == 0 && cur_fp.is_none();
+        let locate = |opened: &[OpenLog]| {
+            // By inode and first line, then by first line alone (it may have
+            // been compressed into a new file).
+            opened
+                .iter()
+                .position(|o| {
+                    o.key == cur_key
+                        && !o.file.compressed
+                        && (cur_fp.is_none() || o.fingerprint == cur_fp)
+                })
+                .or_else(|| {
+                    cur_fp.and_then(|fp| opened.iter().position(|o| o.fingerprint == Some(fp)))
+                })
+        };
+        // The listing and the opens are not atomic: a rotation between them
+        // shows a name that now holds another file, or none. Look again
+        // until the view is consistent.
+        let mut view = None;
+        for round in 0..RECONCILE_ROUNDS {
+            let (names, closed) = match list_attempt(&self.target, self.target.ctx.attempt) {
+                Ok(x) => x,
+                Err(_) => return None, // the container directory is gone
+            };
+            let mut opened: Vec<OpenLog> = Vec::new();
+            let mut raced = false;
+            for f in &names {
+                match fileset::open_log(&self.target.root, &dir, f) {
+                    Ok(o) => opened.push(o),
+                    Err(e) if e.is_not_found() => raced = true,
+                    Err(e) => telemetry::file_skipped(&f.name, &e),
+                }
+            }
+            // A rename between the listing and an open shows in a second
+            // listing (a rotation adds a name), even when every open
+            // succeeded because a new file already took the old name.
+            match list_attempt(&self.target, self.target.ctx.attempt) {
+                Ok((again, _)) if again == names => {}
+                _ => raced = true,
+            }
+            let pos = locate(&opened);
+            if (!raced && (pos.is_some() || consumed_nothing)) || round + 1 == RECONCILE_ROUNDS {
+                view = Some((opened, pos, closed));
+                break;
             }
         }
-        let pos = opened
-            .iter()
-            .position(|o| {
-                o.key == cur_key
-                    && !o.file.compressed
-                    && (cur_fp.is_none() || o.fingerprint == cur_fp)
-            })
-            .or_else(|| {
-                cur_fp.and_then(|fp| opened.iter().position(|o| o.fingerprint == Some(fp)))
-            });
+        let (mut opened, pos, closed) = view.expect("the last round always yields a view");
+        self.closed = closed;
         let mut end = end;
         let mut rest: Vec<OpenLog> = Vec::new();
         match pos {
@@ -1168,11 +1251,25 @@ impl<'s> Session<'s> {
                 rest = after;
             }
             None => {
-                telemetry::follow_lost_file(&self.files.list[cur].log.name);
-                for o in opened {
-                    let known = o.fingerprint.is_some() && self.files.fps.contains(&o.fingerprint);
-                    if !known && o.key != cur_key {
-                        rest.push(o);
+                if let Some(t) = opened
+                    .iter()
+                    .position(|o| o.key == cur_key && !o.file.compressed)
+                {
+                    // Same inode, another first line: truncated in place
+                    // and written again. It is read from its start.
+                    telemetry::truncated_under_reader(&self.files.list[cur].log.name);
+                    asm.reset();
+                    rest = opened.drain(t..).collect();
+                } else {
+                    if !consumed_nothing {
+                        telemetry::follow_lost_file(&self.files.list[cur].log.name);
+                    }
+                    for o in opened {
+                        let known =
+                            o.fingerprint.is_some() && self.files.fps.contains(&o.fingerprint);
+                        if !known {
+                            rest.push(o);
+                        }
                     }
                 }
             }
@@ -1205,21 +1302,6 @@ impl<'s> Session<'s> {
         let size = self.files.list[idx as usize].content.size();
         if size <= end.offset {
             return Some(end);
-        }
-        if self.raw {
-            // Everything after the last '\n', as one line.
-            let f = &self.files.list[idx as usize];
-            let mut rest = vec![0u8; (size - end.offset).min(LINE_CAP as u64) as usize];
-            let n = f.content.read_at(end.offset, &mut rest).unwrap_or(0);
-            self.out.raw(&rest[..n]);
-            self.out.raw(b"\n");
-            if self.out.done {
-                return None;
-            }
-            return Some(Mark {
-                file: idx,
-                offset: end.offset + n as u64,
-            });
         }
         // Drive the file as closed by making it not the last one.
         let out = &mut self.out;
@@ -1276,6 +1358,22 @@ fn before(t: End) -> End {
         }
     } else {
         End { at: t.at, sub: 0 }
+    }
+}
+
+/// Serves bytes `[from, to)` of a file unchanged.
+fn emit_range(out: &mut Out<'_>, content: &Content, from: u64, to: u64) {
+    let mut pos = from;
+    let mut block = vec![0u8; (to.saturating_sub(from)).min(1 << 20) as usize];
+    while pos < to && !out.done {
+        let want = ((to - pos) as usize).min(block.len());
+        match content.read_at(pos, &mut block[..want]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                out.raw(&block[..n]);
+                pos += n as u64;
+            }
+        }
     }
 }
 
@@ -1358,7 +1456,17 @@ pub fn file_time_span(
     };
     let first = first_time(&o.content);
     let mut last = None;
-    let _ = scan_back(&o.content, o.size, 1 << 20, &mut |line, _| {
+    // Only complete lines count: start after the last '\n'.
+    let mut end = o.size;
+    let mut byte = [0u8; 1];
+    while end > 0 {
+        match o.content.read_at(end - 1, &mut byte) {
+            Ok(1) if byte[0] == b'\n' => break,
+            Ok(1) if o.size - end < (1 << 20) => end -= 1,
+            _ => return (first, None),
+        }
+    }
+    let _ = scan_back(&o.content, end, 1 << 20, &mut |line, _| {
         last = cri_log::line_timestamp(line);
         last.is_none()
     });
@@ -1637,9 +1745,24 @@ mod tests {
             let s2 = Session::open(target(dir2.path(), 0), spec, &mut sink2).unwrap();
             let mut script2 = Script { model: &mut model2, ops, next: 0 };
             s2.run(&mut script2);
-            prop_assert_eq!(String::from_utf8_lossy(&sink2.0), model2.written.as_str());
+            // Every stored line exactly once, except lines of chains still
+            // open, which wait for their F.
+            let check_raw = |out: &[u8], model: &Model| -> Result<(), TestCaseError> {
+                let out = String::from_utf8_lossy(out);
+                let got: Vec<&str> = out.lines().collect();
+                let mut seen = std::collections::HashSet::new();
+                prop_assert!(got.iter().all(|l| seen.insert(*l)), "a line twice");
+                let written: Vec<&str> = model.written.lines().collect();
+                prop_assert!(got.iter().all(|l| written.contains(l)), "a line never written");
+                let missing: Vec<&&str> = written.iter().filter(|l| !seen.contains(**l)).collect();
+                let pending: usize = model.open.iter().map(Vec::len).sum();
+                prop_assert!(missing.len() <= pending, "missing {:?}", missing);
+                prop_assert!(missing.iter().all(|l| l.split(' ').nth(2) == Some("P")));
+                Ok(())
+            };
+            check_raw(&sink2.0, &model2)?;
             let raw = read(dir2.path(), ReadSpec { format: Format::Cri, ..ReadSpec::default() });
-            prop_assert_eq!(String::from_utf8_lossy(&raw), model2.written.as_str());
+            check_raw(&raw, &model2)?;
 
             // The active file may be missing (rotated, not reopened): reads
             // of the final tree then cover the rotated files only.
