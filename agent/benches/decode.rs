@@ -279,7 +279,14 @@ fn render_all(
         } else {
             String::new()
         };
-        output::render(&mut out, &ev.as_event(), format, false, &cursor, members);
+        output::render(
+            &mut out,
+            &ev.as_event(),
+            format,
+            false,
+            cursor.as_bytes(),
+            members,
+        );
         if out.len() >= 128 << 10 {
             total += out.len();
             black_box(&out);
@@ -364,7 +371,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 let mut total = 0usize;
                 assemble(&input, false, |e| {
-                    output::render(&mut out, e, Format::Text, false, "", &members);
+                    output::render(&mut out, e, Format::Text, false, b"", &members);
                     if out.len() >= 128 << 10 {
                         total += out.len();
                         black_box(&out);

@@ -96,6 +96,9 @@ pub struct Assembler {
 /// number a line can produce, so they sort after the last line's events.
 const FINISH_SUB: u32 = u32::MAX - 1;
 
+/// Chain buffers larger than this are released after their event.
+const KEEP_CAPACITY: usize = 64 << 10;
+
 /// Default cap on an event's content, in bytes (1 MiB).
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
 
@@ -328,6 +331,14 @@ impl Assembler {
                     });
                     chain.content.clear();
                     chain.raw.clear();
+                    // One huge event must not pin its buffer for the rest
+                    // of a long follow.
+                    if chain.content.capacity() > KEEP_CAPACITY {
+                        chain.content = Vec::new();
+                    }
+                    if chain.raw.capacity() > KEEP_CAPACITY {
+                        chain.raw = Vec::new();
+                    }
                 }
                 chain.head = None;
             }

@@ -8,8 +8,6 @@
 //!
 //! This module never reads a file; [`crate::assemble`] joins lines into events.
 
-use std::fmt::Write as _;
-
 /// Nanoseconds since the Unix epoch, UTC.
 pub type Nanos = i64;
 
@@ -228,15 +226,27 @@ pub fn format_timestamp(t: Nanos, out: &mut Vec<u8>) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    let mut s = String::with_capacity(30);
-    let _ = write!(
-        s,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        (sod / 60) % 60,
-        sod % 60
-    );
-    out.extend_from_slice(s.as_bytes());
+    // Digits by hand: this runs once per served event.
+    let mut b = *b"0000-00-00T00:00:00.000000000Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    if (0..=9999).contains(&y) {
+        put(0, 4, y);
+    } else {
+        // Outside RFC 3339's range: clamp rather than print garbage.
+        put(0, 4, y.clamp(0, 9999));
+    }
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, sod / 3600);
+    put(14, 2, (sod / 60) % 60);
+    put(17, 2, sod % 60);
+    put(20, 9, nanos);
+    out.extend_from_slice(&b);
 }
 
 /// [`format_timestamp`] into a new `String`.

@@ -71,6 +71,25 @@ pub fn attempt_key(namespace: &str, pod: &str, uid: &str, container: &str, attem
 // === impl Cursor ===
 
 impl Cursor {
+    /// Appends [`Cursor::encode`]'s text to `out` without allocating.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let mut b = [0u8; LEN];
+        b[0] = VERSION;
+        b[1..9].copy_from_slice(&self.key.to_le_bytes());
+        b[9..17].copy_from_slice(&self.end.fingerprint.to_le_bytes());
+        b[17..25].copy_from_slice(&self.end.offset.to_le_bytes());
+        b[25..29].copy_from_slice(&self.sub.to_le_bytes());
+        b[29..37].copy_from_slice(&self.restart.fingerprint.to_le_bytes());
+        b[37..45].copy_from_slice(&self.restart.offset.to_le_bytes());
+        let sum = fnv1a64(&[&b[..LEN - 4]]) as u32;
+        b[LEN - 4..].copy_from_slice(&sum.to_le_bytes());
+        let mut text = [0u8; 72];
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode_slice(b, &mut text)
+            .expect("72 bytes hold the base64 of 49");
+        out.extend_from_slice(&text[..n]);
+    }
+
     /// Encodes as unpadded URL-safe base64 (66 characters).
     pub fn encode(&self) -> String {
         let mut b = Vec::with_capacity(LEN);
@@ -152,6 +171,9 @@ mod tests {
             let s = c.encode();
             prop_assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
             prop_assert_eq!(Cursor::decode(&s, key), Ok(c));
+            let mut v = Vec::new();
+            c.encode_into(&mut v);
+            prop_assert_eq!(v, s.as_bytes());
             prop_assert_eq!(Cursor::decode(&s, key ^ 1), Err(CursorError::OtherContainer));
         }
 

@@ -133,7 +133,7 @@ pub fn render(
     ev: &Event<'_>,
     format: Format,
     timestamps: bool,
-    cursor: &str,
+    cursor: &[u8],
     members: &[u8],
 ) {
     match format {
@@ -179,7 +179,7 @@ pub fn render(
                 out.push(b'"');
             }
             out.extend_from_slice(b",\"cursor\":\"");
-            out.extend_from_slice(cursor.as_bytes());
+            out.extend_from_slice(cursor);
             out.push(b'"');
             out.extend_from_slice(members);
             if ev.flags.partial {
@@ -222,7 +222,7 @@ mod tests {
             &ev(content),
             Format::Json,
             false,
-            "C",
+            b"C",
             b",\"attempt\":3",
         );
         assert_eq!(out.last(), Some(&b'\n'));
@@ -259,10 +259,10 @@ mod tests {
     #[test]
     fn text_and_cri() {
         let mut out = Vec::new();
-        render(&mut out, &ev(b"hello"), Format::Text, true, "", b"");
+        render(&mut out, &ev(b"hello"), Format::Text, true, b"", b"");
         assert_eq!(out, b"1970-01-01T00:00:01.500000000Z hello\n");
         out.clear();
-        render(&mut out, &ev(b"hello"), Format::Cri, true, "", b"");
+        render(&mut out, &ev(b"hello"), Format::Cri, true, b"", b"");
         assert_eq!(out, b"RAW\n");
     }
 }

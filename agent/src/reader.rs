@@ -33,8 +33,12 @@ const CHUNK: usize = 1 << 20;
 const FOLLOW_CHUNK: usize = 64 << 10;
 /// Longest line kept whole; a longer one is cut (and flagged by assembly).
 const LINE_CAP: usize = 64 << 20;
-/// Output is handed to the sink in chunks of about this size.
-const OUT_CHUNK: usize = 128 << 10;
+/// Output is handed to the sink in chunks of about this size. Chunk
+/// buffers stay below glibc's mmap threshold (128 KiB), so they come from
+/// the heap and are reused instead of being mapped and faulted in each time.
+const OUT_CHUNK: usize = 64 << 10;
+/// Capacity of a fresh chunk buffer: a chunk plus room for a typical line.
+const OUT_CAPACITY: usize = OUT_CHUNK + (16 << 10);
 /// How often a follower re-lists a directory that changes under it before
 /// it goes on with what it saw.
 const RECONCILE_ROUNDS: usize = 16;
@@ -181,6 +185,8 @@ struct Out<'s> {
     members: Vec<u8>,
     key: u64,
     buf: Vec<u8>,
+    /// Scratch space for one event's cursor.
+    cursor: Vec<u8>,
     remaining: Option<u64>,
     /// No more output: limit reached or client gone.
     done: bool,
@@ -192,7 +198,8 @@ impl Out<'_> {
         if self.done {
             return;
         }
-        let cursor = if self.format == Format::Json {
+        self.cursor.clear();
+        if self.format == Format::Json {
             let fp = |i: u32| fps.get(i as usize).copied().flatten().unwrap_or(0);
             Cursor {
                 key: self.key,
@@ -206,17 +213,18 @@ impl Out<'_> {
                     offset: ev.restart.offset,
                 },
             }
-            .encode()
-        } else {
-            String::new()
-        };
+            .encode_into(&mut self.cursor);
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(OUT_CAPACITY);
+        }
         let before = self.buf.len();
         output::render(
             &mut self.buf,
             ev,
             self.format,
             self.timestamps,
-            &cursor,
+            &self.cursor,
             &self.members,
         );
         self.delivered += 1;
@@ -251,26 +259,29 @@ impl Out<'_> {
             return;
         }
         let mut bytes = bytes;
+        let mut last = false;
         if let Some(rem) = self.remaining {
             if bytes.len() as u64 >= rem {
                 bytes = &bytes[..rem as usize];
-                self.buf.extend_from_slice(bytes);
-                self.remaining = Some(0);
-                self.flush();
-                self.done = true;
-                return;
+                last = true;
             }
             self.remaining = Some(rem - bytes.len() as u64);
         }
-        if self.buf.is_empty() && bytes.len() >= OUT_CHUNK {
-            if !self.sink.send(Bytes::copy_from_slice(bytes)) {
-                self.done = true;
+        while !bytes.is_empty() && !self.done {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(OUT_CAPACITY);
             }
-            return;
+            let room = OUT_CHUNK.saturating_sub(self.buf.len()).max(1);
+            let n = room.min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.buf.len() >= OUT_CHUNK {
+                self.flush();
+            }
         }
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= OUT_CHUNK {
+        if last {
             self.flush();
+            self.done = true;
         }
     }
 
@@ -278,10 +289,7 @@ impl Out<'_> {
         if self.buf.is_empty() || self.done {
             return;
         }
-        let chunk = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(OUT_CHUNK.min(64 << 10)),
-        ));
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
         if !self.sink.send(chunk) {
             self.done = true;
         }
@@ -726,7 +734,8 @@ impl<'s> Session<'s> {
             timestamps: spec.timestamps,
             members: target.ctx.json_members(),
             key,
-            buf: Vec::with_capacity(64 << 10),
+            buf: Vec::new(),
+            cursor: Vec::with_capacity(72),
             remaining: spec.limit_bytes,
             done: false,
             delivered: 0,
