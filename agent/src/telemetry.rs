@@ -56,42 +56,43 @@ fn metrics() -> &'static Metrics {
             followers: Gauge::default(),
             pods: Gauge::default(),
         };
-        registry.register(
-            "malformed_events",
-            "Lines that are not valid CRI, served flagged malformed",
-            m.malformed.clone(),
-        );
-        registry.register(
-            "files_skipped",
-            "Log files that could not be opened or decompressed",
-            m.files_skipped.clone(),
-        );
-        registry.register(
-            "read_errors",
-            "Read errors on log files",
-            m.read_errors.clone(),
-        );
-        registry.register(
-            "cursor_files_gone",
-            "Cursors whose file no longer exists",
-            m.cursor_files_gone.clone(),
-        );
-        registry.register(
-            "truncated_under_reader",
-            "Files found truncated in place while being read",
-            m.truncations.clone(),
-        );
-        registry.register(
-            "follow_lost_files",
-            "Files a follower could not find again after a change",
-            m.follow_lost.clone(),
-        );
-        registry.register("rescans", "Full rescans of the log root", m.rescans.clone());
-        registry.register(
-            "inotify_overflows",
-            "inotify queue overflows",
-            m.inotify_overflows.clone(),
-        );
+        let counters: [(&str, &str, &Counter); 8] = [
+            (
+                "malformed_events",
+                "Lines that are not valid CRI, served flagged malformed",
+                &m.malformed,
+            ),
+            (
+                "files_skipped",
+                "Log files that could not be opened or decompressed",
+                &m.files_skipped,
+            ),
+            ("read_errors", "Read errors on log files", &m.read_errors),
+            (
+                "cursor_files_gone",
+                "Cursors whose file no longer exists",
+                &m.cursor_files_gone,
+            ),
+            (
+                "truncated_under_reader",
+                "Files found truncated in place while being read",
+                &m.truncations,
+            ),
+            (
+                "follow_lost_files",
+                "Files a follower could not find again after a change",
+                &m.follow_lost,
+            ),
+            ("rescans", "Full rescans of the log root", &m.rescans),
+            (
+                "inotify_overflows",
+                "inotify queue overflows",
+                &m.inotify_overflows,
+            ),
+        ];
+        for (name, help, c) in counters {
+            registry.register(name, help, c.clone());
+        }
         registry.register(
             "http_requests",
             "HTTP requests by status code",
