@@ -603,12 +603,14 @@ impl Files {
     /// Feeds the lines from `start` to the end of file `last` into `asm`,
     /// calling `on_event` for each event; `on_line` may stop the drive.
     /// Files before `last` are closed, so a trailing line without `\n` is
-    /// delivered; in `last` it waits for its `\n`. Returns the end mark
-    /// reached, `None` when stopped early.
+    /// delivered; in `last` it waits for its `\n` unless `last_closed` (the
+    /// file will not grow any more). Returns the end mark reached, `None`
+    /// when stopped early.
     fn drive(
         &mut self,
         start: Mark,
         last: u32,
+        last_closed: bool,
         asm: &mut Assembler,
         on_event: &mut dyn FnMut(&Event<'_>, &[Option<u64>]),
         on_line: &mut dyn FnMut(&[u8], &Assembler) -> bool,
@@ -620,7 +622,7 @@ impl Files {
             } else {
                 0
             };
-            let closed = idx != last as usize;
+            let closed = idx != last as usize || last_closed;
             let fps = &mut self.fps;
             let mut stopped = false;
             let r = scan_lines(
@@ -665,6 +667,33 @@ impl Files {
     }
 }
 
+/// The attempt's files, opened, as one consistent view: (files in read
+/// order, whether a newer attempt exists, whether the directory changed
+/// while it was read).
+///
+/// Listing and opening are not atomic: a rotation between them shows a
+/// name that now holds another file, or none. A second listing that differs
+/// from the first reveals it (a rotation adds a name) even when every open
+/// succeeded; the caller then looks again.
+fn open_attempt(target: &Target) -> Result<(Vec<OpenLog>, bool, bool), ReadError> {
+    let attempt = target.ctx.attempt;
+    let (names, closed) = list_attempt(target, attempt)?;
+    let dir = [target.dir[0].as_str(), target.dir[1].as_str()];
+    let mut opened = Vec::new();
+    let mut raced = false;
+    for f in &names {
+        match fileset::open_log(&target.root, &dir, f) {
+            Ok(o) => opened.push(o),
+            Err(e) if e.is_not_found() => raced = true,
+            Err(e) => telemetry::file_skipped(&f.name, &e),
+        }
+    }
+    if !matches!(list_attempt(target, attempt), Ok((again, _)) if again == names) {
+        raced = true;
+    }
+    Ok((opened, closed, raced))
+}
+
 /// A read of one attempt: its files, and the state that follow continues.
 pub struct Session<'s> {
     target: Target,
@@ -686,7 +715,6 @@ impl<'s> Session<'s> {
     /// files, or the cursor is not one of this attempt.
     pub fn open(target: Target, spec: ReadSpec, sink: &'s mut dyn Sink) -> Result<Self, ReadError> {
         let attempt = target.ctx.attempt;
-        let dir = [target.dir[0].as_str(), target.dir[1].as_str()];
         let key = target.ctx.key();
         if let Some(c) = &spec.cursor {
             Cursor::decode(c, key)?;
@@ -701,29 +729,16 @@ impl<'s> Session<'s> {
             fps: Vec::new(),
             buf: vec![0u8; chunk],
         };
-        let mut closed = false;
-        // Listing and opening race with rotation (see `reconcile`): retry
-        // until a second listing agrees with the first.
-        for round in 0..RECONCILE_ROUNDS {
-            let (names, c) = list_attempt(&target, attempt)?;
-            closed = c;
-            files.list.clear();
-            files.fps.clear();
-            let mut raced = false;
-            for f in &names {
-                match fileset::open_log(&target.root, &dir, f) {
-                    Ok(o) => {
-                        files.push(sess_file(o));
-                    }
-                    Err(e) if e.is_not_found() => raced = true,
-                    Err(e) => telemetry::file_skipped(&f.name, &e),
-                }
-            }
-            if !raced && matches!(list_attempt(&target, attempt), Ok((again, _)) if again == names)
-                || round + 1 == RECONCILE_ROUNDS
-            {
+        let mut view = open_attempt(&target)?;
+        for _ in 1..RECONCILE_ROUNDS {
+            if !view.2 {
                 break;
             }
+            view = open_attempt(&target)?;
+        }
+        let (opened, closed, _) = view;
+        for o in opened {
+            files.push(sess_file(o));
         }
         if files.list.is_empty() {
             return Err(ReadError::NoFiles { attempt });
@@ -785,20 +800,17 @@ impl<'s> Session<'s> {
         asm.set_synced(sync);
         let sel = self.selector(after);
         let last = (self.files.list.len() - 1) as u32;
-        let mut end = if self.raw {
+        let end = if self.raw {
             // The stored bytes as they are, up to the oldest chain still
             // open; from there on, events (so a chain is served whole once
             // complete, and lines behind it are not held up).
             self.raw = false;
             self.raw_pass(start, last)
-                .and_then(|m| self.pass(m, last, &mut asm, &sel))
+                .and_then(|m| self.pass(m, last, self.closed, &mut asm, &sel))
         } else {
-            self.pass(start, last, &mut asm, &sel)
+            // With a newer attempt, this one will not grow any more.
+            self.pass(start, last, self.closed, &mut asm, &sel)
         };
-        if self.closed {
-            // A newer attempt exists: this one will not grow any more.
-            end = end.and_then(|e| self.flush_dangling(e, &mut asm, &sel));
-        }
         match end {
             Some(e) if self.spec.follow && !self.closed => self.files.close_all_but(e.file),
             _ => self.files.close_all(),
@@ -915,7 +927,7 @@ impl<'s> Session<'s> {
             };
             let end = self
                 .files
-                .drive(w, last, &mut asm, &mut on, &mut |_, _| true);
+                .drive(w, last, self.closed, &mut asm, &mut on, &mut |_, _| true);
             if self.closed {
                 if let Some(e) = end {
                     asm.finish(e, &mut |ev: &Event<'_>| on(ev, &[]));
@@ -934,13 +946,14 @@ impl<'s> Session<'s> {
         }
     }
 
-    /// The delivering pass from `start` to the end of file `last`; returns
-    /// where it ended, `None` when output is done (limit, client gone, or
-    /// past `untilTime`).
+    /// The delivering pass from `start` to the end of file `last` (closed
+    /// for good when `last_closed`); returns where it ended, `None` when
+    /// output is done (limit, client gone, or past `untilTime`).
     fn pass(
         &mut self,
         start: Mark,
         last: u32,
+        last_closed: bool,
         asm: &mut Assembler,
         sel: &Selector,
     ) -> Option<Mark> {
@@ -952,9 +965,13 @@ impl<'s> Session<'s> {
             }
         };
         let mut done_flag = false;
-        let r = self
-            .files
-            .drive(start, last, asm, &mut on_event, &mut |line, a| {
+        let r = self.files.drive(
+            start,
+            last,
+            last_closed,
+            asm,
+            &mut on_event,
+            &mut |line, a| {
                 if done_flag {
                     return false;
                 }
@@ -963,7 +980,8 @@ impl<'s> Session<'s> {
                     return false;
                 }
                 true
-            });
+            },
+        );
         if self.out.done {
             return None;
         }
@@ -1104,7 +1122,7 @@ impl<'s> Session<'s> {
                 let size = self.files.list[cur].content.size();
                 if size >= end.offset {
                     self.files.list[cur].size = size;
-                    match self.pass(end, end.file, &mut asm, sel) {
+                    match self.pass(end, end.file, false, &mut asm, sel) {
                         Some(e) => end = e,
                         None => return,
                     }
@@ -1148,7 +1166,7 @@ impl<'s> Session<'s> {
                             f.content = Content::Plain(o.file);
                             f.size = o.size;
                         }
-                        match self.pass(end, end.file, &mut asm, sel) {
+                        match self.pass(end, end.file, false, &mut asm, sel) {
                             Some(e) => end = e,
                             None => return,
                         }
@@ -1180,8 +1198,6 @@ impl<'s> Session<'s> {
     /// After the directory changed: finishes the current file wherever it
     /// went, then reads the files that are new since. `None` ends the follow.
     fn reconcile(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) -> Option<Mark> {
-        let dir = [self.target.dir[0].clone(), self.target.dir[1].clone()];
-        let dir = [dir[0].as_str(), dir[1].as_str()];
         let cur = end.file as usize;
         let cur_key = self.files.list[cur].key;
         let cur_fp = self.files.fps[cur];
@@ -1202,31 +1218,12 @@ impl<'s> Session<'s> {
                     cur_fp.and_then(|fp| opened.iter().position(|o| o.fingerprint == Some(fp)))
                 })
         };
-        // The listing and the opens are not atomic: a rotation between them
-        // shows a name that now holds another file, or none. Look again
-        // until the view is consistent.
+        // Look again while the directory changes under the listing, or while
+        // the current file is missing (it may have been renamed meanwhile).
         let mut view = None;
         for round in 0..RECONCILE_ROUNDS {
-            let (names, closed) = match list_attempt(&self.target, self.target.ctx.attempt) {
-                Ok(x) => x,
-                Err(_) => return None, // the container directory is gone
-            };
-            let mut opened: Vec<OpenLog> = Vec::new();
-            let mut raced = false;
-            for f in &names {
-                match fileset::open_log(&self.target.root, &dir, f) {
-                    Ok(o) => opened.push(o),
-                    Err(e) if e.is_not_found() => raced = true,
-                    Err(e) => telemetry::file_skipped(&f.name, &e),
-                }
-            }
-            // A rename between the listing and an open shows in a second
-            // listing (a rotation adds a name), even when every open
-            // succeeded because a new file already took the old name.
-            match list_attempt(&self.target, self.target.ctx.attempt) {
-                Ok((again, _)) if again == names => {}
-                _ => raced = true,
-            }
+            // An error: the container directory is gone.
+            let (opened, closed, raced) = open_attempt(&self.target).ok()?;
             let pos = locate(&opened);
             if (!raced && (pos.is_some() || consumed_nothing)) || round + 1 == RECONCILE_ROUNDS {
                 view = Some((opened, pos, closed));
@@ -1250,12 +1247,10 @@ impl<'s> Session<'s> {
                     f.content = o.content;
                     f.size = o.size;
                     f.log = o.file;
-                    end = self.pass(end, end.file, asm, sel)?;
-                    if !after.is_empty() || self.closed {
-                        // The file is closed for good: a trailing line
-                        // without '\n' will never be completed.
-                        end = self.flush_dangling(end, asm, sel)?;
-                    }
+                    // With files after it, it is closed for good: a trailing
+                    // line without '\n' will never be completed.
+                    let closed = !after.is_empty() || self.closed;
+                    end = self.pass(end, end.file, closed, asm, sel)?;
                 }
                 rest = after;
             }
@@ -1286,66 +1281,15 @@ impl<'s> Session<'s> {
         let n = rest.len();
         for (i, o) in rest.into_iter().enumerate() {
             let idx = self.files.push(sess_file(o));
-            end = self.pass(
-                Mark {
-                    file: idx,
-                    offset: 0,
-                },
-                idx,
-                asm,
-                sel,
-            )?;
-            if i + 1 < n || self.closed {
-                end = self.flush_dangling(end, asm, sel)?;
-            }
+            let start = Mark {
+                file: idx,
+                offset: 0,
+            };
+            end = self.pass(start, idx, i + 1 < n || self.closed, asm, sel)?;
         }
         // A later file in `rest` may have ended its predecessor: the last
         // one pushed is now the current file.
         Some(end)
-    }
-
-    /// Delivers the bytes after the last `\n` of the file at `end`, if any,
-    /// as a line: the file will not grow any more.
-    fn flush_dangling(&mut self, end: Mark, asm: &mut Assembler, sel: &Selector) -> Option<Mark> {
-        let idx = end.file;
-        let size = self.files.list[idx as usize].content.size();
-        if size <= end.offset {
-            return Some(end);
-        }
-        // Drive the file as closed by making it not the last one.
-        let out = &mut self.out;
-        let mut on_event = |ev: &Event<'_>, fps: &[Option<u64>]| {
-            if sel.accepts(ev) {
-                out.event(ev, fps);
-            }
-        };
-        let f = &self.files.list[idx as usize];
-        let mut buf = vec![0u8; FOLLOW_CHUNK];
-        let mut new_end = end.offset;
-        let fps: Vec<Option<u64>> = self.files.fps.clone();
-        let _ = scan_lines(
-            &f.content,
-            end.offset,
-            &mut buf,
-            true,
-            &mut |line, raw, lstart| {
-                let pos = LinePos {
-                    file: idx,
-                    start: lstart,
-                    end: lstart + raw.len() as u64,
-                };
-                new_end = pos.end;
-                asm.push(line, raw, pos, &mut |ev: &Event<'_>| on_event(ev, &fps));
-                true
-            },
-        );
-        if self.out.done {
-            return None;
-        }
-        Some(Mark {
-            file: idx,
-            offset: new_end,
-        })
     }
 }
 
