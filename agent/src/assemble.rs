@@ -88,7 +88,6 @@ pub struct Assembler {
     chains: [Chain; 2],
     synced: [bool; 2],
     last_time: Option<Nanos>,
-    malformed_lines: u64,
     dropped_end: Option<Mark>,
 }
 
@@ -116,7 +115,6 @@ impl Assembler {
             chains: Default::default(),
             synced: [synced; 2],
             last_time: None,
-            malformed_lines: 0,
             dropped_end: None,
         }
     }
@@ -131,11 +129,6 @@ impl Assembler {
     /// an event (possibly a tail of one) that was not delivered.
     pub fn dropped_end(&self) -> Option<Mark> {
         self.dropped_end
-    }
-
-    /// Number of malformed lines seen so far.
-    pub fn malformed_lines(&self) -> u64 {
-        self.malformed_lines
     }
 
     /// True while some `P` chain waits for its `F`.
@@ -172,7 +165,6 @@ impl Assembler {
         let cri = match cri_log::parse_line(line) {
             Ok(l) => l,
             Err(_) => {
-                self.malformed_lines += 1;
                 let restart = self.restart_after(end_mark);
                 self.emit_pieces(
                     line,

@@ -92,17 +92,9 @@ impl Cursor {
 
     /// Encodes as unpadded URL-safe base64 (66 characters).
     pub fn encode(&self) -> String {
-        let mut b = Vec::with_capacity(LEN);
-        b.push(VERSION);
-        b.extend_from_slice(&self.key.to_le_bytes());
-        b.extend_from_slice(&self.end.fingerprint.to_le_bytes());
-        b.extend_from_slice(&self.end.offset.to_le_bytes());
-        b.extend_from_slice(&self.sub.to_le_bytes());
-        b.extend_from_slice(&self.restart.fingerprint.to_le_bytes());
-        b.extend_from_slice(&self.restart.offset.to_le_bytes());
-        let sum = fnv1a64(&[&b]) as u32;
-        b.extend_from_slice(&sum.to_le_bytes());
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&b)
+        let mut v = Vec::with_capacity(66);
+        self.encode_into(&mut v);
+        String::from_utf8(v).expect("base64 is ASCII")
     }
 
     /// The attempt key a well-formed cursor carries, without checking it

@@ -360,13 +360,15 @@ pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Resul
                 }
             }
             Watched::Pod(p) => {
+                if let Some(c) = &name {
+                    if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                        // Watch first, then scan: files that appear in
+                        // between are seen by one or the other.
+                        add(&mut by_wd, Watched::Container(p.clone(), c.clone()));
+                    }
+                }
                 d.rescan_pod(&p);
                 if let Some(c) = name {
-                    if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                        add(&mut by_wd, Watched::Container(p.clone(), c.clone()));
-                        // Files may have appeared before the watch did.
-                        d.rescan_pod(&p);
-                    }
                     d.notify(&p, &c, true);
                 }
             }

@@ -190,7 +190,6 @@ struct Out<'s> {
     remaining: Option<u64>,
     /// No more output: limit reached or client gone.
     done: bool,
-    delivered: u64,
 }
 
 impl Out<'_> {
@@ -227,7 +226,6 @@ impl Out<'_> {
             &self.cursor,
             &self.members,
         );
-        self.delivered += 1;
         if ev.flags.malformed {
             telemetry::malformed_event();
         }
@@ -237,7 +235,6 @@ impl Out<'_> {
                 if self.format == Format::Json {
                     // Whole events only: a cut JSON object helps no one.
                     self.buf.truncate(before);
-                    self.delivered -= 1;
                 } else {
                     self.buf.truncate(before + rem as usize);
                 }
@@ -753,7 +750,6 @@ impl<'s> Session<'s> {
             cursor: Vec::with_capacity(72),
             remaining: spec.limit_bytes,
             done: false,
-            delivered: 0,
         };
         let raw = spec.format == Format::Cri
             && spec.stream.is_none()
@@ -770,11 +766,6 @@ impl<'s> Session<'s> {
             closed,
             out,
         })
-    }
-
-    /// Number of events delivered so far.
-    pub fn delivered(&self) -> u64 {
-        self.out.delivered
     }
 
     fn selector(&self, after: Option<End>) -> Selector {

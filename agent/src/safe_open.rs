@@ -48,8 +48,9 @@ impl SafeOpenError {
     /// True when the path does not exist (or a component is not a
     /// directory), as opposed to being refused or failing.
     pub fn is_not_found(&self) -> bool {
+        let missing = [Errno::ENOENT as i32, Errno::ENOTDIR as i32];
         matches!(self, SafeOpenError::Io { source, .. }
-            if matches!(source.raw_os_error(), Some(libc_enoent) if libc_enoent == Errno::ENOENT as i32 || libc_enoent == Errno::ENOTDIR as i32))
+            if source.raw_os_error().is_some_and(|e| missing.contains(&e)))
     }
 }
 

@@ -88,23 +88,6 @@ fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("container {name} not in {pod}"))
 }
 
-fn pod_names(inv: &Value) -> Vec<String> {
-    let mut v: Vec<String> = inv["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{}/{}",
-                p["namespace"].as_str().unwrap(),
-                p["pod"].as_str().unwrap()
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 #[tokio::test]
 async fn inventory_lists_pods_containers_attempts_and_files() {
     let f = fixture();

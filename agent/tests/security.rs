@@ -125,18 +125,7 @@ async fn planted_links_are_never_followed() {
     inv.expect_status(200);
     assert_no_marker("/logs", &inv);
     let inv = inv.json();
-    let pods: Vec<String> = inv["pods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{}/{}",
-                p["namespace"].as_str().unwrap(),
-                p["pod"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let pods = pod_names(&inv);
     assert!(!pods.contains(&"default/evilpod".to_owned()), "{pods:?}");
     let web = inv["pods"]
         .as_array()
