@@ -246,6 +246,7 @@ fn context() -> Context {
         uid: "00000000-0000-0000-0000-000000000001".into(),
         container: "app".into(),
         attempt: 0,
+        ..Context::default()
     }
 }
 

@@ -21,16 +21,19 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::discovery::{DirSeq, Discovery, PodLogs};
-use crate::fileset;
+use crate::discovery::{DirSeq, Discovery};
+use crate::inventory::{self, PodView};
+use crate::merge;
 use crate::output::{Context, Format};
 use crate::query::{self, ParamError};
-use crate::reader::{self, ReadError, ReadSpec, Session, Sink, Target, Waiter, Wake};
+use crate::reader::{ReadError, ReadSpec, Session, Sink, Target, Waiter, Wake};
 use crate::telemetry;
 
 /// What the API needs from the rest of the daemon.
 pub struct ApiState {
     pub discovery: Arc<Discovery>,
+    /// `None` in directory mode.
+    pub runtime: Option<Arc<crate::runtime::Runtime>>,
     pub node: String,
     pub max_event_bytes: usize,
     /// Cancelled at shutdown: followers end.
@@ -91,6 +94,30 @@ pub enum ApiError {
     Method(Method),
     #[error("{0}")]
     Unavailable(String),
+}
+
+// === impl ApiState ===
+
+impl ApiState {
+    /// Ready: the first scan is done and, with a runtime, it answers. While
+    /// the runtime is away the API keeps serving what it has, and says so
+    /// here.
+    pub fn readiness(&self) -> Result<(), String> {
+        if !self.discovery.is_ready() {
+            return Err("the initial scan of the log root is not done".into());
+        }
+        if let Some(rt) = &self.runtime {
+            let st = rt.status();
+            if !st.connected {
+                return Err(format!(
+                    "container runtime {} unreachable ({}); serving the last known pods and the files on disk",
+                    rt.endpoint().display(),
+                    st.last_error.as_deref().unwrap_or("not connected yet")
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 // === impl ApiError ===
@@ -217,7 +244,7 @@ pub async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: Cancella
 
 async fn handle(
     req: Request<hyper::body::Incoming>,
-    state: &ApiState,
+    state: &Arc<ApiState>,
     _peer: SocketAddr,
 ) -> Response<ApiBody> {
     let resp = match route(&req, state).await {
@@ -230,7 +257,7 @@ async fn handle(
 
 async fn route(
     req: &Request<hyper::body::Incoming>,
-    state: &ApiState,
+    state: &Arc<ApiState>,
 ) -> Result<Response<ApiBody>, ApiError> {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
@@ -240,10 +267,12 @@ async fn route(
     match path {
         "/healthz" => return Ok(text_response(StatusCode::OK, "ok\n")),
         "/readyz" => {
-            return Ok(if state.discovery.is_ready() {
-                text_response(StatusCode::OK, "ready\n")
-            } else {
-                text_response(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+            return Ok(match state.readiness() {
+                Ok(()) => text_response(StatusCode::OK, "ready\n"),
+                Err(why) => text_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("not ready: {why}\n"),
+                ),
             })
         }
         "/metrics" => {
@@ -255,7 +284,12 @@ async fn route(
                 .body(ApiBody::Full(Some(Bytes::from(telemetry::encode()))))
                 .expect("static headers are valid"))
         }
-        "/logs" | "/logs/" => return inventory(state, query),
+        "/logs" | "/logs/" => {
+            return match query::parse_logs_query(query)? {
+                query::LogsQuery::Inventory(p) => inventory(state, &p),
+                query::LogsQuery::Merged(m) => read_merged(state, m).await,
+            }
+        }
         _ => {}
     }
     let Some(rest) = path.strip_prefix("/logs/") else {
@@ -280,87 +314,25 @@ async fn route(
     read_logs(state, ns, pod, container, params).await
 }
 
-fn pod_ref(p: &PodLogs) -> String {
-    format!("{}/{}", p.namespace, p.name)
-}
-
-fn inventory(state: &ApiState, query: &str) -> Result<Response<ApiBody>, ApiError> {
-    let params = query::parse_inventory_params(query)?;
+fn inventory(
+    state: &ApiState,
+    params: &query::InventoryParams,
+) -> Result<Response<ApiBody>, ApiError> {
     if !state.discovery.is_ready() {
         return Err(ApiError::Unavailable("the initial scan is not done".into()));
     }
-    let root = state.discovery.root();
-    let mut pods = Vec::new();
-    for p in state.discovery.pods() {
-        if params
-            .namespace
-            .as_ref()
-            .is_some_and(|ns| *ns != p.namespace)
-        {
-            continue;
-        }
-        if !query::selector_matches(&params.selector, &p.labels) {
-            continue;
-        }
-        let mut containers = Vec::new();
-        for c in p.containers.values() {
-            let dir = [p.dir.as_str(), c.name.as_str()];
-            let entries = root.list_dir(&dir).unwrap_or_default();
-            let groups = fileset::group(&entries);
-            let mut files = Vec::new();
-            let mut total = 0u64;
-            for f in groups.values().flatten() {
-                let mut rel = dir.to_vec();
-                rel.push(&f.name);
-                let Ok(o) = root.open_file(&rel) else {
-                    continue;
-                };
-                total += o.size;
-                files.push(serde_json::json!({
-                    "name": f.name, "attempt": f.attempt, "bytes": o.size, "compressed": f.compressed,
-                }));
-            }
-            let first = groups
-                .values()
-                .next()
-                .and_then(|fs| fs.first())
-                .and_then(|f| reader::file_time_span(root, &dir, f).0);
-            let last = groups
-                .values()
-                .next_back()
-                .and_then(|fs| fs.last())
-                .and_then(|f| reader::file_time_span(root, &dir, f).1);
-            let ts = |t: Option<i64>| t.map(crate::cri_log::timestamp_string);
-            containers.push(serde_json::json!({
-                "name": c.name,
-                "attempts": c.attempts,
-                "currentAttempt": c.attempts.last(),
-                "files": files,
-                "bytes": total,
-                "firstTime": ts(first),
-                "lastTime": ts(last),
-            }));
-        }
-        pods.push(serde_json::json!({
-            "namespace": p.namespace,
-            "pod": p.name,
-            "uid": p.uid,
-            "labels": p.labels,
-            "containers": containers,
-        }));
-    }
-    let body = serde_json::json!({
-        "node": state.node,
-        "logRoot": root.path().display().to_string(),
-        "mode": "directory",
-        "pods": pods,
-    });
-    let mut b = serde_json::to_vec_pretty(&body).expect("a JSON value serializes");
+    let inv = inventory::build(
+        &state.discovery,
+        state.runtime.as_deref(),
+        &state.node,
+        params,
+    );
+    let mut b = serde_json::to_vec_pretty(&inv).expect("the inventory serializes");
     b.push(b'\n');
     Ok(json_response(StatusCode::OK, b))
 }
 
-/// Sends output chunks to the response body; counts bytes.
+/// Sends output chunks to a channel; counts bytes.
 struct ChanSink {
     tx: mpsc::Sender<Bytes>,
     format: &'static str,
@@ -377,17 +349,25 @@ impl Sink for ChanSink {
     }
 }
 
-/// Waits for directory notifications on a blocking thread.
-struct DirWaiter {
+/// Waits for directory notifications on a blocking thread; ends when the
+/// consumer of `tx` is gone or the agent shuts down.
+struct DirWaiter<T> {
     rx: watch::Receiver<DirSeq>,
     seen: DirSeq,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<T>,
+    /// Sent before each wait: the reader has caught up (merged reads).
+    idle: Option<T>,
     cancel: CancellationToken,
     handle: tokio::runtime::Handle,
 }
 
-impl Waiter for DirWaiter {
+impl<T: Clone + Send> Waiter for DirWaiter<T> {
     fn wait(&mut self) -> Wake {
+        if let Some(m) = &self.idle {
+            if self.tx.blocking_send(m.clone()).is_err() {
+                return Wake::Stop;
+            }
+        }
         let rx = &mut self.rx;
         let tx = &self.tx;
         let cancel = &self.cancel;
@@ -412,36 +392,71 @@ impl Waiter for DirWaiter {
     }
 }
 
-async fn read_logs(
-    state: &ApiState,
-    ns: Option<&str>,
-    pod: &str,
-    container: &str,
-    params: query::LogParams,
-) -> Result<Response<ApiBody>, ApiError> {
-    if !state.discovery.is_ready() {
-        return Err(ApiError::Unavailable("the initial scan is not done".into()));
+/// A resolved read: which files, how, and what to subscribe to.
+pub struct Plan {
+    pub target: Target,
+    pub spec: ReadSpec,
+}
+
+/// Finds the one pod a request names.
+pub fn find_pod(state: &ApiState, ns: Option<&str>, pod: &str) -> Result<PodView, ApiError> {
+    let mut found: Vec<PodView> = inventory::pods(&state.discovery, state.runtime.as_deref())
+        .into_iter()
+        .filter(|p| p.name == pod && ns.is_none_or(|ns| p.namespace == ns))
+        .collect();
+    // A pod may have been recreated under the same name: prefer the ones
+    // with log files, then the runtime's.
+    if found.len() > 1 && found.iter().any(|p| p.logs.is_some()) {
+        found.retain(|p| p.logs.is_some());
     }
-    let mut found = state.discovery.find(ns, pod);
-    if found.is_empty() {
-        // The view may lag a just-created pod by one notification.
-        return Err(ApiError::NotFound(match ns {
+    match found.len() {
+        0 => Err(ApiError::NotFound(match ns {
             Some(ns) => format!("pod {ns}/{pod} not found"),
             None => format!("pod {pod} not found in any namespace"),
-        }));
-    }
-    if found.len() > 1 {
-        return Err(ApiError::Ambiguous {
+        })),
+        1 => Ok(found.remove(0)),
+        _ => Err(ApiError::Ambiguous {
             pod: pod.to_owned(),
-            candidates: found.iter().map(pod_ref).collect(),
-        });
+            // The uid is only added where namespace/name is not enough.
+            candidates: found
+                .iter()
+                .map(|p| {
+                    let twins = found.iter().filter(|q| q.namespace == p.namespace).count();
+                    if twins > 1 {
+                        format!("{} (uid {})", p.reference(), p.uid)
+                    } else {
+                        p.reference()
+                    }
+                })
+                .collect(),
+        }),
     }
-    let p = found.remove(0);
-    let Some(c) = p.containers.get(container) else {
+}
+
+/// Chooses the attempt and builds the reader's target and spec.
+pub fn plan(
+    state: &ApiState,
+    p: &PodView,
+    container: &str,
+    params: &query::LogParams,
+    format: Format,
+) -> Result<Plan, ApiError> {
+    let Some(logs) = &p.logs else {
+        return Err(ApiError::NotFound(format!(
+            "pod {} has no log directory under {}{}",
+            p.reference(),
+            state.discovery.root().path().display(),
+            p.sandbox()
+                .and_then(|s| s.log_directory.as_ref())
+                .map(|d| format!(" (the runtime writes to {})", d.display()))
+                .unwrap_or_default()
+        )));
+    };
+    let Some(c) = logs.containers.get(container) else {
         return Err(ApiError::NotFound(format!(
             "container {container:?} not found in pod {} (containers: {})",
-            pod_ref(&p),
-            p.containers.keys().cloned().collect::<Vec<_>>().join(", ")
+            p.reference(),
+            p.container_names().join(", ")
         )));
     };
     let attempt = if let Some(a) = params.attempt {
@@ -469,7 +484,7 @@ async fn read_logs(
         if n < 2 {
             return Err(ApiError::NotFound(format!(
                 "container {container:?} in pod {} has no previous attempt",
-                pod_ref(&p)
+                p.reference()
             )));
         }
         c.attempts[n - 2]
@@ -491,56 +506,81 @@ async fn read_logs(
         (Some(s), _) => Some(now.saturating_sub((s as i64).saturating_mul(1_000_000_000))),
         (None, t) => t,
     };
-    let format = params.format.unwrap_or(Format::Text);
     let spec = ReadSpec {
         stream: params.stream,
         since,
         until: params.until_time,
         tail: params.tail_lines,
-        cursor: params.cursor,
-        grep: params.grep,
+        cursor: params.cursor.clone(),
+        grep: params.grep.clone(),
         limit_bytes: params.limit_bytes,
         format,
         timestamps: params.timestamps,
         follow: params.follow,
         max_event_bytes: state.max_event_bytes,
+        per_event: false,
     };
+    let inst = p.instance(container, attempt);
     let target = Target {
         root: state.discovery.root().clone(),
-        dir: [p.dir.clone(), container.to_owned()],
+        dir: [logs.dir.clone(), container.to_owned()],
         ctx: Context {
             namespace: p.namespace.clone(),
             pod: p.name.clone(),
             uid: p.uid.clone(),
             container: container.to_owned(),
             attempt,
+            node: state.node.clone(),
+            container_id: inst.map(|i| i.id.clone()),
+            image: inst.map(|i| i.image.clone()),
+            labels: params.labels.then(|| p.labels()),
+            annotations: params.annotations.then(|| p.annotations()),
         },
     };
-    let rx_dir = state.discovery.subscribe(&p.dir, container);
-    let (tx, rx) = mpsc::channel::<Bytes>(4);
-    let (open_tx, open_rx) = oneshot::channel::<Result<(), ReadError>>();
+    Ok(Plan { target, spec })
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Text => "text",
+        Format::Cri => "cri",
+        Format::Json => "json",
+    }
+}
+
+/// Starts a reader for `plan` on a blocking thread; resolves once its files
+/// are open (or with the reason they cannot be). `idle`, when given, is
+/// sent on `tx` each time a follower has caught up.
+pub async fn spawn_reader<T, S>(
+    state: &ApiState,
+    plan: Plan,
+    sink: S,
+    tx: mpsc::Sender<T>,
+    idle: Option<T>,
+) -> Result<(), ApiError>
+where
+    T: Clone + Send + 'static,
+    S: Sink + Send + 'static,
+{
+    let rx_dir = state
+        .discovery
+        .subscribe(&plan.target.dir[0], &plan.target.dir[1]);
     let seen = *rx_dir.borrow();
     let waiter = DirWaiter {
         seen,
         rx: rx_dir,
-        tx: tx.clone(),
+        tx,
+        idle,
         cancel: state.shutdown.clone(),
         handle: tokio::runtime::Handle::current(),
     };
-    let format_name = match format {
-        Format::Text => "text",
-        Format::Cri => "cri",
-        Format::Json => "json",
-    };
-    let follow = spec.follow;
+    let (open_tx, open_rx) = oneshot::channel::<Result<(), ReadError>>();
+    let follow = plan.spec.follow;
     tokio::task::spawn_blocking(move || {
         let _guard = follow.then(telemetry::follower);
         let mut waiter = waiter;
-        let mut sink = ChanSink {
-            tx,
-            format: format_name,
-        };
-        match Session::open(target, spec, &mut sink) {
+        let mut sink = sink;
+        match Session::open(plan.target, plan.spec, &mut sink) {
             Err(e) => {
                 let _ = open_tx.send(Err(e));
             }
@@ -551,28 +591,73 @@ async fn read_logs(
         }
     });
     match open_rx.await {
-        Ok(Ok(())) => {}
-        Ok(Err(ReadError::Cursor(e))) => {
-            return Err(ApiError::Param(ParamError {
-                parameter: "cursor".into(),
-                message: e.to_string(),
-            }))
-        }
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(ReadError::Cursor(e))) => Err(ApiError::Param(ParamError {
+            parameter: "cursor".into(),
+            message: e.to_string(),
+        })),
         Ok(Err(e @ ReadError::NoFiles { .. })) | Ok(Err(e @ ReadError::List { .. })) => {
-            return Err(ApiError::NotFound(e.to_string()))
+            Err(ApiError::NotFound(e.to_string()))
         }
-        Err(_) => return Err(ApiError::Unavailable("the reader stopped".into())),
+        Err(_) => Err(ApiError::Unavailable("the reader stopped".into())),
     }
+}
+
+/// Opens one container's events as a stream of rendered chunks.
+pub async fn open_logs(
+    state: &ApiState,
+    ns: Option<&str>,
+    pod: &str,
+    container: &str,
+    params: &query::LogParams,
+    format: Format,
+) -> Result<mpsc::Receiver<Bytes>, ApiError> {
+    if !state.discovery.is_ready() {
+        return Err(ApiError::Unavailable("the initial scan is not done".into()));
+    }
+    let p = find_pod(state, ns, pod)?;
+    let plan = plan(state, &p, container, params, format)?;
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    let sink = ChanSink {
+        tx: tx.clone(),
+        format: format_name(format),
+    };
+    spawn_reader(state, plan, sink, tx, None).await?;
+    Ok(rx)
+}
+
+fn stream_response(format: Format, rx: mpsc::Receiver<Bytes>) -> Response<ApiBody> {
     let ctype = match format {
         Format::Json => "application/x-ndjson",
         _ => "text/plain; charset=utf-8",
     };
-    Ok(Response::builder()
+    Response::builder()
         .header("content-type", ctype)
         .header("x-content-type-options", "nosniff")
         .header("cache-control", "no-store")
         .body(ApiBody::Stream(rx))
-        .expect("static headers are valid"))
+        .expect("static headers are valid")
+}
+
+async fn read_logs(
+    state: &ApiState,
+    ns: Option<&str>,
+    pod: &str,
+    container: &str,
+    params: query::LogParams,
+) -> Result<Response<ApiBody>, ApiError> {
+    let format = params.format.unwrap_or(Format::Text);
+    let rx = open_logs(state, ns, pod, container, &params, format).await?;
+    Ok(stream_response(format, rx))
+}
+
+async fn read_merged(
+    state: &Arc<ApiState>,
+    params: query::MergedParams,
+) -> Result<Response<ApiBody>, ApiError> {
+    let format = params.params.format.unwrap_or(Format::Text);
+    let rx = merge::open(state.clone(), params, format).await?;
+    Ok(stream_response(format, rx))
 }
 
 #[cfg(test)]

@@ -21,6 +21,11 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// How long shutdown waits for streams to end.
     pub shutdown_grace: Duration,
+    /// The gRPC API's address; off when `None`.
+    pub grpc_listen: Option<crate::grpc::GrpcListen>,
+    /// Periodic full resync with the runtime (changes under the log root
+    /// trigger one at once).
+    pub resync_interval: Duration,
 }
 
 /// The YAML file's content (`--config`). Unknown keys are errors.
@@ -31,6 +36,10 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     pub node_name: Option<String>,
     pub max_event_bytes: Option<usize>,
+    /// Socket path or `none`.
+    pub cri_endpoint: Option<String>,
+    /// `ADDR:PORT` or `unix:/PATH`.
+    pub grpc_listen: Option<String>,
 }
 
 /// Why the configuration is unusable.

@@ -59,6 +59,8 @@ pub struct Discovery {
     ready: AtomicBool,
     ready_tx: watch::Sender<bool>,
     dirs: Mutex<HashMap<(String, String), watch::Sender<DirSeq>>>,
+    /// Advances whenever a rescan changed the view.
+    generation: watch::Sender<u64>,
 }
 
 /// Splits a pod directory name `<namespace>_<pod>_<uid>`. Kubernetes names
@@ -82,6 +84,7 @@ impl Discovery {
             ready: AtomicBool::new(false),
             ready_tx: watch::channel(false).0,
             dirs: Mutex::new(HashMap::new()),
+            generation: watch::channel(0).0,
         })
     }
 
@@ -131,6 +134,15 @@ impl Discovery {
             .filter(|p| p.name == pod && namespace.is_none_or(|ns| p.namespace == ns))
             .cloned()
             .collect()
+    }
+
+    /// Advances whenever pods, containers or attempts change.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    fn bump(&self) {
+        self.generation.send_modify(|g| *g += 1);
     }
 
     /// Change notifications for one container directory.
@@ -208,13 +220,13 @@ impl Discovery {
             .pods
             .write()
             .expect("discovery lock is never poisoned: no panics while held");
-        match scanned {
-            Some(p) => {
-                pods.insert(dir.to_owned(), p);
-            }
-            None => {
-                pods.remove(dir);
-            }
+        let changed = match scanned {
+            Some(p) => pods.insert(dir.to_owned(), p.clone()).as_ref() != Some(&p),
+            None => pods.remove(dir).is_some(),
+        };
+        drop(pods);
+        if changed {
+            self.bump();
         }
     }
 
@@ -238,10 +250,18 @@ impl Discovery {
             }
         }
         let n = fresh.len();
-        *self
-            .pods
-            .write()
-            .expect("discovery lock is never poisoned: no panics while held") = fresh;
+        let changed = {
+            let mut pods = self
+                .pods
+                .write()
+                .expect("discovery lock is never poisoned: no panics while held");
+            let changed = *pods != fresh;
+            *pods = fresh;
+            changed
+        };
+        if changed {
+            self.bump();
+        }
         telemetry::rescan(n);
         dirs
     }

@@ -13,9 +13,13 @@ pub mod cri_log;
 pub mod cursor;
 pub mod discovery;
 pub mod fileset;
+pub mod grpc;
+pub mod inventory;
+pub mod merge;
 pub mod output;
 pub mod query;
 pub mod reader;
+pub mod runtime;
 pub mod safe_open;
 pub mod telemetry;
 
@@ -23,6 +27,14 @@ pub use config::Config;
 
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// Where a started agent listens.
+#[derive(Clone, Debug)]
+pub struct Listening {
+    pub http: std::net::SocketAddr,
+    /// `ADDR:PORT` or `unix:/PATH`, when gRPC is on.
+    pub grpc: Option<String>,
+}
 
 /// Runs the daemon until `cancel`, then shuts down in order: readiness
 /// false, discovery stops, followers stop, the API closes.
@@ -37,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn run(
     config: Config,
     cancel: CancellationToken,
-    on_listening: impl FnOnce(std::net::SocketAddr),
+    on_listening: impl FnOnce(&Listening),
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let root = safe_open::SafeRoot::open(&config.log_root)
@@ -47,6 +59,15 @@ pub async fn run(
         .await
         .with_context(|| format!("listen on {}", config.listen))?;
     let addr = listener.local_addr().context("local address")?;
+    let grpc = match &config.grpc_listen {
+        Some(g) => Some(
+            grpc::bind(g)
+                .await
+                .with_context(|| format!("gRPC listen on {g}"))?,
+        ),
+        None => None,
+    };
+    let runtime = config.cri_endpoint.clone().map(runtime::Runtime::new);
 
     let mut tasks = tokio::task::JoinSet::new();
     let disc_cancel = cancel.child_token();
@@ -59,6 +80,30 @@ pub async fn run(
             }
         });
     }
+    if let Some(rt) = &runtime {
+        let rt2 = rt.clone();
+        let c = disc_cancel.clone();
+        let interval = config.resync_interval;
+        tasks.spawn(async move { runtime::run(rt2, interval, c).await });
+        // Structural changes under the log root (a new pod, container or
+        // attempt) make the runtime snapshot catch up at once.
+        let rt3 = rt.clone();
+        let mut changes = discovery.subscribe_changes();
+        let c = disc_cancel.clone();
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => return,
+                    r = changes.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        rt3.request_resync();
+                    }
+                }
+            }
+        });
+    }
     // Serve only once the initial scan is done, so the first request sees
     // the whole tree.
     tokio::select! {
@@ -68,16 +113,27 @@ pub async fn run(
     let api_cancel = CancellationToken::new();
     let state = Arc::new(api::ApiState {
         discovery: discovery.clone(),
+        runtime,
         node: config.node_name.clone(),
         max_event_bytes: config.max_event_bytes,
         shutdown: cancel.clone(),
     });
     {
         let c = api_cancel.clone();
-        tasks.spawn(api::serve(listener, state, c));
+        tasks.spawn(api::serve(listener, state.clone(), c));
     }
-    tracing::info!(%addr, root = %config.log_root.display(), "serving");
-    on_listening(addr);
+    let grpc_addr = match grpc {
+        Some((bound, shown)) => {
+            tasks.spawn(grpc::serve(bound, state.clone(), api_cancel.clone()));
+            Some(shown)
+        }
+        None => None,
+    };
+    tracing::info!(%addr, grpc = grpc_addr.as_deref().unwrap_or("off"), root = %config.log_root.display(), "serving");
+    on_listening(&Listening {
+        http: addr,
+        grpc: grpc_addr,
+    });
 
     cancel.cancelled().await;
     discovery.set_unready();

@@ -33,7 +33,13 @@ struct Cli {
     #[arg(long, value_name = "PATH|none")]
     cri_endpoint: Option<String>,
 
-    /// YAML configuration file (logRoot, listen, nodeName, maxEventBytes).
+    /// Serve the gRPC API (podlog.v1.Logs) on ADDR:PORT or unix:/PATH. Off
+    /// by default.
+    #[arg(long, value_name = "ADDR:PORT|unix:PATH")]
+    grpc_listen: Option<String>,
+
+    /// YAML configuration file (logRoot, listen, nodeName, maxEventBytes,
+    /// criEndpoint, grpcListen).
     /// Flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -52,7 +58,7 @@ fn build_config(cli: Cli) -> Result<Config, config::ConfigError> {
         .listen
         .or(file.listen)
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10290)));
-    let cri_endpoint = match cli.cri_endpoint.as_deref() {
+    let cri_endpoint = match cli.cri_endpoint.as_deref().or(file.cri_endpoint.as_deref()) {
         Some("none") => None,
         Some("") => {
             return Err(config::ConfigError::Invalid {
@@ -73,7 +79,16 @@ fn build_config(cli: Cli) -> Result<Config, config::ConfigError> {
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "unknown".into())
     });
+    let grpc_listen = match cli.grpc_listen.as_deref().or(file.grpc_listen.as_deref()) {
+        None => None,
+        Some(g) => Some(g.parse().map_err(|reason| config::ConfigError::Invalid {
+            key: "--grpc-listen",
+            reason,
+        })?),
+    };
     Ok(Config {
+        grpc_listen,
+        resync_interval: Duration::from_secs(10),
         log_root,
         listen,
         cri_endpoint,
@@ -112,11 +127,11 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    if let Some(ep) = &config.cri_endpoint {
-        tracing::warn!(
-            endpoint = %ep.display(),
-            "runtime discovery over CRI is not part of this build; serving in directory mode"
-        );
+    match &config.cri_endpoint {
+        Some(ep) => {
+            tracing::info!(endpoint = %ep.display(), "pods and containers from the container runtime")
+        }
+        None => tracing::info!("directory mode: identity from the log root's directory names"),
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -148,10 +163,13 @@ fn main() -> ExitCode {
             sd_notify("STOPPING=1");
             c.cancel();
         });
-        podlog_agent::run(config, cancel.clone(), |addr| {
+        podlog_agent::run(config, cancel.clone(), |l| {
             // One line on stdout tells scripts and tests where we listen.
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "podlogd listening on {addr}");
+            let _ = writeln!(out, "podlogd listening on {}", l.http);
+            if let Some(g) = &l.grpc {
+                let _ = writeln!(out, "podlogd grpc listening on {g}");
+            }
             let _ = out.flush();
             sd_notify("READY=1");
         })

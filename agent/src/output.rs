@@ -19,13 +19,21 @@ pub enum Format {
 }
 
 /// The identity of the container attempt being read, rendered once.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Context {
     pub namespace: String,
     pub pod: String,
     pub uid: String,
     pub container: String,
     pub attempt: u32,
+    /// What the runtime adds; empty or `None` when it is not known.
+    pub node: String,
+    pub container_id: Option<String>,
+    pub image: Option<String>,
+    /// Only when asked for (`labels=true`, `annotations=true`): they can be
+    /// large and are the same on every event.
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
 // === impl Context ===
@@ -47,6 +55,35 @@ impl Context {
             write_json_str(&mut v, val);
         }
         v.extend_from_slice(format!(",\"attempt\":{}", self.attempt).as_bytes());
+        let optional = [
+            ("node", Some(&self.node).filter(|n| !n.is_empty())),
+            ("containerId", self.container_id.as_ref()),
+            ("image", self.image.as_ref()),
+        ];
+        for (k, val) in optional {
+            if let Some(val) = val {
+                v.extend_from_slice(b",\"");
+                v.extend_from_slice(k.as_bytes());
+                v.extend_from_slice(b"\":");
+                write_json_str(&mut v, val);
+            }
+        }
+        for (k, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
+            if let Some(map) = map {
+                v.extend_from_slice(b",\"");
+                v.extend_from_slice(k.as_bytes());
+                v.extend_from_slice(b"\":{");
+                for (i, (mk, mv)) in map.iter().enumerate() {
+                    if i > 0 {
+                        v.push(b',');
+                    }
+                    write_json_str(&mut v, mk);
+                    v.push(b':');
+                    write_json_str(&mut v, mv);
+                }
+                v.push(b'}');
+            }
+        }
         v
     }
 

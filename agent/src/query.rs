@@ -42,6 +42,9 @@ pub struct LogParams {
     pub format: Option<Format>,
     pub cursor: Option<String>,
     pub grep: Option<regex::bytes::Regex>,
+    /// Add the pod's labels / annotations to every `json` event.
+    pub labels: bool,
+    pub annotations: bool,
 }
 
 /// One requirement of a label selector.
@@ -119,7 +122,30 @@ const LOG_PARAMS: &[&str] = &[
     "format",
     "cursor",
     "grep",
+    "labels",
+    "annotations",
 ];
+
+/// Parameters of `GET /logs` that choose containers rather than events.
+const SELECT_PARAMS: &[&str] = &["namespace", "labelSelector", "container"];
+
+/// What `GET /logs` asks for: the inventory, or the merged events of every
+/// container that matches.
+#[derive(Clone, Debug)]
+pub enum LogsQuery {
+    Inventory(InventoryParams),
+    Merged(MergedParams),
+}
+
+/// The events of every container matching a selection, merged in time
+/// order (like `kubectl logs -l`).
+#[derive(Clone, Debug, Default)]
+pub struct MergedParams {
+    pub select: InventoryParams,
+    /// Only containers of this name.
+    pub container: Option<String>,
+    pub params: LogParams,
+}
 
 /// Longest `grep` pattern accepted, in bytes.
 const MAX_GREP: usize = 4096;
@@ -130,9 +156,18 @@ const MAX_GREP: usize = 4096;
 ///
 /// The first parameter at fault, with the reason.
 pub fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
-    let kv = pairs(query, LOG_PARAMS)?;
+    log_params(&pairs(query, LOG_PARAMS)?)
+}
+
+/// Builds log parameters from decoded pairs whose names are all in
+/// `LOG_PARAMS` (the HTTP query, or a gRPC request turned into pairs).
+///
+/// # Errors
+///
+/// The first parameter at fault, with the reason.
+pub fn log_params(kv: &BTreeMap<String, String>) -> Result<LogParams, ParamError> {
     let mut p = LogParams::default();
-    for (k, v) in &kv {
+    for (k, v) in kv {
         match k.as_str() {
             "follow" => p.follow = boolean(k, v)?,
             "tailLines" => p.tail_lines = Some(uint(k, v, 0)?),
@@ -141,6 +176,8 @@ pub fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
             "untilTime" => p.until_time = Some(time(k, v)?),
             "limitBytes" => p.limit_bytes = Some(uint(k, v, 1)?),
             "timestamps" => p.timestamps = boolean(k, v)?,
+            "labels" => p.labels = boolean(k, v)?,
+            "annotations" => p.annotations = boolean(k, v)?,
             "previous" => p.previous = boolean(k, v)?,
             "attempt" => {
                 let n = uint(k, v, 0)?;
@@ -184,7 +221,12 @@ pub fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
                     .map_err(|e| err(k, format!("invalid regex {v:?}: {e}")))?;
                 p.grep = Some(re);
             }
-            _ => unreachable!("pairs() only returns LOG_PARAMS names"),
+            _ => {
+                return Err(err(
+                    k,
+                    format!("unknown parameter (known: {})", LOG_PARAMS.join(", ")),
+                ))
+            }
         }
     }
     if p.since_seconds.is_some() && p.since_time.is_some() {
@@ -288,7 +330,68 @@ pub fn selector_matches(sel: &[Requirement], labels: &BTreeMap<String, String>) 
 ///
 /// The parameter at fault.
 pub fn parse_inventory_params(query: &str) -> Result<InventoryParams, ParamError> {
-    let kv = pairs(query, &["namespace", "labelSelector"])?;
+    inventory_params(&pairs(query, &["namespace", "labelSelector"])?)
+}
+
+/// Parses the query string of `GET /logs`: with only `namespace` and
+/// `labelSelector` it is the inventory; with `container` or any log
+/// parameter it asks for the merged events of the matching containers.
+///
+/// # Errors
+///
+/// The parameter at fault. `cursor` and `attempt` name one container's
+/// history and are refused here.
+pub fn parse_logs_query(query: &str) -> Result<LogsQuery, ParamError> {
+    let allowed: Vec<&str> = SELECT_PARAMS.iter().chain(LOG_PARAMS).copied().collect();
+    let mut kv = pairs(query, &allowed)?;
+    let mut select = BTreeMap::new();
+    for k in SELECT_PARAMS {
+        if let Some(v) = kv.remove(*k) {
+            select.insert((*k).to_owned(), v);
+        }
+    }
+    let container = select.remove("container");
+    if kv.is_empty() && container.is_none() {
+        return Ok(LogsQuery::Inventory(inventory_params(&select)?));
+    }
+    merged_params(&select, container, &kv).map(LogsQuery::Merged)
+}
+
+/// Builds merged-read parameters from the selection (`namespace`,
+/// `labelSelector`), a container name and log parameters.
+///
+/// # Errors
+///
+/// The parameter at fault.
+pub fn merged_params(
+    select: &BTreeMap<String, String>,
+    container: Option<String>,
+    log: &BTreeMap<String, String>,
+) -> Result<MergedParams, ParamError> {
+    for k in ["cursor", "attempt"] {
+        if log.contains_key(k) {
+            return Err(err(
+                k,
+                "names one container's history: use /logs/{namespace}/{pod}/{container}",
+            ));
+        }
+    }
+    if let Some(c) = &container {
+        if !valid_name(c) {
+            return Err(err(
+                "container",
+                format!("{c:?} is not a valid container name"),
+            ));
+        }
+    }
+    Ok(MergedParams {
+        select: inventory_params(select)?,
+        container,
+        params: log_params(log)?,
+    })
+}
+
+fn inventory_params(kv: &BTreeMap<String, String>) -> Result<InventoryParams, ParamError> {
     let mut p = InventoryParams::default();
     if let Some(ns) = kv.get("namespace") {
         if !valid_name(ns) {
@@ -371,10 +474,37 @@ mod tests {
             ("cursor=", "cursor"),
             ("cursor=abc&tailLines=1", "cursor"),
             ("cursor=abc&sinceSeconds=1", "cursor"),
+            ("labels=maybe", "labels"),
         ];
         for (q, want) in cases {
             assert_eq!(e(q), want, "query {q}");
         }
+    }
+
+    #[test]
+    fn logs_query_is_inventory_or_merged() {
+        let inv = |q: &str| matches!(parse_logs_query(q), Ok(LogsQuery::Inventory(_)));
+        assert!(inv(""));
+        assert!(inv("namespace=a&labelSelector=app%3Dweb"));
+        match parse_logs_query("labelSelector=app%3Dweb&follow=true&format=json&labels=1") {
+            Ok(LogsQuery::Merged(m)) => {
+                assert_eq!(m.select.selector.len(), 1);
+                assert!(m.params.follow && m.params.labels);
+                assert_eq!(m.params.format, Some(Format::Json));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_logs_query("container=app") {
+            Ok(LogsQuery::Merged(m)) => assert_eq!(m.container.as_deref(), Some("app")),
+            other => panic!("{other:?}"),
+        }
+        let bad = |q: &str| parse_logs_query(q).unwrap_err().parameter;
+        assert_eq!(bad("labelSelector=a&cursor=x"), "cursor");
+        assert_eq!(bad("follow=1&attempt=0"), "attempt");
+        assert_eq!(bad("container=..&follow=1"), "container");
+        assert_eq!(bad("tailLines=x"), "tailLines");
+        assert_eq!(bad("labelSelector=a%20b&follow=1"), "labelSelector");
+        assert_eq!(bad("bogus=1"), "bogus");
     }
 
     #[test]

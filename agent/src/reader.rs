@@ -59,6 +59,9 @@ pub struct ReadSpec {
     pub timestamps: bool,
     pub follow: bool,
     pub max_event_bytes: usize,
+    /// Hand each event to [`Sink::send_event`] alone, with its time (for
+    /// merging several containers); no unfiltered `cri` passthrough.
+    pub per_event: bool,
 }
 
 impl Default for ReadSpec {
@@ -75,6 +78,7 @@ impl Default for ReadSpec {
             timestamps: false,
             follow: false,
             max_event_bytes: crate::assemble::DEFAULT_MAX_EVENT_BYTES,
+            per_event: false,
         }
     }
 }
@@ -92,6 +96,12 @@ pub struct Target {
 pub trait Sink {
     /// Hands over one chunk; false when the client is gone.
     fn send(&mut self, chunk: Bytes) -> bool;
+
+    /// Hands over one rendered event with its time ([`ReadSpec::per_event`]).
+    fn send_event(&mut self, time: Option<Nanos>, event: Bytes) -> bool {
+        let _ = time;
+        self.send(event)
+    }
 }
 
 /// What woke a follower.
@@ -190,6 +200,8 @@ struct Out<'s> {
     remaining: Option<u64>,
     /// No more output: limit reached or client gone.
     done: bool,
+    /// Each event goes to the sink alone ([`ReadSpec::per_event`]).
+    per_event: bool,
 }
 
 impl Out<'_> {
@@ -245,7 +257,14 @@ impl Out<'_> {
             }
             self.remaining = Some(rem - n);
         }
-        if self.buf.len() >= OUT_CHUNK {
+        if self.per_event {
+            // One event, copied out so the buffer keeps its capacity.
+            let event = Bytes::copy_from_slice(&self.buf);
+            self.buf.clear();
+            if !self.sink.send_event(ev.time, event) {
+                self.done = true;
+            }
+        } else if self.buf.len() >= OUT_CHUNK {
             self.flush();
         }
     }
@@ -750,8 +769,10 @@ impl<'s> Session<'s> {
             cursor: Vec::with_capacity(72),
             remaining: spec.limit_bytes,
             done: false,
+            per_event: spec.per_event,
         };
         let raw = spec.format == Format::Cri
+            && !spec.per_event
             && spec.stream.is_none()
             && spec.grep.is_none()
             && spec.since.is_none()
@@ -1446,6 +1467,7 @@ mod tests {
                 uid: "uid".into(),
                 container: CTR.into(),
                 attempt,
+                ..Context::default()
             },
         }
     }

@@ -21,6 +21,12 @@ struct StatusLabel {
     code: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GrpcLabel {
+    method: &'static str,
+    code: &'static str,
+}
+
 struct Metrics {
     registry: Registry,
     malformed: Counter,
@@ -35,6 +41,10 @@ struct Metrics {
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
     pods: Gauge,
+    runtime_resyncs: Counter,
+    runtime_errors: Counter,
+    runtime_connected: Gauge,
+    grpc_requests: Family<GrpcLabel, Counter>,
 }
 
 fn metrics() -> &'static Metrics {
@@ -55,8 +65,12 @@ fn metrics() -> &'static Metrics {
             bytes_served: Family::default(),
             followers: Gauge::default(),
             pods: Gauge::default(),
+            runtime_resyncs: Counter::default(),
+            runtime_errors: Counter::default(),
+            runtime_connected: Gauge::default(),
+            grpc_requests: Family::default(),
         };
-        let counters: [(&str, &str, &Counter); 8] = [
+        let counters: [(&str, &str, &Counter); 10] = [
             (
                 "malformed_events",
                 "Lines that are not valid CRI, served flagged malformed",
@@ -89,6 +103,16 @@ fn metrics() -> &'static Metrics {
                 "inotify queue overflows",
                 &m.inotify_overflows,
             ),
+            (
+                "runtime_resyncs",
+                "Successful resyncs with the container runtime",
+                &m.runtime_resyncs,
+            ),
+            (
+                "runtime_errors",
+                "Failed connections or calls to the container runtime",
+                &m.runtime_errors,
+            ),
         ];
         for (name, help, c) in counters {
             registry.register(name, help, c.clone());
@@ -105,6 +129,16 @@ fn metrics() -> &'static Metrics {
         );
         registry.register("followers", "Open follow streams", m.followers.clone());
         registry.register("pods", "Pods in the inventory", m.pods.clone());
+        registry.register(
+            "runtime_connected",
+            "1 while the container runtime answers, else 0",
+            m.runtime_connected.clone(),
+        );
+        registry.register(
+            "grpc_requests",
+            "gRPC requests by method and status code",
+            m.grpc_requests.clone(),
+        );
         Metrics { registry, ..m }
     })
 }
@@ -161,6 +195,24 @@ pub fn rescan(pods: usize) {
 pub fn inotify_overflow() {
     metrics().inotify_overflows.inc();
     tracing::warn!("inotify queue overflowed; rescanning the log root");
+}
+
+pub fn runtime_resync(pods: usize) {
+    metrics().runtime_resyncs.inc();
+    metrics().runtime_connected.set(1);
+    tracing::debug!(pods, "runtime resynced");
+}
+
+pub fn runtime_error() {
+    metrics().runtime_errors.inc();
+    metrics().runtime_connected.set(0);
+}
+
+pub fn grpc_request(method: &'static str, code: &'static str) {
+    metrics()
+        .grpc_requests
+        .get_or_create(&GrpcLabel { method, code })
+        .inc();
 }
 
 pub fn request(code: u16) {

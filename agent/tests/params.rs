@@ -953,6 +953,7 @@ async fn format_json_carries_every_field() {
                 "cursor",
                 "log",
                 "namespace",
+                "node",
                 "pod",
                 "stream",
                 "time",
@@ -970,6 +971,8 @@ async fn format_json_carries_every_field() {
         );
         let mut e = e.clone();
         e.as_object_mut().unwrap().remove("cursor");
+        let node = e.as_object_mut().unwrap().remove("node").unwrap();
+        assert!(!node.as_str().unwrap().is_empty(), "node is named");
         assert_eq!(
             e,
             json!({
@@ -1177,7 +1180,7 @@ async fn malformed_lines_and_invalid_utf8() {
         let mut e = e.clone();
         let o = e.as_object_mut().unwrap();
         assert!(o.remove("cursor").is_some());
-        for k in ["namespace", "pod", "uid", "container", "attempt"] {
+        for k in ["namespace", "pod", "uid", "container", "attempt", "node"] {
             assert!(o.remove(k).is_some(), "{k}");
         }
         e

@@ -1,0 +1,375 @@
+//! The node's pods and containers: the log directories joined with what the
+//! runtime knows, as served by `GET /logs` and the gRPC `List`.
+//!
+//! A pod directory `<namespace>_<pod>_<uid>` and a runtime sandbox are the
+//! same pod when namespace, name and uid agree. Pods the runtime knows but
+//! that have no directory yet are listed too (no files); directories the
+//! runtime does not know (an old pod, or directory mode) are listed from
+//! their names alone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::discovery::{Discovery, PodLogs};
+use crate::fileset;
+use crate::query::{self, InventoryParams};
+use crate::reader;
+use crate::runtime::{RtContainer, RtPod, Runtime, Status};
+
+/// One pod: its log directory (if any) and its sandboxes (if known).
+#[derive(Clone, Debug)]
+pub struct PodView {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub logs: Option<PodLogs>,
+    /// The runtime's sandboxes of this pod, oldest first.
+    pub sandboxes: Vec<Arc<RtPod>>,
+}
+
+// === impl PodView ===
+
+impl PodView {
+    /// The newest sandbox.
+    pub fn sandbox(&self) -> Option<&RtPod> {
+        self.sandboxes.last().map(|p| &**p)
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        match self.sandbox() {
+            Some(s) => s.labels.clone(),
+            None => self
+                .logs
+                .as_ref()
+                .map(|l| l.labels.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        self.sandbox()
+            .map(|s| s.annotations.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every runtime container of this name, oldest attempt first.
+    pub fn instances(&self, container: &str) -> Vec<&RtContainer> {
+        let mut v: Vec<&RtContainer> = self
+            .sandboxes
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .filter(|c| c.name == container)
+            .collect();
+        v.sort_by_key(|c| (c.attempt, c.created_at));
+        v
+    }
+
+    /// The runtime container that wrote attempt `attempt`.
+    pub fn instance(&self, container: &str, attempt: u32) -> Option<&RtContainer> {
+        self.instances(container)
+            .into_iter()
+            .rfind(|c| c.attempt == attempt)
+    }
+
+    /// Container names: from the directory and from the runtime.
+    pub fn container_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .logs
+            .iter()
+            .flat_map(|l| l.containers.keys().cloned())
+            .chain(
+                self.sandboxes
+                    .iter()
+                    .flat_map(|s| s.containers.iter().map(|c| c.name.clone())),
+            )
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// All pods, joined, sorted by namespace and name.
+pub fn pods(discovery: &Discovery, runtime: Option<&Runtime>) -> Vec<PodView> {
+    let mut by_key: BTreeMap<(String, String, String), PodView> = BTreeMap::new();
+    for p in discovery.pods() {
+        by_key.insert(
+            (p.namespace.clone(), p.name.clone(), p.uid.clone()),
+            PodView {
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                uid: p.uid.clone(),
+                logs: Some(p),
+                sandboxes: Vec::new(),
+            },
+        );
+    }
+    if let Some(rt) = runtime {
+        for s in rt.pods().iter() {
+            by_key
+                .entry((s.namespace.clone(), s.name.clone(), s.uid.clone()))
+                .or_insert_with(|| PodView {
+                    namespace: s.namespace.clone(),
+                    name: s.name.clone(),
+                    uid: s.uid.clone(),
+                    logs: None,
+                    sandboxes: Vec::new(),
+                })
+                .sandboxes
+                .push(s.clone());
+        }
+    }
+    let mut v: Vec<PodView> = by_key.into_values().collect();
+    for p in &mut v {
+        p.sandboxes.sort_by_key(|s| (s.attempt, s.created_at));
+    }
+    v
+}
+
+/// Pods that match a namespace and label selector.
+pub fn select(pods: Vec<PodView>, params: &InventoryParams) -> Vec<PodView> {
+    pods.into_iter()
+        .filter(|p| {
+            params
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| *ns == p.namespace)
+        })
+        .filter(|p| query::selector_matches(&params.selector, &p.labels()))
+        .collect()
+}
+
+/// `GET /logs`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inventory {
+    pub node: String,
+    pub log_root: String,
+    /// `runtime` with a CRI endpoint, `directory` without.
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeInfo>,
+    pub pods: Vec<PodEntry>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeInfo {
+    pub endpoint: String,
+    pub connected: bool,
+    pub name: String,
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodEntry {
+    pub namespace: String,
+    pub pod: String,
+    pub uid: String,
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_directory: Option<String>,
+    pub containers: Vec<ContainerEntry>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerEntry {
+    pub name: String,
+    pub attempts: Vec<u32>,
+    pub current_attempt: Option<u32>,
+    pub files: Vec<FileEntry>,
+    pub bytes: u64,
+    pub first_time: Option<String>,
+    pub last_time: Option<String>,
+    /// The newest runtime container of this name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Instance>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEntry {
+    pub name: String,
+    pub attempt: u32,
+    pub bytes: u64,
+    pub compressed: bool,
+}
+
+/// One runtime container (one attempt).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    pub id: String,
+    pub attempt: u32,
+    pub image: String,
+    pub image_ref: String,
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_path: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn time(t: Option<i64>) -> Option<String> {
+    t.map(crate::cri_log::timestamp_string)
+}
+
+fn instance(c: &RtContainer) -> Instance {
+    Instance {
+        id: c.id.clone(),
+        attempt: c.attempt,
+        image: c.image.clone(),
+        image_ref: c.image_ref.clone(),
+        state: c.state,
+        exit_code: c.exit_code,
+        reason: c.reason.clone(),
+        created_at: time(c.created_at),
+        started_at: time(c.started_at),
+        finished_at: time(c.finished_at),
+        log_path: c.log_path.as_ref().map(|p| p.display().to_string()),
+        labels: c.labels.clone(),
+        annotations: c.annotations.clone(),
+    }
+}
+
+pub fn runtime_info(rt: &Runtime) -> RuntimeInfo {
+    let Status {
+        connected,
+        name,
+        version,
+        last_error,
+        ..
+    } = rt.status();
+    RuntimeInfo {
+        endpoint: rt.endpoint().display().to_string(),
+        connected,
+        name,
+        version,
+        last_error,
+    }
+}
+
+/// Builds the inventory of the selected pods (reads file sizes and the
+/// first and last timestamps of each container).
+pub fn build(
+    discovery: &Discovery,
+    runtime: Option<&Runtime>,
+    node: &str,
+    params: &InventoryParams,
+) -> Inventory {
+    let root = discovery.root();
+    let mut out = Vec::new();
+    for p in select(pods(discovery, runtime), params) {
+        let mut containers = Vec::new();
+        for name in p.container_names() {
+            let attempts = p
+                .logs
+                .as_ref()
+                .and_then(|l| l.containers.get(&name))
+                .map(|c| c.attempts.clone())
+                .unwrap_or_default();
+            let mut files = Vec::new();
+            let mut total = 0u64;
+            let (mut first, mut last) = (None, None);
+            if let Some(l) = p.logs.as_ref().filter(|_| !attempts.is_empty()) {
+                let dir = [l.dir.as_str(), name.as_str()];
+                let entries = root.list_dir(&dir).unwrap_or_default();
+                let groups = fileset::group(&entries);
+                for f in groups.values().flatten() {
+                    let mut rel = dir.to_vec();
+                    rel.push(&f.name);
+                    let Ok(o) = root.open_file(&rel) else {
+                        continue;
+                    };
+                    total += o.size;
+                    files.push(FileEntry {
+                        name: f.name.clone(),
+                        attempt: f.attempt,
+                        bytes: o.size,
+                        compressed: f.compressed,
+                    });
+                }
+                first = groups
+                    .values()
+                    .next()
+                    .and_then(|fs| fs.first())
+                    .and_then(|f| reader::file_time_span(root, &dir, f).0);
+                last = groups
+                    .values()
+                    .next_back()
+                    .and_then(|fs| fs.last())
+                    .and_then(|f| reader::file_time_span(root, &dir, f).1);
+            }
+            let instances: Vec<Instance> = p.instances(&name).into_iter().map(instance).collect();
+            let newest = instances.last();
+            containers.push(ContainerEntry {
+                current_attempt: attempts.last().copied(),
+                attempts,
+                files,
+                bytes: total,
+                first_time: time(first),
+                last_time: time(last),
+                id: newest.map(|i| i.id.clone()),
+                image: newest.map(|i| i.image.clone()),
+                state: newest.map(|i| i.state),
+                name,
+                instances,
+            });
+        }
+        let sandbox = p.sandbox();
+        out.push(PodEntry {
+            labels: p.labels(),
+            annotations: p.annotations(),
+            sandbox_id: sandbox.map(|s| s.id.clone()),
+            state: sandbox.map(|s| s.state),
+            log_directory: sandbox
+                .and_then(|s| s.log_directory.as_ref())
+                .map(|d| d.display().to_string()),
+            namespace: p.namespace,
+            pod: p.name,
+            uid: p.uid,
+            containers,
+        });
+    }
+    Inventory {
+        node: node.to_owned(),
+        log_root: root.path().display().to_string(),
+        mode: if runtime.is_some() {
+            "runtime"
+        } else {
+            "directory"
+        },
+        runtime: runtime.map(runtime_info),
+        pods: out,
+    }
+}

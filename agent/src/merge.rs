@@ -1,0 +1,256 @@
+//! Merged reads: the events of every container that matches a selection
+//! (`GET /logs?labelSelector=…`), in time order, like `kubectl logs -l`.
+//!
+//! Each container attempt is read by its own reader, which hands over one
+//! event at a time with its timestamp. The merger emits the oldest head
+//! once every source has either a head, has caught up (a follower waiting
+//! for writes), or has ended, so the history of all containers comes out
+//! in time order and live events as they are written. Only sources
+//! without a pending head are polled, so a fast container cannot pile up
+//! memory while a slow one is being opened. While following, containers
+//! that start matching later (a new pod, a new attempt, labels learnt from
+//! the runtime) join the stream from their first event.
+
+use std::collections::HashSet;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use crate::api::{self, ApiError, ApiState};
+use crate::cri_log::Nanos;
+use crate::inventory;
+use crate::output::Format;
+use crate::query::MergedParams;
+use crate::reader::Sink;
+use crate::telemetry;
+
+/// What a source hands to the merger.
+#[derive(Clone, Debug)]
+enum Item {
+    Event(Option<Nanos>, Bytes),
+    /// The follower has caught up and waits for writes.
+    Idle,
+}
+
+/// Hands events to the merger.
+struct ItemSink {
+    tx: mpsc::Sender<Item>,
+}
+
+impl Sink for ItemSink {
+    fn send(&mut self, chunk: Bytes) -> bool {
+        self.tx.blocking_send(Item::Event(None, chunk)).is_ok()
+    }
+
+    fn send_event(&mut self, time: Option<Nanos>, event: Bytes) -> bool {
+        self.tx.blocking_send(Item::Event(time, event)).is_ok()
+    }
+}
+
+/// A source: one container attempt.
+struct Source {
+    rx: mpsc::Receiver<Item>,
+    head: Option<(Option<Nanos>, Bytes)>,
+    idle: bool,
+    done: bool,
+}
+
+/// `(pod directory, container, attempt)`.
+type Key = (String, String, u32);
+
+/// Output is flushed to the client in chunks of about this size.
+const CHUNK: usize = 64 << 10;
+
+/// Starts the readers of every matching container; returns the merged
+/// stream.
+///
+/// # Errors
+///
+/// The view is not ready, or (without `follow`) nothing matches.
+pub async fn open(
+    state: Arc<ApiState>,
+    params: MergedParams,
+    format: Format,
+) -> Result<mpsc::Receiver<Bytes>, ApiError> {
+    if !state.discovery.is_ready() {
+        return Err(ApiError::Unavailable("the initial scan is not done".into()));
+    }
+    let mut known = HashSet::new();
+    let sources = start_new(&state, &params, format, &mut known, false).await;
+    if sources.is_empty() && !params.params.follow {
+        return Err(ApiError::NotFound(
+            "no container with logs matches the selection".into(),
+        ));
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    tokio::spawn(run(state, params, format, sources, known, tx));
+    Ok(rx)
+}
+
+/// Starts a reader for each matching container attempt not in `known`.
+async fn start_new(
+    state: &ApiState,
+    params: &MergedParams,
+    format: Format,
+    known: &mut HashSet<Key>,
+    late: bool,
+) -> Vec<Source> {
+    let mut lp = params.params.clone();
+    if late {
+        // A container that starts matching while we follow is new: all of
+        // its events are.
+        lp.tail_lines = None;
+    }
+    let pods = inventory::select(
+        inventory::pods(&state.discovery, state.runtime.as_deref()),
+        &params.select,
+    );
+    let mut out = Vec::new();
+    for p in pods {
+        let Some(logs) = &p.logs else { continue };
+        for name in logs.containers.keys() {
+            if params.container.as_ref().is_some_and(|c| c != name) {
+                continue;
+            }
+            // A container without a previous attempt, say, is skipped.
+            let Ok(mut plan) = api::plan(state, &p, name, &lp, format) else {
+                continue;
+            };
+            let key = (logs.dir.clone(), name.clone(), plan.target.ctx.attempt);
+            if known.contains(&key) {
+                continue;
+            }
+            plan.spec.per_event = true;
+            let (tx, rx) = mpsc::channel::<Item>(64);
+            let sink = ItemSink { tx: tx.clone() };
+            let idle = lp.follow.then_some(Item::Idle);
+            match api::spawn_reader(state, plan, sink, tx, idle).await {
+                Ok(()) => {
+                    known.insert(key);
+                    out.push(Source {
+                        rx,
+                        head: None,
+                        idle: false,
+                        done: false,
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(pod = %p.reference(), container = %name, error = %e, "merged read skips a container");
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn run(
+    state: Arc<ApiState>,
+    params: MergedParams,
+    format: Format,
+    mut sources: Vec<Source>,
+    mut known: HashSet<Key>,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let follow = params.params.follow;
+    let format_name = match format {
+        Format::Text => "text",
+        Format::Cri => "cri",
+        Format::Json => "json",
+    };
+    let mut disc = state.discovery.subscribe_changes();
+    let mut rt = state.runtime.as_ref().map(|r| r.subscribe_changes());
+    let mut buf = BytesMut::new();
+    loop {
+        sources.retain(|s| !(s.done && s.head.is_none()));
+        let ready = sources.iter().all(|s| s.done || s.idle || s.head.is_some());
+        if ready {
+            let oldest = sources
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.head.as_ref().map(|(t, _)| (t.unwrap_or(i64::MIN), i)))
+                .min();
+            if let Some((_, i)) = oldest {
+                let (_, ev) = sources[i]
+                    .head
+                    .take()
+                    .expect("the oldest source has a head");
+                buf.extend_from_slice(&ev);
+                if buf.len() >= CHUNK && !flush(&tx, &mut buf, format_name).await {
+                    return;
+                }
+                continue;
+            }
+            if sources.is_empty() && !follow {
+                let _ = flush(&tx, &mut buf, format_name).await;
+                return;
+            }
+        }
+        // Waiting for input: what is merged so far goes out first.
+        if !flush(&tx, &mut buf, format_name).await {
+            return;
+        }
+        let next = poll_fn(|cx| {
+            for (i, s) in sources.iter_mut().enumerate() {
+                if s.done || s.head.is_some() {
+                    continue;
+                }
+                if let Poll::Ready(item) = s.rx.poll_recv(cx) {
+                    return Poll::Ready((i, item));
+                }
+            }
+            Poll::Pending
+        });
+        let rt_changed = async {
+            match rt.as_mut() {
+                Some(r) => r.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            (i, item) = next => {
+                let s = &mut sources[i];
+                match item {
+                    Some(Item::Event(t, b)) => {
+                        s.head = Some((t, b));
+                        s.idle = false;
+                    }
+                    Some(Item::Idle) => s.idle = true,
+                    None => s.done = true,
+                }
+            }
+            r = disc.changed(), if follow => {
+                if r.is_err() {
+                    return;
+                }
+                sources.extend(start_new(&state, &params, format, &mut known, true).await);
+            }
+            r = rt_changed, if follow => {
+                if !r {
+                    rt = None;
+                }
+                sources.extend(start_new(&state, &params, format, &mut known, true).await);
+            }
+            _ = tx.closed() => return,
+            _ = state.shutdown.cancelled() => {
+                let _ = flush(&tx, &mut buf, format_name).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn flush(tx: &mpsc::Sender<Bytes>, buf: &mut BytesMut, format: &'static str) -> bool {
+    if buf.is_empty() {
+        return true;
+    }
+    let chunk = buf.split().freeze();
+    let n = chunk.len() as u64;
+    let ok = tx.send(chunk).await.is_ok();
+    if ok {
+        telemetry::served(format, n);
+    }
+    ok
+}

@@ -1,0 +1,497 @@
+//! The container runtime over CRI: what only the runtime knows about pods
+//! and containers (ids, images, labels, annotations, states, exit codes,
+//! times, log paths).
+//!
+//! A background task keeps a snapshot current: a full resync at connect,
+//! after every structural change under the log root (a new pod, container
+//! or attempt shows up there within a resync), and periodically. Status
+//! calls are made only for sandboxes and containers that are new or whose
+//! state changed. When the runtime goes away the last snapshot stays
+//! served, marked stale, and the task reconnects with capped exponential
+//! backoff.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use podlog_proto::cri::runtime_service_client::RuntimeServiceClient;
+use podlog_proto::cri::{self as pb};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::telemetry;
+
+/// How long one CRI call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting to the socket may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Backoff between reconnection attempts: from the first to the cap.
+const BACKOFF_FIRST: Duration = Duration::from_millis(200);
+const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// Changes arriving within this window are coalesced into one resync.
+const COALESCE: Duration = Duration::from_millis(30);
+
+/// A pod sandbox as the runtime reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RtPod {
+    pub id: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub attempt: u32,
+    /// `SANDBOX_READY` or `SANDBOX_NOTREADY`.
+    pub state: &'static str,
+    pub created_at: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The pod's log directory, from the sandbox config or, failing that,
+    /// from its containers' log paths.
+    pub log_directory: Option<PathBuf>,
+    /// Its containers, all attempts the runtime still has, by name then
+    /// attempt.
+    pub containers: Vec<RtContainer>,
+}
+
+/// One container (one attempt) as the runtime reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RtContainer {
+    pub id: String,
+    pub name: String,
+    pub attempt: u32,
+    pub image: String,
+    pub image_ref: String,
+    /// `CONTAINER_CREATED`, `CONTAINER_RUNNING`, `CONTAINER_EXITED` or
+    /// `CONTAINER_UNKNOWN`.
+    pub state: &'static str,
+    /// Set once exited.
+    pub exit_code: Option<i32>,
+    pub reason: String,
+    pub created_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub log_path: Option<PathBuf>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The runtime's connection state, for `/readyz` and the inventory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    pub connected: bool,
+    /// At least one resync succeeded since start.
+    pub synced: bool,
+    pub name: String,
+    pub version: String,
+    pub last_error: Option<String>,
+}
+
+/// The shared snapshot and the handle to ask for a resync.
+pub struct Runtime {
+    endpoint: PathBuf,
+    pods: RwLock<Arc<Vec<Arc<RtPod>>>>,
+    status: watch::Sender<Status>,
+    resync: Notify,
+    /// Advances whenever a resync changed the snapshot.
+    generation: watch::Sender<u64>,
+}
+
+fn sandbox_state(s: i32) -> &'static str {
+    match pb::PodSandboxState::try_from(s) {
+        Ok(pb::PodSandboxState::SandboxReady) => "SANDBOX_READY",
+        _ => "SANDBOX_NOTREADY",
+    }
+}
+
+fn container_state(s: i32) -> &'static str {
+    match pb::ContainerState::try_from(s) {
+        Ok(pb::ContainerState::ContainerCreated) => "CONTAINER_CREATED",
+        Ok(pb::ContainerState::ContainerRunning) => "CONTAINER_RUNNING",
+        Ok(pb::ContainerState::ContainerExited) => "CONTAINER_EXITED",
+        _ => "CONTAINER_UNKNOWN",
+    }
+}
+
+fn nanos(t: i64) -> Option<i64> {
+    (t > 0).then_some(t)
+}
+
+fn sorted(m: std::collections::HashMap<String, String>) -> BTreeMap<String, String> {
+    m.into_iter().collect()
+}
+
+/// The log directory in a containerd/CRI-O verbose sandbox status: the
+/// `info` entry is JSON holding the sandbox config.
+fn log_directory_from_info(info: &HashMap<String, String>) -> Option<PathBuf> {
+    let v: serde_json::Value = serde_json::from_str(info.get("info")?).ok()?;
+    let cfg = v.get("config")?;
+    let dir = cfg
+        .get("log_directory")
+        .or_else(|| cfg.get("logDirectory"))?
+        .as_str()?;
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+/// `<dir>/<container>/<attempt>.log` → `<dir>`.
+fn pod_dir_of_log_path(p: &Path) -> Option<PathBuf> {
+    Some(p.parent()?.parent()?.to_owned())
+}
+
+// === impl Runtime ===
+
+impl Runtime {
+    pub fn new(endpoint: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            endpoint,
+            pods: RwLock::new(Arc::new(Vec::new())),
+            status: watch::channel(Status::default()).0,
+            resync: Notify::new(),
+            generation: watch::channel(0).0,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Path {
+        &self.endpoint
+    }
+
+    /// The last snapshot (possibly stale: see [`Runtime::status`]).
+    pub fn pods(&self) -> Arc<Vec<Arc<RtPod>>> {
+        self.pods
+            .read()
+            .expect("runtime lock is never poisoned: no panics while held")
+            .clone()
+    }
+
+    /// The sandbox of pod `namespace/name` with `uid`; the newest attempt
+    /// when the runtime has several.
+    pub fn pod(&self, namespace: &str, name: &str, uid: &str) -> Option<Arc<RtPod>> {
+        self.pods()
+            .iter()
+            .filter(|p| p.namespace == namespace && p.name == name && p.uid == uid)
+            .max_by_key(|p| (p.attempt, p.created_at))
+            .cloned()
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    pub fn subscribe_status(&self) -> watch::Receiver<Status> {
+        self.status.subscribe()
+    }
+
+    /// Asks for a resync soon (a change under the log root).
+    pub fn request_resync(&self) {
+        self.resync.notify_one();
+    }
+
+    /// Advances whenever the snapshot changes.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    fn set_pods(&self, pods: Vec<Arc<RtPod>>) {
+        let mut cur = self
+            .pods
+            .write()
+            .expect("runtime lock is never poisoned: no panics while held");
+        if **cur != pods {
+            *cur = Arc::new(pods);
+            drop(cur);
+            self.generation.send_modify(|g| *g += 1);
+        }
+    }
+
+    fn update_status(&self, f: impl FnOnce(&mut Status)) {
+        self.status.send_if_modified(|s| {
+            let before = s.clone();
+            f(s);
+            *s != before
+        });
+    }
+}
+
+/// A connection to the runtime's CRI socket.
+pub async fn connect(
+    path: &Path,
+) -> Result<RuntimeServiceClient<Channel>, tonic::transport::Error> {
+    let path = path.to_owned();
+    // The URI is required by the API but unused: the connector dials the
+    // Unix socket.
+    let channel = Endpoint::from_static("http://cri.invalid")
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(CALL_TIMEOUT)
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move {
+                let s = tokio::net::UnixStream::connect(path).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+            }
+        }))
+        .await?;
+    Ok(RuntimeServiceClient::new(channel).max_decoding_message_size(64 << 20))
+}
+
+/// Cached per-object status: refreshed only when the listed state changes.
+#[derive(Default)]
+struct Cache {
+    /// Sandbox id → log directory from its verbose status.
+    sandbox_dirs: HashMap<String, Option<PathBuf>>,
+    /// Container id → (listed state, status-derived container).
+    containers: HashMap<String, (i32, RtContainer)>,
+}
+
+/// One full resync: lists sandboxes and containers, fetches the status of
+/// new or changed ones, and builds the snapshot.
+async fn resync(
+    client: &mut RuntimeServiceClient<Channel>,
+    cache: &mut Cache,
+) -> Result<Vec<Arc<RtPod>>, tonic::Status> {
+    let sandboxes = client
+        .list_pod_sandbox(pb::ListPodSandboxRequest { filter: None })
+        .await?
+        .into_inner()
+        .items;
+    let containers = client
+        .list_containers(pb::ListContainersRequest { filter: None })
+        .await?
+        .into_inner()
+        .containers;
+
+    let mut fresh = HashMap::new();
+    for c in containers {
+        let mut entry = match cache.containers.remove(&c.id) {
+            Some((state, rc)) if state == c.state => (state, rc),
+            _ => {
+                let st = match client
+                    .container_status(pb::ContainerStatusRequest {
+                        container_id: c.id.clone(),
+                        verbose: false,
+                    })
+                    .await
+                {
+                    Ok(r) => r.into_inner().status,
+                    // Removed between the list and the status call.
+                    Err(s) if s.code() == tonic::Code::NotFound => continue,
+                    Err(s) => return Err(s),
+                };
+                (c.state, container_from(&c, st))
+            }
+        };
+        entry.1.labels = sorted(c.labels);
+        entry.1.annotations = sorted(c.annotations);
+        fresh.insert(c.id.clone(), (c.pod_sandbox_id, entry));
+    }
+
+    let mut dirs = HashMap::new();
+    let mut pods = Vec::with_capacity(sandboxes.len());
+    for s in sandboxes {
+        let dir = match cache.sandbox_dirs.remove(&s.id) {
+            Some(d) => d,
+            None => match client
+                .pod_sandbox_status(pb::PodSandboxStatusRequest {
+                    pod_sandbox_id: s.id.clone(),
+                    verbose: true,
+                })
+                .await
+            {
+                Ok(r) => log_directory_from_info(&r.into_inner().info),
+                Err(st) if st.code() == tonic::Code::NotFound => continue,
+                Err(st) => return Err(st),
+            },
+        };
+        dirs.insert(s.id.clone(), dir.clone());
+        let meta = s.metadata.unwrap_or_default();
+        let mut cs: Vec<RtContainer> = fresh
+            .iter()
+            .filter(|(_, (sid, _))| *sid == s.id)
+            .map(|(_, (_, (_, c)))| c.clone())
+            .collect();
+        cs.sort_by(|a, b| (&a.name, a.attempt).cmp(&(&b.name, b.attempt)));
+        let log_directory = dir.or_else(|| {
+            cs.iter()
+                .filter_map(|c| c.log_path.as_deref().and_then(pod_dir_of_log_path))
+                .next()
+        });
+        pods.push(Arc::new(RtPod {
+            id: s.id,
+            namespace: meta.namespace,
+            name: meta.name,
+            uid: meta.uid,
+            attempt: meta.attempt,
+            state: sandbox_state(s.state),
+            created_at: nanos(s.created_at),
+            labels: sorted(s.labels),
+            annotations: sorted(s.annotations),
+            log_directory,
+            containers: cs,
+        }));
+    }
+    cache.sandbox_dirs = dirs;
+    cache.containers = fresh
+        .into_iter()
+        .map(|(id, (_, entry))| (id, entry))
+        .collect();
+    pods.sort_by(|a, b| {
+        (&a.namespace, &a.name, a.attempt).cmp(&(&b.namespace, &b.name, b.attempt))
+    });
+    Ok(pods)
+}
+
+fn container_from(c: &pb::Container, st: Option<pb::ContainerStatus>) -> RtContainer {
+    let meta = c.metadata.clone().unwrap_or_default();
+    let image = c
+        .image
+        .as_ref()
+        .map(|i| i.image.clone())
+        .unwrap_or_default();
+    let mut rc = RtContainer {
+        id: c.id.clone(),
+        name: meta.name,
+        attempt: meta.attempt,
+        image,
+        image_ref: c.image_ref.clone(),
+        state: container_state(c.state),
+        created_at: nanos(c.created_at),
+        ..RtContainer::default()
+    };
+    if let Some(st) = st {
+        if let Some(i) = st.image.filter(|i| !i.image.is_empty()) {
+            rc.image = i.image;
+        }
+        if !st.image_ref.is_empty() {
+            rc.image_ref = st.image_ref;
+        }
+        rc.state = container_state(st.state);
+        rc.started_at = nanos(st.started_at);
+        rc.finished_at = nanos(st.finished_at);
+        rc.exit_code =
+            (st.state == pb::ContainerState::ContainerExited as i32).then_some(st.exit_code);
+        rc.reason = st.reason;
+        rc.log_path = (!st.log_path.is_empty()).then(|| PathBuf::from(st.log_path));
+    }
+    rc
+}
+
+/// Keeps `rt` current until `cancel`: connects, resyncs on request and
+/// every `interval`, and reconnects with backoff when the runtime is gone.
+pub async fn run(rt: Arc<Runtime>, interval: Duration, cancel: CancellationToken) {
+    let mut backoff = BACKOFF_FIRST;
+    let mut cache = Cache::default();
+    loop {
+        let attempt = async {
+            let mut client = connect(&rt.endpoint).await.map_err(|e| e.to_string())?;
+            let v = client
+                .version(pb::VersionRequest {
+                    version: "v1".into(),
+                })
+                .await
+                .map_err(|s| s.message().to_owned())?
+                .into_inner();
+            Ok::<_, String>((client, v))
+        };
+        let r = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = attempt => r,
+        };
+        let (mut client, version) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                disconnected(&rt, &e);
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                    // A change under the log root may mean the runtime is back.
+                    _ = rt.resync.notified() => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_CAP);
+                continue;
+            }
+        };
+        tracing::info!(
+            endpoint = %rt.endpoint.display(),
+            runtime = %version.runtime_name,
+            version = %version.runtime_version,
+            "connected to the container runtime"
+        );
+        loop {
+            match resync(&mut client, &mut cache).await {
+                Ok(pods) => {
+                    telemetry::runtime_resync(pods.len());
+                    rt.set_pods(pods);
+                    rt.update_status(|s| {
+                        s.connected = true;
+                        s.synced = true;
+                        s.name = version.runtime_name.clone();
+                        s.version = version.runtime_version.clone();
+                        s.last_error = None;
+                    });
+                    backoff = BACKOFF_FIRST;
+                }
+                Err(st) => {
+                    disconnected(&rt, &format!("{}: {}", st.code(), st.message()));
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+                _ = rt.resync.notified() => {
+                    // Let a burst of changes settle into one resync.
+                    tokio::time::sleep(COALESCE).await;
+                }
+            }
+        }
+    }
+}
+
+fn disconnected(rt: &Runtime, error: &str) {
+    let was = rt.status().connected;
+    if was {
+        tracing::warn!(endpoint = %rt.endpoint.display(), error, "container runtime unreachable; serving the last snapshot and reconnecting");
+    } else {
+        tracing::debug!(endpoint = %rt.endpoint.display(), error, "container runtime still unreachable");
+    }
+    telemetry::runtime_error();
+    rt.update_status(|s| {
+        s.connected = false;
+        s.last_error = Some(error.to_owned());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_directory_from_verbose_info() {
+        let mut info = HashMap::new();
+        info.insert(
+            "info".to_owned(),
+            r#"{"pid":1,"config":{"metadata":{"name":"p"},"log_directory":"/var/log/pods/ns_p_u"}}"#
+                .to_owned(),
+        );
+        assert_eq!(
+            log_directory_from_info(&info),
+            Some(PathBuf::from("/var/log/pods/ns_p_u"))
+        );
+        info.insert("info".into(), r#"{"config":{"log_directory":""}}"#.into());
+        assert_eq!(log_directory_from_info(&info), None);
+        info.insert("info".into(), "not json".into());
+        assert_eq!(log_directory_from_info(&info), None);
+        assert_eq!(
+            pod_dir_of_log_path(Path::new("/var/log/pods/ns_p_u/c/0.log")),
+            Some(PathBuf::from("/var/log/pods/ns_p_u"))
+        );
+    }
+
+    #[test]
+    fn states_have_names() {
+        assert_eq!(container_state(1), "CONTAINER_RUNNING");
+        assert_eq!(container_state(2), "CONTAINER_EXITED");
+        assert_eq!(container_state(99), "CONTAINER_UNKNOWN");
+        assert_eq!(sandbox_state(0), "SANDBOX_READY");
+        assert_eq!(sandbox_state(1), "SANDBOX_NOTREADY");
+    }
+}
