@@ -524,6 +524,7 @@ pub fn plan(
     let target = Target {
         root: state.discovery.root().clone(),
         dir: [logs.dir.clone(), container.to_owned()],
+        finished: inst.is_some_and(|i| i.state == "CONTAINER_EXITED"),
         ctx: Context {
             namespace: p.namespace.clone(),
             pod: p.name.clone(),
@@ -538,6 +539,21 @@ pub fn plan(
         },
     };
     Ok(Plan { target, spec })
+}
+
+/// The snapshot may predate the container's exit: ask the runtime, so a
+/// read right after the exit serves the attempt as complete.
+pub async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
+    if plan.target.finished {
+        return;
+    }
+    let (Some(rt), Some(id)) = (&state.runtime, &plan.target.ctx.container_id) else {
+        return;
+    };
+    if rt.container_exited(id).await == Some(true) {
+        plan.target.finished = true;
+        rt.request_resync();
+    }
 }
 
 fn format_name(format: Format) -> &'static str {
@@ -616,7 +632,8 @@ pub async fn open_logs(
         return Err(ApiError::Unavailable("the initial scan is not done".into()));
     }
     let p = find_pod(state, ns, pod)?;
-    let plan = plan(state, &p, container, params, format)?;
+    let mut plan = plan(state, &p, container, params, format)?;
+    refresh_finished(state, &mut plan).await;
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let sink = ChanSink {
         tx: tx.clone(),

@@ -61,6 +61,9 @@ pub struct Discovery {
     dirs: Mutex<HashMap<(String, String), watch::Sender<DirSeq>>>,
     /// Advances whenever a rescan changed the view.
     generation: watch::Sender<u64>,
+    /// Advances on view changes and when a writer closes a log file (a
+    /// container that exited): the runtime snapshot should catch up.
+    hints: watch::Sender<u64>,
 }
 
 /// Splits a pod directory name `<namespace>_<pod>_<uid>`. Kubernetes names
@@ -85,6 +88,7 @@ impl Discovery {
             ready_tx: watch::channel(false).0,
             dirs: Mutex::new(HashMap::new()),
             generation: watch::channel(0).0,
+            hints: watch::channel(0).0,
         })
     }
 
@@ -141,8 +145,18 @@ impl Discovery {
         self.generation.subscribe()
     }
 
+    /// Advances when the runtime may know something new: see `hints`.
+    pub fn subscribe_hints(&self) -> watch::Receiver<u64> {
+        self.hints.subscribe()
+    }
+
     fn bump(&self) {
         self.generation.send_modify(|g| *g += 1);
+        self.hint();
+    }
+
+    fn hint(&self) {
+        self.hints.send_modify(|g| *g += 1);
     }
 
     /// Change notifications for one container directory.
@@ -396,6 +410,9 @@ pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Resul
                 let structural = !ev
                     .mask
                     .intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE);
+                if ev.mask.contains(EventMask::CLOSE_WRITE) {
+                    d.hint();
+                }
                 if structural {
                     d.rescan_pod(&p);
                 }

@@ -86,9 +86,10 @@ pub async fn run(
         let interval = config.resync_interval;
         tasks.spawn(async move { runtime::run(rt2, interval, c).await });
         // Structural changes under the log root (a new pod, container or
-        // attempt) make the runtime snapshot catch up at once.
+        // attempt) and closed log files (an exited container) make the
+        // runtime snapshot catch up at once.
         let rt3 = rt.clone();
-        let mut changes = discovery.subscribe_changes();
+        let mut changes = discovery.subscribe_hints();
         let c = disc_cancel.clone();
         tasks.spawn(async move {
             loop {

@@ -123,6 +123,7 @@ async fn start_new(
             if known.contains(&key) {
                 continue;
             }
+            api::refresh_finished(state, &mut plan).await;
             plan.spec.per_event = true;
             let (tx, rx) = mpsc::channel::<Item>(64);
             let sink = ItemSink { tx: tx.clone() };

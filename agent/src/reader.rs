@@ -90,6 +90,11 @@ pub struct Target {
     /// `[pod directory, container]` beneath the root.
     pub dir: [String; 2],
     pub ctx: Context,
+    /// The runtime reports the attempt's container exited: its files are
+    /// complete, so a trailing chain without its `F` is served (flagged
+    /// partial) rather than held back. Otherwise a newer attempt is what
+    /// closes an attempt.
+    pub finished: bool,
 }
 
 /// Where rendered output goes.
@@ -436,7 +441,7 @@ fn list_attempt(target: &Target, attempt: u32) -> Result<(Vec<LogFile>, bool), R
             source,
         })?;
     let groups = fileset::group(&entries);
-    let closed = groups.keys().any(|&a| a > attempt);
+    let closed = target.finished || groups.keys().any(|&a| a > attempt);
     Ok((groups.get(&attempt).cloned().unwrap_or_default(), closed))
 }
 
@@ -1461,6 +1466,7 @@ mod tests {
         Target {
             root: Arc::new(SafeRoot::open(root).unwrap()),
             dir: [POD.into(), CTR.into()],
+            finished: false,
             ctx: Context {
                 namespace: "ns".into(),
                 pod: "pod".into(),

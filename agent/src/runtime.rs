@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use podlog_proto::cri::runtime_service_client::RuntimeServiceClient;
@@ -95,6 +95,8 @@ pub struct Runtime {
     resync: Notify,
     /// Advances whenever a resync changed the snapshot.
     generation: watch::Sender<u64>,
+    /// The live connection, for on-demand status calls.
+    client: Mutex<Option<RuntimeServiceClient<Channel>>>,
 }
 
 fn sandbox_state(s: i32) -> &'static str {
@@ -148,6 +150,7 @@ impl Runtime {
             status: watch::channel(Status::default()).0,
             resync: Notify::new(),
             generation: watch::channel(0).0,
+            client: Mutex::new(None),
         })
     }
 
@@ -184,6 +187,40 @@ impl Runtime {
     /// Asks for a resync soon (a change under the log root).
     pub fn request_resync(&self) {
         self.resync.notify_one();
+    }
+
+    /// Asks the runtime now whether container `id` has exited (a read
+    /// that must not wait for the next resync). `None` when the runtime
+    /// cannot tell within a second.
+    pub async fn container_exited(&self, id: &str) -> Option<bool> {
+        let mut client = self
+            .client
+            .lock()
+            .expect("runtime lock is never poisoned: no panics while held")
+            .clone()?;
+        let req = pb::ContainerStatusRequest {
+            container_id: id.to_owned(),
+            verbose: false,
+        };
+        let r = tokio::time::timeout(Duration::from_secs(1), client.container_status(req))
+            .await
+            .ok()?;
+        match r {
+            Ok(r) => r
+                .into_inner()
+                .status
+                .map(|s| s.state == pb::ContainerState::ContainerExited as i32),
+            // A removed container has certainly stopped writing.
+            Err(s) if s.code() == tonic::Code::NotFound => Some(true),
+            Err(_) => None,
+        }
+    }
+
+    fn set_client(&self, c: Option<RuntimeServiceClient<Channel>>) {
+        *self
+            .client
+            .lock()
+            .expect("runtime lock is never poisoned: no panics while held") = c;
     }
 
     /// Advances whenever the snapshot changes.
@@ -409,6 +446,7 @@ pub async fn run(rt: Arc<Runtime>, interval: Duration, cancel: CancellationToken
                 continue;
             }
         };
+        rt.set_client(Some(client.clone()));
         tracing::info!(
             endpoint = %rt.endpoint.display(),
             runtime = %version.runtime_name,
@@ -454,6 +492,7 @@ fn disconnected(rt: &Runtime, error: &str) {
         tracing::debug!(endpoint = %rt.endpoint.display(), error, "container runtime still unreachable");
     }
     telemetry::runtime_error();
+    rt.set_client(None);
     rt.update_status(|s| {
         s.connected = false;
         s.last_error = Some(error.to_owned());

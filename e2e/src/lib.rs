@@ -2,4 +2,31 @@
 //!
 //! The harness starts a private containerd and runs real pods whose
 //! containers write sequence-numbered events; the checks read them back
-//! through podlogd. It is not published and has no library API of its own.
+//! through podlogd. It is not published.
+//!
+//! - `containerd`: [`Containerd`] runs a throwaway containerd with the CRI
+//!   plugin under a temp dir and removes every trace of it on drop;
+//!   [`require_runtime`] skips (or, with `PODLOG_E2E=1`, fails) where the
+//!   machine cannot run one.
+//! - `image`: the `pause` and `busybox` images, built as OCI image layouts
+//!   from the host's static busybox because no registry is reachable.
+//! - `cri`: [`Cri`] runs pods and containers over CRI as the kubelet would.
+//! - `agent`: [`Agent`] runs podlogd in this process on that runtime, with
+//!   `curl` as its HTTP client.
+
+mod agent;
+mod containerd;
+mod cri;
+mod image;
+
+pub use agent::{get, Agent, Follow};
+pub use cri::{Cri, Pod, PodSpec};
+
+pub use containerd::{
+    chain, require_runtime, require_tools, sweep_leftovers, Containerd, HarnessError, Tools,
+    DIR_PREFIX, NAMESPACE, STRICT_ENV,
+};
+pub use image::{
+    is_static_elf, write_oci_archive, BuiltImage, ImageError, ImageSpec, BUSYBOX_APPLETS,
+    BUSYBOX_IMAGE, PAUSE_IMAGE,
+};
