@@ -236,6 +236,61 @@ async fn pods_are_discovered_and_served_exactly() {
     let none = w.agent.get_json("/logs?labelSelector=app%3Ddb").await;
     assert_eq!(none["pods"].as_array().map(Vec::len), Some(0));
 
+    // A second pod, in another namespace, with two containers of its own.
+    let db_spec = PodSpec::new("e2e-db", "db-0", &[("app", "db")]).annotate(&[("owner", "dba")]);
+    let db = w
+        .cri
+        .run_pod(&w.ctd.pod_log_root(), w.ctd.cgroup_parent(), &db_spec)
+        .await
+        .expect("RunPodSandbox db");
+    let main = w
+        .cri
+        .start_container(
+            &db,
+            "main",
+            0,
+            "echo 'db main 1'; sleep 0.2; echo 'db main 2'",
+            &[],
+        )
+        .await
+        .expect("start main");
+    let helper = w
+        .cri
+        .start_container(&db, "helper", 0, "sleep 0.1; echo 'db helper 1' >&2", &[])
+        .await
+        .expect("start helper");
+    let started = Instant::now();
+    let (p, _) = wait_pod(&w.agent, "e2e-db", "db-0", PROMPT, |p| {
+        has_ids(p, &[("main", &main), ("helper", &helper)])
+    })
+    .await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "db discovered after {took:?}"
+    );
+    assert_eq!(p["annotations"]["owner"], "dba");
+    let only_db = w.agent.get_json("/logs?labelSelector=app%3Ddb").await;
+    let names: Vec<&str> = only_db["pods"]
+        .as_array()
+        .expect("pods")
+        .iter()
+        .map(|p| p["pod"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["db-0"]);
+    for id in [&main, &helper] {
+        w.cri
+            .wait_exited(id, RUN)
+            .await
+            .expect("db containers exit");
+    }
+    // Both of its containers, merged in time order.
+    let merged = w
+        .agent
+        .get_ok("/logs?labelSelector=app%3Ddb&format=text")
+        .await;
+    assert_eq!(merged, b"db main 1\ndb helper 1\ndb main 2\n");
+
     // Follow a running container: new lines arrive promptly.
     let mut f = w
         .agent
