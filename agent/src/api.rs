@@ -103,6 +103,9 @@ impl ApiState {
     /// the runtime is away the API keeps serving what it has, and says so
     /// here.
     pub fn readiness(&self) -> Result<(), String> {
+        if self.shutdown.is_cancelled() {
+            return Err("shutting down".into());
+        }
         if !self.discovery.is_ready() {
             return Err("the initial scan of the log root is not done".into());
         }

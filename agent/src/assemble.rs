@@ -125,6 +125,12 @@ impl Assembler {
         self.synced = synced;
     }
 
+    /// The time of the last valid line before the start point: a malformed
+    /// line read first takes it, as it would have reading from the start.
+    pub fn set_last_time(&mut self, t: Option<Nanos>) {
+        self.last_time = t;
+    }
+
     /// The end of the last line dropped because its stream was not synced:
     /// an event (possibly a tail of one) that was not delivered.
     pub fn dropped_end(&self) -> Option<Mark> {

@@ -374,9 +374,13 @@ pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Resul
             Watched::Root => {
                 if let Some(n) = name {
                     if parse_pod_dir(&n).is_some() {
-                        d.rescan_pod(&n);
                         if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                            // Watch first, then scan, then watch what the
+                            // scan found and scan again: a container
+                            // directory or file created at any point in
+                            // between is seen by a watch or a scan.
                             add(&mut by_wd, Watched::Pod(n.clone()));
+                            d.rescan_pod(&n);
                             let containers: Vec<String> = d
                                 .pods
                                 .read()
@@ -387,7 +391,9 @@ pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Resul
                             for c in containers {
                                 add(&mut by_wd, Watched::Container(n.clone(), c));
                             }
+                            d.rescan_pod(&n);
                         } else {
+                            d.rescan_pod(&n);
                             notify_pod(&d, &n);
                         }
                     }

@@ -128,14 +128,15 @@ fn log_pairs(r: &pb::ReadRequest) -> BTreeMap<String, String> {
     kv
 }
 
-fn check_name(field: &str, v: &str) -> Result<(), ApiError> {
+/// Checks a name as the HTTP API checks a path segment, with the same error.
+fn check_name(field: &'static str, v: &str) -> Result<(), ApiError> {
     if query::valid_name(v) {
         Ok(())
     } else {
-        Err(ApiError::Param(ParamError {
-            parameter: field.to_owned(),
-            message: format!("{v:?} is not a valid name"),
-        }))
+        Err(ApiError::Segment {
+            parameter: field,
+            segment: v.to_owned(),
+        })
     }
 }
 

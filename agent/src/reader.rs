@@ -256,6 +256,12 @@ impl Out<'_> {
                     self.buf.truncate(before + rem as usize);
                 }
                 self.remaining = Some(0);
+                if self.per_event && !self.buf.is_empty() {
+                    // The cut piece keeps its time, so a merge keeps its place.
+                    let piece = Bytes::copy_from_slice(&self.buf);
+                    self.buf.clear();
+                    self.sink.send_event(ev.time, piece);
+                }
                 self.flush();
                 self.done = true;
                 return;
@@ -568,6 +574,28 @@ impl Files {
         [state[0].unwrap_or(true), state[1].unwrap_or(true)]
     }
 
+    /// The time of the last valid line before `at` (within the sync scan
+    /// budget), the time a malformed line at `at` inherits.
+    fn time_before(&self, at: Mark) -> Option<Nanos> {
+        let mut found = None;
+        let mut budget = SYNC_SCAN_BYTES;
+        let mut idx = at.file as usize;
+        let mut end = at.offset;
+        loop {
+            let content = &self.list[idx].content;
+            let r = scan_back(content, end, budget, &mut |line, _| {
+                budget = budget.saturating_sub(line.len() as u64 + 1);
+                found = cri_log::parse_line(line).ok().map(|l| l.time);
+                found.is_none() && budget > 0
+            });
+            if found.is_some() || !matches!(r, Ok(true)) || idx == 0 || budget == 0 {
+                return found;
+            }
+            idx -= 1;
+            end = self.list[idx].size;
+        }
+    }
+
     /// The first line whose timestamp is at or after `t`.
     fn find_time(&self, t: Nanos) -> Mark {
         // The last file that starts before t holds the answer, or the
@@ -815,6 +843,7 @@ impl<'s> Session<'s> {
             true,
         );
         asm.set_synced(sync);
+        asm.set_last_time(self.files.time_before(start));
         let sel = self.selector(after);
         let last = (self.files.list.len() - 1) as u32;
         let end = if self.raw {
@@ -932,6 +961,7 @@ impl<'s> Session<'s> {
             let whole = w <= floor;
             let mut asm = Assembler::new(self.spec.max_event_bytes, false, true);
             asm.set_synced(sync);
+            asm.set_last_time(self.files.time_before(w));
             let sel = self.selector(after);
             let mut ring: std::collections::VecDeque<End> = std::collections::VecDeque::new();
             let mut on = |ev: &Event<'_>, _: &[Option<u64>]| {

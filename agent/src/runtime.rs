@@ -418,7 +418,7 @@ pub async fn run(rt: Arc<Runtime>, interval: Duration, cancel: CancellationToken
     let mut cache = Cache::default();
     loop {
         let attempt = async {
-            let mut client = connect(&rt.endpoint).await.map_err(|e| e.to_string())?;
+            let mut client = connect(&rt.endpoint).await.map_err(|e| chain(&e))?;
             let v = client
                 .version(pb::VersionRequest {
                     version: "v1".into(),
@@ -484,9 +484,22 @@ pub async fn run(rt: Arc<Runtime>, interval: Duration, cancel: CancellationToken
     }
 }
 
+/// An error with its causes: `transport error: …: No such file or directory`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
 fn disconnected(rt: &Runtime, error: &str) {
-    let was = rt.status().connected;
-    if was {
+    let st = rt.status();
+    // Warn when the runtime goes away, and on the first failure at start.
+    if st.connected || st.last_error.is_none() {
         tracing::warn!(endpoint = %rt.endpoint.display(), error, "container runtime unreachable; serving the last snapshot and reconnecting");
     } else {
         tracing::debug!(endpoint = %rt.endpoint.display(), error, "container runtime still unreachable");

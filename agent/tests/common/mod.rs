@@ -61,6 +61,11 @@ impl Tree {
     pub fn start(&self) -> Daemon {
         Daemon::start(&self.root)
     }
+
+    /// Starts the daemon with extra arguments (see [`Daemon::start_with`]).
+    pub fn start_with(&self, extra: &[&str]) -> Daemon {
+        Daemon::start_with(&self.root, extra)
+    }
 }
 
 impl Default for Tree {
@@ -74,6 +79,9 @@ impl Default for Tree {
 pub struct Daemon {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// Where the gRPC API listens (`ADDR:PORT` or `unix:/PATH`), when
+    /// started with `--grpc-listen`.
+    pub grpc: Option<String>,
     stderr_path: PathBuf,
     _stderr_dir: tempfile::TempDir,
 }
@@ -81,6 +89,14 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `podlogd` on `root` and waits for its "listening" line.
     pub fn start(root: &Path) -> Daemon {
+        Daemon::start_with(root, &[])
+    }
+
+    /// Starts `podlogd` on `root` with `extra` arguments after the usual
+    /// ones, and waits for its "listening" line. With `--grpc-listen` it
+    /// also waits for the "grpc listening" line that follows and records
+    /// the address in [`Daemon::grpc`].
+    pub fn start_with(root: &Path, extra: &[&str]) -> Daemon {
         let stderr_dir = tempfile::tempdir().unwrap();
         let stderr_path = stderr_dir.path().join("podlogd.stderr");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
@@ -89,6 +105,7 @@ impl Daemon {
             .arg("--log-root")
             .arg(root)
             .args(["--listen", "127.0.0.1:0", "--cri-endpoint", "none"])
+            .args(extra)
             .env("PODLOG_LOG", level)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -98,11 +115,17 @@ impl Daemon {
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // Every stdout line goes to the channel; the rest is drained.
             let mut r = std::io::BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
+            loop {
+                let mut line = String::new();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        let _ = tx.send(line);
+                    }
+                }
+            }
         });
         let line = rx.recv_timeout(TIMEOUT);
         let addr = line.as_ref().ok().and_then(|l| {
@@ -110,18 +133,30 @@ impl Daemon {
                 .strip_prefix("podlogd listening on ")
                 .and_then(|a| a.parse::<SocketAddr>().ok())
         });
+        let wants_grpc = extra.iter().any(|a| a.starts_with("--grpc-listen"));
+        let grpc_line = (wants_grpc && addr.is_some()).then(|| rx.recv_timeout(TIMEOUT));
+        let grpc = grpc_line.as_ref().and_then(|l| {
+            l.as_ref().ok().and_then(|l| {
+                l.trim_end()
+                    .strip_prefix("podlogd grpc listening on ")
+                    .map(str::to_owned)
+            })
+        });
         match addr {
-            Some(addr) => Daemon {
+            Some(addr) if grpc.is_some() || !wants_grpc => Daemon {
                 child: Some(child),
                 addr,
+                grpc,
                 stderr_path,
                 _stderr_dir: stderr_dir,
             },
-            None => {
+            _ => {
                 let _ = child.kill();
                 let _ = child.wait();
                 let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!("podlogd did not report its address (stdout: {line:?}); stderr:\n{log}");
+                panic!(
+                    "podlogd did not report its addresses (stdout: {line:?}, then {grpc_line:?}); stderr:\n{log}"
+                );
             }
         }
     }
