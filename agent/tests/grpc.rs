@@ -286,12 +286,13 @@ fn log_bytes(h: &Value) -> Vec<u8> {
     }
 }
 
-/// An event in one line, for comparing lists of events: `time` stands for
-/// its time, the log is cut to 40 bytes.
-fn summarize(e: &Event, time: &str) -> String {
+/// An event in one line, for comparing lists of events; the log is cut
+/// to 40 bytes.
+fn summarize(e: &Event) -> String {
     let log = String::from_utf8_lossy(&e.log[..e.log.len().min(40)]).into_owned();
     format!(
-        "{time} {} {log:?} ({} bytes) {} p={} t={} m={} {}/{}/{}/{}#{}",
+        "{} {} {log:?} ({} bytes) {} p={} t={} m={} {}/{}/{}/{}#{}",
+        e.time,
         e.stream,
         e.log.len(),
         e.cursor,
@@ -757,22 +758,13 @@ async fn cursors_resume_over_grpc_and_http_alike() {
         let http = get_events(f.d.addr, &target).await;
         let grpc = read_ok(&mut c, r).await;
         assert_same(&http, &grpc, &target);
-        // The time of a malformed event right after the cursor is not
-        // compared here: see a_malformed_event_keeps_its_time_after_a_cursor.
-        let summary = |evs: &[Event]| -> Vec<String> {
-            evs.iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    let time = if i == 0 && e.malformed { "?" } else { &e.time };
-                    summarize(e, time)
-                })
-                .collect()
-        };
+        let summary = |evs: &[Event]| -> Vec<String> { evs.iter().map(summarize).collect() };
         assert_eq!(
             summary(&grpc),
             summary(&all[k + 1..]),
             "resuming after event {k}"
         );
+        assert!(grpc[..] == all[k + 1..], "resuming after event {k}");
     }
     // With filters after the cursor.
     let r = ReadRequest {
@@ -1273,9 +1265,8 @@ async fn merged_follow_over_grpc() {
         ("app", &b"app-live"[..])
     );
     assert_eq!(e.stream, "stderr");
-    // A new pod joins. It is built outside the root and renamed in whole:
-    // a pod created in place can be missed (see merged.rs,
-    // pods_created_in_place_while_following_all_join).
+    // A new pod joins (built outside the root and renamed in whole; merged.rs
+    // covers pods created in place).
     let staged = f.t.outside.join("default_fresh_uid-fresh");
     std::fs::create_dir_all(staged.join("c")).unwrap();
     write_file(
