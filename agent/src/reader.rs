@@ -550,27 +550,15 @@ impl Files {
     /// last line before `at` is an `F`, or it has none within reach).
     fn sync_at(&self, at: Mark) -> [bool; 2] {
         let mut state: [Option<bool>; 2] = [None, None];
-        let mut budget = SYNC_SCAN_BYTES;
-        let mut idx = at.file as usize;
-        let mut end = at.offset;
-        loop {
-            let content = &self.list[idx].content;
-            let r = scan_back(content, end, budget, &mut |line, _| {
-                budget = budget.saturating_sub(line.len() as u64 + 1);
-                if let Ok(l) = cri_log::parse_line(line) {
-                    let s = l.stream.index();
-                    if state[s].is_none() {
-                        state[s] = Some(l.tag == Tag::Full);
-                    }
+        self.walk_back(at, &mut |line| {
+            if let Ok(l) = cri_log::parse_line(line) {
+                let s = l.stream.index();
+                if state[s].is_none() {
+                    state[s] = Some(l.tag == Tag::Full);
                 }
-                state.iter().any(Option::is_none) && budget > 0
-            });
-            if !matches!(r, Ok(true)) || idx == 0 || budget == 0 {
-                break;
             }
-            idx -= 1;
-            end = self.list[idx].size;
-        }
+            state.iter().any(Option::is_none)
+        });
         [state[0].unwrap_or(true), state[1].unwrap_or(true)]
     }
 
@@ -578,6 +566,16 @@ impl Files {
     /// budget), the time a malformed line at `at` inherits.
     fn time_before(&self, at: Mark) -> Option<Nanos> {
         let mut found = None;
+        self.walk_back(at, &mut |line| {
+            found = cri_log::parse_line(line).ok().map(|l| l.time);
+            found.is_none()
+        });
+        found
+    }
+
+    /// Hands the lines before `at` to `on_line`, newest first, across
+    /// files, until it returns false or `SYNC_SCAN_BYTES` are scanned.
+    fn walk_back(&self, at: Mark, on_line: &mut dyn FnMut(&[u8]) -> bool) {
         let mut budget = SYNC_SCAN_BYTES;
         let mut idx = at.file as usize;
         let mut end = at.offset;
@@ -585,11 +583,10 @@ impl Files {
             let content = &self.list[idx].content;
             let r = scan_back(content, end, budget, &mut |line, _| {
                 budget = budget.saturating_sub(line.len() as u64 + 1);
-                found = cri_log::parse_line(line).ok().map(|l| l.time);
-                found.is_none() && budget > 0
+                on_line(line) && budget > 0
             });
-            if found.is_some() || !matches!(r, Ok(true)) || idx == 0 || budget == 0 {
-                return found;
+            if !matches!(r, Ok(true)) || idx == 0 || budget == 0 {
+                return;
             }
             idx -= 1;
             end = self.list[idx].size;
