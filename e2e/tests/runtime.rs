@@ -215,6 +215,7 @@ async fn pods_are_discovered_and_served_exactly() {
     })
     .await;
     let took = started.elapsed();
+    eprintln!("web-0 discovered with runtime metadata {took:?} after its containers started");
     assert!(took < Duration::from_secs(1), "discovered after {took:?}");
     assert_eq!(p["labels"]["app"], "web");
     assert_eq!(p["annotations"]["team"], "logs");
@@ -296,8 +297,21 @@ async fn pods_are_discovered_and_served_exactly() {
         .agent
         .follow("/logs/e2e/web-0/ticker?follow=true&tailLines=0&format=json");
     let mut last = None;
+    let mut lag = Duration::ZERO;
     for _ in 0..5 {
         let ev: Value = serde_json::from_str(&f.next_line(PROMPT).await).expect("json event");
+        // From the runtime's timestamp of the line to its arrival here.
+        let written = ev["time"]
+            .as_str()
+            .and_then(|t| podlog_agent::cri_log::parse_timestamp(t.as_bytes()))
+            .expect("a time");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_nanos() as i64;
+        lag = lag.max(Duration::from_nanos(
+            now.saturating_sub(written).max(0) as u64
+        ));
         let n: u64 = ev["log"]
             .as_str()
             .and_then(|l| l.strip_prefix("tick "))
@@ -309,6 +323,7 @@ async fn pods_are_discovered_and_served_exactly() {
         last = Some(n);
         assert_eq!(ev["containerId"], ticker.as_str());
     }
+    eprintln!("follow: longest delay from the runtime's write to curl {lag:?}");
 
     // Exact output once the app container has exited.
     let st = w.cri.wait_exited(&app, RUN).await.expect("app exits");
