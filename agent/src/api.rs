@@ -36,6 +36,8 @@ pub struct ApiState {
     pub runtime: Option<Arc<crate::runtime::Runtime>>,
     pub node: String,
     pub max_event_bytes: usize,
+    /// Node defaults of the log policy.
+    pub node_policy: podlog_policy::PolicySpec,
     /// Cancelled at shutdown: followers end.
     pub shutdown: CancellationToken,
 }
@@ -328,6 +330,7 @@ fn inventory(
         &state.discovery,
         state.runtime.as_deref(),
         &state.node,
+        &state.node_policy,
         params,
     );
     let mut b = serde_json::to_vec_pretty(&inv).expect("the inventory serializes");

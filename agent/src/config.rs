@@ -26,6 +26,8 @@ pub struct Config {
     /// Periodic full resync with the runtime (changes under the log root
     /// trigger one at once).
     pub resync_interval: Duration,
+    /// Node defaults of the log policy; pod annotations override them.
+    pub node_policy: podlog_policy::PolicySpec,
 }
 
 /// The YAML file's content (`--config`). Unknown keys are errors.
@@ -40,6 +42,8 @@ pub struct FileConfig {
     pub cri_endpoint: Option<String>,
     /// `ADDR:PORT` or `unix:/PATH`.
     pub grpc_listen: Option<String>,
+    /// Node defaults of the log policy (see docs/policy.md).
+    pub policy: Option<podlog_policy::PolicySpec>,
 }
 
 /// Why the configuration is unusable.

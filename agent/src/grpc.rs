@@ -282,6 +282,8 @@ fn list_response(inv: Inventory) -> pb::ListResponse {
                         bytes: c.bytes,
                         first_time: s(c.first_time),
                         last_time: s(c.last_time),
+                        policy_json: serde_json::to_string(&c.policy).expect("a policy serializes"),
+                        policy_errors: c.policy_errors,
                         instances: c
                             .instances
                             .into_iter()
@@ -342,6 +344,7 @@ impl Logs for LogsService {
                 &self.state.discovery,
                 self.state.runtime.as_deref(),
                 &self.state.node,
+                &self.state.node_policy,
                 &params,
             );
             Ok(Response::new(list_response(inv)))

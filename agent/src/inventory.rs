@@ -206,6 +206,12 @@ pub struct ContainerEntry {
     pub state: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<Instance>,
+    /// The log policy in force: node defaults, then the pod's annotations.
+    pub policy: podlog_policy::Effective,
+    /// Settings that were refused (and replaced by the next layer down),
+    /// each naming the key, the value and the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policy_errors: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -285,11 +291,13 @@ pub fn build(
     discovery: &Discovery,
     runtime: Option<&Runtime>,
     node: &str,
+    node_policy: &podlog_policy::PolicySpec,
     params: &InventoryParams,
 ) -> Inventory {
     let root = discovery.root();
     let mut out = Vec::new();
     for p in select(pods(discovery, runtime), params) {
+        let pod_policy = podlog_policy::PodPolicy::from_annotations(p.annotations());
         let mut containers = Vec::new();
         for name in p.container_names() {
             let attempts = p
@@ -332,7 +340,10 @@ pub fn build(
             }
             let instances: Vec<Instance> = p.instances(&name).into_iter().map(instance).collect();
             let newest = instances.last();
+            let resolved = pod_policy.resolve(node_policy, &name);
             containers.push(ContainerEntry {
+                policy: resolved.effective,
+                policy_errors: resolved.errors.iter().map(ToString::to_string).collect(),
                 current_attempt: attempts.last().copied(),
                 attempts,
                 files,

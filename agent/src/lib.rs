@@ -117,6 +117,7 @@ pub async fn run(
         runtime,
         node: config.node_name.clone(),
         max_event_bytes: config.max_event_bytes,
+        node_policy: config.node_policy.clone(),
         shutdown: cancel.clone(),
     });
     {

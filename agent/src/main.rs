@@ -39,7 +39,7 @@ struct Cli {
     grpc_listen: Option<String>,
 
     /// YAML configuration file (logRoot, listen, nodeName, maxEventBytes,
-    /// criEndpoint, grpcListen).
+    /// criEndpoint, grpcListen, policy).
     /// Flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -87,6 +87,7 @@ fn build_config(cli: Cli) -> Result<Config, config::ConfigError> {
         })?),
     };
     Ok(Config {
+        node_policy: file.policy.unwrap_or_default(),
         grpc_listen,
         resync_interval: Duration::from_secs(10),
         log_root,

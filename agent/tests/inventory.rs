@@ -370,3 +370,47 @@ async fn the_sample_tree_of_the_docs() {
     let r = get(d.addr, "/logs/web-7d4b9c/nginx?tailLines=5").await;
     r.expect_status(200);
 }
+
+#[tokio::test]
+async fn node_policy_from_the_config_file_is_in_force() {
+    let f = fixture();
+    let cfg = f.t.root.parent().unwrap().join("podlogd.yaml");
+    write_file(
+        &cfg,
+        b"policy:\n  rotate: hourly\n  maxFiles: 7\n  maxFileSize: 1Mi\n  compress: gzip\n",
+    );
+    let d = f.t.start_with(&["--config", cfg.to_str().unwrap()]);
+    let inv = inventory(d.addr, "").await;
+    let c = &inv["pods"][0]["containers"][0];
+    assert_eq!(c["policy"]["rotate"], "hourly");
+    assert_eq!(c["policy"]["maxFiles"], 7);
+    assert_eq!(c["policy"]["maxFileSize"], 1 << 20);
+    assert_eq!(c["policy"]["compress"], "gzip");
+    // Unset fields keep the built-in defaults; directory mode has no
+    // annotations, so nothing is refused.
+    assert_eq!(c["policy"]["delimiter"], "newline");
+    assert!(c.get("policyErrors").is_none(), "{c}");
+}
+
+#[test]
+fn a_bad_node_policy_is_a_configuration_error() {
+    let t = Tree::new();
+    let cfg = t.root.parent().unwrap().join("podlogd.yaml");
+    write_file(&cfg, b"policy:\n  maxFiles: -2\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_podlogd"))
+        .args([
+            "--cri-endpoint",
+            "none",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-root",
+        ])
+        .arg(&t.root)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("maxFiles") && err.contains("-2"), "{err}");
+}

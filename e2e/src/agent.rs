@@ -41,6 +41,7 @@ impl Agent {
             shutdown_grace: Duration::from_secs(5),
             grpc_listen: Some("127.0.0.1:0".parse().expect("a literal address")),
             resync_interval: Duration::from_secs(60),
+            node_policy: Default::default(),
         };
         let cancel = CancellationToken::new();
         let (tx, rx) = tokio::sync::oneshot::channel();

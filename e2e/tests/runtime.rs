@@ -183,8 +183,15 @@ async fn world() -> Option<World> {
 }
 
 async fn run_web(w: &mut World) -> (Pod, String, String) {
-    let spec = PodSpec::new("e2e", "web-0", &[("app", "web"), ("tier", "front")])
-        .annotate(&[("podlog.dev/note", "hello"), ("team", "logs")]);
+    let spec = PodSpec::new("e2e", "web-0", &[("app", "web"), ("tier", "front")]).annotate(&[
+        ("podlog.dev/note", "hello"),
+        ("team", "logs"),
+        ("podlog.dev/max-files", "3"),
+        (
+            "podlog.dev/policy",
+            "containers:\n  app:\n    maxFileSize: 256Ki\n    annotations: {sink: audit}\n",
+        ),
+    ]);
     let pod = w
         .cri
         .run_pod(&w.ctd.pod_log_root(), w.ctd.cgroup_parent(), &spec)
@@ -224,6 +231,19 @@ async fn pods_are_discovered_and_served_exactly() {
     assert_eq!(p["logDirectory"], pod.log_dir.display().to_string());
     let c = container(&p, "app");
     assert_eq!(c["image"], podlog_e2e::BUSYBOX_IMAGE);
+    // The pod's policy annotations, resolved per container.
+    assert_eq!(c["policy"]["maxFiles"], 3);
+    assert_eq!(c["policy"]["maxFileSize"], 256 * 1024);
+    assert_eq!(c["policy"]["annotations"]["sink"], "audit");
+    // podlog.dev/note is no policy key: refused by name, nothing else lost.
+    let errs = c["policyErrors"].as_array().expect("policy errors");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0]
+        .as_str()
+        .unwrap()
+        .starts_with("podlog.dev/note: \"hello\": unknown"));
+    assert_eq!(container(&p, "ticker")["policy"]["maxFileSize"], 10 << 20);
+    assert_eq!(container(&p, "ticker")["policy"]["maxFiles"], 3);
     assert_eq!(c["instances"][0]["labels"]["role"], "app");
     let inv = w.agent.get_json("/logs").await;
     assert_eq!(inv["mode"], "runtime");
@@ -238,7 +258,8 @@ async fn pods_are_discovered_and_served_exactly() {
     assert_eq!(none["pods"].as_array().map(Vec::len), Some(0));
 
     // A second pod, in another namespace, with two containers of its own.
-    let db_spec = PodSpec::new("e2e-db", "db-0", &[("app", "db")]).annotate(&[("owner", "dba")]);
+    let db_spec = PodSpec::new("e2e-db", "db-0", &[("app", "db")])
+        .annotate(&[("owner", "dba"), ("podlog.dev/max-files", "-3")]);
     let db = w
         .cri
         .run_pod(&w.ctd.pod_log_root(), w.ctd.cgroup_parent(), &db_spec)
@@ -271,6 +292,18 @@ async fn pods_are_discovered_and_served_exactly() {
         "db discovered after {took:?}"
     );
     assert_eq!(p["annotations"]["owner"], "dba");
+    // A bad policy annotation: named, and the node default applies.
+    let main_entry = container(&p, "main");
+    assert_eq!(main_entry["policy"]["maxFiles"], 5);
+    let errs = main_entry["policyErrors"]
+        .as_array()
+        .expect("policy errors");
+    assert!(
+        errs.iter().any(|e| e
+            .as_str()
+            .is_some_and(|e| e.contains("podlog.dev/max-files") && e.contains("-3"))),
+        "{errs:?}"
+    );
     let only_db = w.agent.get_json("/logs?labelSelector=app%3Ddb").await;
     let names: Vec<&str> = only_db["pods"]
         .as_array()
@@ -290,7 +323,28 @@ async fn pods_are_discovered_and_served_exactly() {
         .agent
         .get_ok("/logs?labelSelector=app%3Ddb&format=text")
         .await;
-    assert_eq!(merged, b"db main 1\ndb helper 1\ndb main 2\n");
+    let mut own: Vec<(String, String)> = Vec::new();
+    for c in ["main", "helper"] {
+        let evs = ndjson(
+            &w.agent
+                .get_ok(&format!("/logs/e2e-db/db-0/{c}?format=json"))
+                .await,
+        );
+        own.extend(evs.iter().map(|e| {
+            (
+                e["time"].as_str().unwrap().to_owned(),
+                e["log"].as_str().unwrap().to_owned(),
+            )
+        }));
+    }
+    assert_eq!(own.len(), 3);
+    own.sort();
+    let want: String = own.iter().map(|(_, l)| format!("{l}\n")).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&merged),
+        want,
+        "merged in time order"
+    );
 
     // Follow a running container: new lines arrive promptly.
     let mut f = w
