@@ -11,6 +11,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -363,8 +364,36 @@ struct DirWaiter<T> {
     tx: mpsc::Sender<T>,
     /// Sent before each wait: the reader has caught up (merged reads).
     idle: Option<T>,
+    /// The runtime's snapshot and the followed container: when it has
+    /// exited (or is gone), the attempt is marked finished and the reader
+    /// woken to end the follow, as `kubectl logs -f` does.
+    exit: Option<ExitWatch>,
     cancel: CancellationToken,
     handle: tokio::runtime::Handle,
+}
+
+/// See [`DirWaiter::exit`].
+struct ExitWatch {
+    runtime: Arc<crate::runtime::Runtime>,
+    changes: watch::Receiver<u64>,
+    container_id: String,
+    finished: Arc<AtomicBool>,
+}
+
+impl ExitWatch {
+    /// True once the container is exited or gone from the snapshot.
+    fn exited(&self) -> bool {
+        self.runtime
+            .container(&self.container_id)
+            .is_none_or(|c| c.state == "CONTAINER_EXITED")
+    }
+}
+
+/// What woke a [`DirWaiter`].
+enum Woken {
+    Dir,
+    Runtime,
+    Stop,
 }
 
 impl<T: Clone + Send> Waiter for DirWaiter<T> {
@@ -374,18 +403,38 @@ impl<T: Clone + Send> Waiter for DirWaiter<T> {
                 return Wake::Stop;
             }
         }
-        let rx = &mut self.rx;
-        let tx = &self.tx;
-        let cancel = &self.cancel;
-        let r = self.handle.block_on(async {
-            tokio::select! {
-                r = rx.changed() => r.is_ok(),
-                _ = tx.closed() => false,
-                _ = cancel.cancelled() => false,
+        loop {
+            let rx = &mut self.rx;
+            let tx = &self.tx;
+            let cancel = &self.cancel;
+            let exit = &mut self.exit;
+            let woken = self.handle.block_on(async {
+                let rt_changed = async {
+                    match exit {
+                        Some(x) if !x.finished.load(Ordering::Acquire) => {
+                            x.changes.changed().await.is_ok()
+                        }
+                        _ => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    r = rx.changed() => if r.is_ok() { Woken::Dir } else { Woken::Stop },
+                    r = rt_changed => if r { Woken::Runtime } else { Woken::Stop },
+                    _ = tx.closed() => Woken::Stop,
+                    _ = cancel.cancelled() => Woken::Stop,
+                }
+            });
+            match woken {
+                Woken::Stop => return Wake::Stop,
+                Woken::Dir => break,
+                Woken::Runtime => {
+                    let x = self.exit.as_ref().expect("only a runtime watch wakes so");
+                    if x.exited() {
+                        x.finished.store(true, Ordering::Release);
+                        return Wake::Changed;
+                    }
+                }
             }
-        });
-        if !r {
-            return Wake::Stop;
         }
         let now = *self.rx.borrow_and_update();
         let wake = if now.changed != self.seen.changed {
@@ -530,7 +579,9 @@ pub fn plan(
     let target = Target {
         root: state.discovery.root().clone(),
         dir: [logs.dir.clone(), container.to_owned()],
-        finished: inst.is_some_and(|i| i.state == "CONTAINER_EXITED"),
+        finished: Arc::new(AtomicBool::new(
+            inst.is_some_and(|i| i.state == "CONTAINER_EXITED"),
+        )),
         ctx: Context {
             namespace: p.namespace.clone(),
             pod: p.name.clone(),
@@ -550,14 +601,14 @@ pub fn plan(
 /// The snapshot may predate the container's exit: ask the runtime, so a
 /// read right after the exit serves the attempt as complete.
 pub async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
-    if plan.target.finished {
+    if plan.target.finished.load(Ordering::Acquire) {
         return;
     }
     let (Some(rt), Some(id)) = (&state.runtime, &plan.target.ctx.container_id) else {
         return;
     };
     if rt.container_exited(id).await == Some(true) {
-        plan.target.finished = true;
+        plan.target.finished.store(true, Ordering::Release);
         rt.request_resync();
     }
 }
@@ -588,11 +639,21 @@ where
         .discovery
         .subscribe(&plan.target.dir[0], &plan.target.dir[1]);
     let seen = *rx_dir.borrow();
+    let exit = match (&state.runtime, &plan.target.ctx.container_id) {
+        (Some(rt), Some(id)) if plan.spec.follow => Some(ExitWatch {
+            runtime: rt.clone(),
+            changes: rt.subscribe_changes(),
+            container_id: id.clone(),
+            finished: plan.target.finished.clone(),
+        }),
+        _ => None,
+    };
     let waiter = DirWaiter {
         seen,
         rx: rx_dir,
         tx,
         idle,
+        exit,
         cancel: state.shutdown.clone(),
         handle: tokio::runtime::Handle::current(),
     };

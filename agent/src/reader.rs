@@ -90,11 +90,12 @@ pub struct Target {
     /// `[pod directory, container]` beneath the root.
     pub dir: [String; 2],
     pub ctx: Context,
-    /// The runtime reports the attempt's container exited: its files are
-    /// complete, so a trailing chain without its `F` is served (flagged
-    /// partial) rather than held back. Otherwise a newer attempt is what
-    /// closes an attempt.
-    pub finished: bool,
+    /// Set once the runtime reports the attempt's container exited: its
+    /// files are complete, so a trailing chain without its `F` is served
+    /// (flagged partial) rather than held back, and a follower ends at the
+    /// next change notification. Otherwise a newer attempt is what closes
+    /// an attempt.
+    pub finished: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where rendered output goes.
@@ -447,7 +448,8 @@ fn list_attempt(target: &Target, attempt: u32) -> Result<(Vec<LogFile>, bool), R
             source,
         })?;
     let groups = fileset::group(&entries);
-    let closed = target.finished || groups.keys().any(|&a| a > attempt);
+    let closed = target.finished.load(std::sync::atomic::Ordering::Acquire)
+        || groups.keys().any(|&a| a > attempt);
     Ok((groups.get(&attempt).cloned().unwrap_or_default(), closed))
 }
 
@@ -1493,7 +1495,7 @@ mod tests {
         Target {
             root: Arc::new(SafeRoot::open(root).unwrap()),
             dir: [POD.into(), CTR.into()],
-            finished: false,
+            finished: Default::default(),
             ctx: Context {
                 namespace: "ns".into(),
                 pod: "pod".into(),

@@ -32,6 +32,10 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(10);
 /// Changes arriving within this window are coalesced into one resync.
 const COALESCE: Duration = Duration::from_millis(30);
+/// A requested resync is repeated once after this delay: a closed log file
+/// (the hint that a container exited) may reach us before the runtime has
+/// recorded the exit.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// A pod sandbox as the runtime reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -173,6 +177,15 @@ impl Runtime {
             .iter()
             .filter(|p| p.namespace == namespace && p.name == name && p.uid == uid)
             .max_by_key(|p| (p.attempt, p.created_at))
+            .cloned()
+    }
+
+    /// The container with this id, from the snapshot.
+    pub fn container(&self, id: &str) -> Option<RtContainer> {
+        self.pods()
+            .iter()
+            .flat_map(|p| p.containers.iter())
+            .find(|c| c.id == id)
             .cloned()
     }
 
@@ -453,6 +466,7 @@ pub async fn run(rt: Arc<Runtime>, interval: Duration, cancel: CancellationToken
             version = %version.runtime_version,
             "connected to the container runtime"
         );
+        let mut followup: Option<tokio::time::Instant> = None;
         loop {
             match resync(&mut client, &mut cache).await {
                 Ok(pods) => {
@@ -472,12 +486,20 @@ pub async fn run(rt: Arc<Runtime>, interval: Duration, cancel: CancellationToken
                     break;
                 }
             }
+            let settle = async {
+                match followup {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep(interval) => followup = None,
+                _ = settle => followup = None,
                 _ = rt.resync.notified() => {
                     // Let a burst of changes settle into one resync.
                     tokio::time::sleep(COALESCE).await;
+                    followup = Some(tokio::time::Instant::now() + SETTLE);
                 }
             }
         }

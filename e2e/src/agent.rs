@@ -170,9 +170,39 @@ impl Follow {
     ///
     /// Nothing within `limit`, or the stream ended.
     pub async fn next_line(&mut self, limit: Duration) -> String {
+        match self.try_next_line(limit).await {
+            Some(l) => l,
+            None => panic!("the stream ended"),
+        }
+    }
+
+    /// The lines up to the end of the stream, which must come within
+    /// `limit`.
+    ///
+    /// # Panics
+    ///
+    /// The stream is still open after `limit`.
+    pub async fn rest(&mut self, limit: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut out = Vec::new();
+        while let Some(l) = self
+            .try_next_line(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            out.push(l);
+        }
+        out
+    }
+
+    /// The next line, or `None` at the end of the stream.
+    ///
+    /// # Panics
+    ///
+    /// Nothing within `limit`.
+    async fn try_next_line(&mut self, limit: Duration) -> Option<String> {
         match tokio::time::timeout(limit, self.lines.next_line()).await {
-            Ok(Ok(Some(l))) => l,
-            Ok(Ok(None)) => panic!("the stream ended"),
+            Ok(Ok(Some(l))) => Some(l),
+            Ok(Ok(None)) => None,
             Ok(Err(e)) => panic!("reading the stream: {e}"),
             Err(_) => panic!("no line within {limit:?}"),
         }

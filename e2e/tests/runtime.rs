@@ -596,7 +596,23 @@ async fn pods_are_discovered_and_served_exactly() {
         .stop_and_remove(&app, 1)
         .await
         .expect("remove attempt 0");
+    // A follower of a running container ends once it exits, after its
+    // last line, as `kubectl logs -f` does.
+    let mut tf = w
+        .agent
+        .follow("/logs/e2e/web-0/ticker?follow=true&tailLines=1");
+    assert!(tf.next_line(PROMPT).await.starts_with("tick "));
     w.cri.remove_pod(&pod).await.expect("remove the pod");
+    let rest = tf.rest(PROMPT).await;
+    let file_last =
+        String::from_utf8(w.agent.get_ok("/logs/e2e/web-0/ticker?tailLines=1").await).unwrap();
+    if let Some(l) = rest.last() {
+        assert_eq!(
+            format!("{l}\n"),
+            file_last,
+            "the follow ended at the last line"
+        );
+    }
     // The runtime forgets them at the next resync; the files stay listed.
     let (p, _) = wait_pod(&w.agent, "e2e", "web-0", PROMPT, |_| true).await;
     assert_eq!(container(&p, "app")["attempts"], serde_json::json!([0, 1]));
