@@ -59,6 +59,14 @@ pub fn classify(name: &str) -> Option<LogFile> {
     if suffix.ends_with(".tmp") || suffix.is_empty() {
         return None;
     }
+    // Compressed with something podlog cannot read yet: never served as if
+    // it were text.
+    if [".zst", ".xz", ".bz2", ".lz4"]
+        .iter()
+        .any(|ext| suffix.ends_with(ext))
+    {
+        return None;
+    }
     let (suffix, compressed) = match suffix.strip_suffix(".gz") {
         Some(s) => (s, true),
         None => (suffix, false),
@@ -265,6 +273,8 @@ mod tests {
         );
         assert_eq!(c("0.log.20261121-050000.tmp"), None);
         assert_eq!(c("0.log.20261121-050000.gz.tmp"), None);
+        assert_eq!(c("0.log.20261121-050000.zst"), None);
+        assert_eq!(c("0.log.20261121-050000.xz"), None);
         assert_eq!(c("x.log"), None);
         assert_eq!(c("0.logx"), None);
         assert_eq!(c(".log"), None);
