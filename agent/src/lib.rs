@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod fileset;
 pub mod grpc;
 pub mod inventory;
+pub mod journal;
 pub mod merge;
 pub mod output;
 pub mod query;

@@ -7,6 +7,13 @@
 //! kernel lacks `openat2` (before 5.6) it walks the path one component at a
 //! time with `O_NOFOLLOW`. The result is checked with `fstat` to be of the
 //! expected type. Nothing here follows a symlink, at any depth.
+//!
+//! Writes (rename, unlink, create, open for writing, mkdir, fsync) open the
+//! parent directory with that same walk, then act with an `*at` syscall on
+//! one validated name relative to that directory descriptor, with
+//! `AT_SYMLINK_NOFOLLOW` / `O_NOFOLLOW` semantics: a symlink planted as the
+//! last component is refused, never followed. What each write does with the
+//! file system is left to its callers (`journal`, the lifecycle manager).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -42,6 +49,13 @@ pub enum SafeOpenError {
     WrongKind { path: PathBuf, want: Kind },
     #[error("{path} has {links} hard links; log files have one, so it is refused")]
     HardLinked { path: PathBuf, links: u64 },
+    #[error("rename {from} to {to}: {source}")]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl SafeOpenError {
@@ -49,8 +63,29 @@ impl SafeOpenError {
     /// directory), as opposed to being refused or failing.
     pub fn is_not_found(&self) -> bool {
         let missing = [Errno::ENOENT as i32, Errno::ENOTDIR as i32];
-        matches!(self, SafeOpenError::Io { source, .. }
-            if source.raw_os_error().is_some_and(|e| missing.contains(&e)))
+        self.errno().is_some_and(|e| missing.contains(&e))
+    }
+
+    /// True when the target name already exists: [`SafeRoot::rename`]
+    /// refused to replace it, or [`SafeRoot::create_new`] found it taken.
+    pub fn is_exists(&self) -> bool {
+        self.errno() == Some(Errno::EEXIST as i32)
+    }
+
+    /// True when [`SafeRoot::lock_dir`] found the directory locked by
+    /// another open file description (another process, or another lock
+    /// taken in this one).
+    pub fn is_locked(&self) -> bool {
+        self.errno() == Some(Errno::EWOULDBLOCK as i32)
+    }
+
+    fn errno(&self) -> Option<i32> {
+        match self {
+            SafeOpenError::Io { source, .. } | SafeOpenError::Rename { source, .. } => {
+                source.raw_os_error()
+            }
+            _ => None,
+        }
     }
 }
 
@@ -269,6 +304,308 @@ impl SafeRoot {
     }
 }
 
+/// Permission bits a created file or directory may carry: never set-id or
+/// sticky bits, whatever the caller passes.
+const PERMISSION_BITS: u32 = 0o777;
+
+/// An exclusive `flock(2)` on a directory beneath a [`SafeRoot`], released
+/// when dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    _lock: fcntl::Flock<OwnedFd>,
+}
+
+// === impl SafeRoot: writes ===
+
+impl SafeRoot {
+    /// Validates every component of `rel`, opens the directory holding its
+    /// last component with the same walk as every open, and returns that
+    /// directory with the last name. The caller acts on `(dir, name)` with
+    /// an `*at` syscall that does not follow a symlink named `name`.
+    fn parent<'a>(&self, rel: &[&'a str]) -> Result<(OwnedFd, &'a str), SafeOpenError> {
+        for c in rel {
+            check_component(c)?;
+        }
+        let Some((name, dir)) = rel.split_last() else {
+            return Err(SafeOpenError::InvalidComponent {
+                component: String::new(),
+            });
+        };
+        let fd = self.open_raw(dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        Ok((fd, name))
+    }
+
+    /// `lstat` of one entry: the entry itself, never a symlink's target.
+    fn lstat_at(&self, dir: &OwnedFd, name: &str, rel: &[&str]) -> Result<FileStat, SafeOpenError> {
+        stat::fstatat(dir, name, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| io_err("stat", &self.display(rel), e))
+    }
+
+    /// Refuses anything but a regular file and, with `single_link`, a file
+    /// with more than one hard link.
+    fn check_file(
+        &self,
+        st: &FileStat,
+        rel: &[&str],
+        single_link: bool,
+    ) -> Result<(), SafeOpenError> {
+        if kind_of(st) != Some(Kind::File) {
+            return Err(SafeOpenError::WrongKind {
+                path: self.display(rel),
+                want: Kind::File,
+            });
+        }
+        if single_link && st.st_nlink > 1 {
+            return Err(SafeOpenError::HardLinked {
+                path: self.display(rel),
+                links: st.st_nlink,
+            });
+        }
+        Ok(())
+    }
+
+    fn rename_err(&self, from: &[&str], to: &[&str], e: Errno) -> SafeOpenError {
+        SafeOpenError::Rename {
+            from: self.display(from),
+            to: self.display(to),
+            source: io::Error::from_raw_os_error(e as i32),
+        }
+    }
+
+    /// Renames the regular file `from` to `to`, in the same directory or
+    /// across directories beneath the root, and refuses to replace anything
+    /// already at `to` (`renameat2(RENAME_NOREPLACE)`): the error then
+    /// answers [`SafeOpenError::is_exists`]. This is the rotation rename and
+    /// the compression rename: neither may ever overwrite a log file.
+    ///
+    /// `from` must be a regular file with one link. `to` is never followed:
+    /// a symlink there exists, so the rename is refused.
+    ///
+    /// There is no `link` + `unlink` fallback: a crash between the two
+    /// would leave a file with two links, which [`SafeRoot::open_file`]
+    /// rightly refuses to serve. `renameat2` exists since Linux 3.15 and
+    /// ext4, xfs, btrfs, tmpfs and overlayfs support `RENAME_NOREPLACE`;
+    /// elsewhere the call fails with `ENOSYS` or `EINVAL` (and on non-glibc
+    /// targets, where nix does not expose `renameat2`, always with
+    /// `ENOSYS`).
+    ///
+    /// # Errors
+    ///
+    /// Invalid components, a symlink on either directory path, a missing
+    /// source, a source that is not a regular file or is hard-linked, an
+    /// existing target ([`SafeOpenError::is_exists`]), or the kernel's
+    /// refusal (`EXDEV` across file systems).
+    pub fn rename(&self, from: &[&str], to: &[&str]) -> Result<(), SafeOpenError> {
+        let (from_dir, from_name) = self.parent(from)?;
+        let (to_dir, to_name) = self.parent(to)?;
+        let st = self.lstat_at(&from_dir, from_name, from)?;
+        self.check_file(&st, from, true)?;
+        rename_noreplace(&from_dir, from_name, &to_dir, to_name)
+            .map_err(|e| self.rename_err(from, to, e))
+    }
+
+    /// Renames the regular file `from` over the existing regular file `to`,
+    /// replacing it atomically (plain `renameat`). This is for rewriting a
+    /// file in place, as trimming does: write the new content to a temporary
+    /// file, fsync it, then replace the original, so that a reader sees
+    /// either the whole old file or the whole new one. `RENAME_NOREPLACE`
+    /// cannot do that, and `RENAME_EXCHANGE` would leave the old content
+    /// under the temporary name, where a crash makes it ambiguous.
+    ///
+    /// Both entries are checked with `lstat` first: `from` must be a regular
+    /// file with one link; `to` must exist and be a regular file (a symlink
+    /// or a directory there is refused; a hard-linked `to` is accepted,
+    /// since replacing a name never changes the inode behind it). The checks
+    /// and the rename are two syscalls: if `to` is swapped in between, the
+    /// rename still only replaces the directory entry, never a symlink's
+    /// target or a file's content.
+    ///
+    /// # Errors
+    ///
+    /// As [`SafeRoot::rename`], and a missing or non-regular `to`.
+    pub fn replace(&self, from: &[&str], to: &[&str]) -> Result<(), SafeOpenError> {
+        let (from_dir, from_name) = self.parent(from)?;
+        let (to_dir, to_name) = self.parent(to)?;
+        let st = self.lstat_at(&from_dir, from_name, from)?;
+        self.check_file(&st, from, true)?;
+        let st = self.lstat_at(&to_dir, to_name, to)?;
+        self.check_file(&st, to, false)?;
+        fcntl::renameat(&from_dir, from_name, &to_dir, to_name)
+            .map_err(|e| self.rename_err(from, to, e))
+    }
+
+    /// Removes the regular file `rel`.
+    ///
+    /// The entry is checked with `lstat` first: directories, symlinks,
+    /// FIFOs and other special files are refused (a symlink is refused
+    /// rather than removed, although removing it would not touch its
+    /// target, because nothing podlog deletes is ever a symlink, so finding
+    /// one means the plan is stale). A hard-linked file is removed: that
+    /// removes this name only, and leaves the other names and the content
+    /// alone. The check and the `unlinkat` are two syscalls; if the entry is
+    /// swapped in between, `unlinkat` without `AT_REMOVEDIR` still never
+    /// removes a directory and never follows a symlink.
+    ///
+    /// # Errors
+    ///
+    /// Invalid components, a symlink on the directory path, a missing entry
+    /// ([`SafeOpenError::is_not_found`]), or one that is not a regular file.
+    pub fn unlink(&self, rel: &[&str]) -> Result<(), SafeOpenError> {
+        let (dir, name) = self.parent(rel)?;
+        let st = self.lstat_at(&dir, name, rel)?;
+        self.check_file(&st, rel, false)?;
+        nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+            .map_err(|e| io_err("unlink", &self.display(rel), e))
+    }
+
+    /// Creates the new regular file `rel`, open for writing, with
+    /// `O_CREAT | O_EXCL | O_NOFOLLOW`: an existing entry of any kind,
+    /// including a dangling symlink, is refused. `mode` holds permission
+    /// bits (e.g. `0o600`; set-id and sticky bits are dropped) and is
+    /// reduced by the process umask. The caller fsyncs the file and, for a
+    /// durable name, the directory ([`SafeRoot::fsync_dir`]).
+    ///
+    /// # Errors
+    ///
+    /// Invalid components, a symlink on the directory path, a missing
+    /// directory, or an existing entry ([`SafeOpenError::is_exists`]).
+    pub fn create_new(&self, rel: &[&str], mode: u32) -> Result<File, SafeOpenError> {
+        let (dir, name) = self.parent(rel)?;
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC
+            | OFlag::O_NOCTTY;
+        let mode = Mode::from_bits_truncate(mode & PERMISSION_BITS);
+        let fd = fcntl::openat(&dir, name, flags, mode)
+            .map_err(|e| io_err("create", &self.display(rel), e))?;
+        Ok(File::from(fd))
+    }
+
+    /// Opens the existing regular file `rel` for writing, to truncate or
+    /// rewrite it; nothing is truncated here. The file must be a regular
+    /// file with one link, as for [`SafeRoot::open_file`]. The open uses
+    /// `O_NONBLOCK` so that a FIFO planted under the name cannot block it
+    /// (it is then refused by the `fstat` check); on a regular file the
+    /// flag has no effect.
+    ///
+    /// # Errors
+    ///
+    /// As [`SafeRoot::open_file`].
+    pub fn open_write(&self, rel: &[&str]) -> Result<Opened, SafeOpenError> {
+        let fd = self.open_raw(rel, OFlag::O_WRONLY | OFlag::O_NONBLOCK)?;
+        let st = stat::fstat(&fd).map_err(|e| io_err("fstat", &self.display(rel), e))?;
+        self.check_file(&st, rel, true)?;
+        Ok(Opened {
+            file: File::from(fd),
+            key: FileKey {
+                dev: st.st_dev,
+                ino: st.st_ino,
+            },
+            size: st.st_size.max(0) as u64,
+            nlink: st.st_nlink,
+        })
+    }
+
+    /// Fsyncs the directory `rel` (the root itself when empty), which makes
+    /// the renames, creations and removals of names in it durable.
+    ///
+    /// # Errors
+    ///
+    /// As [`SafeRoot::list_dir`], and the `fsync` error.
+    pub fn fsync_dir(&self, rel: &[&str]) -> Result<(), SafeOpenError> {
+        let fd = self.open_raw(rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        nix::unistd::fsync(&fd).map_err(|e| io_err("fsync", &self.display(rel), e))
+    }
+
+    /// Creates the directory `rel` and any missing parent, like
+    /// `mkdir -p`, one component at a time with `mkdirat`, opening each
+    /// with `O_NOFOLLOW | O_DIRECTORY`: an existing component that is a
+    /// symlink or not a directory is refused, never followed. `mode` holds
+    /// permission bits (e.g. `0o700`) for the directories created, reduced
+    /// by the umask; existing directories keep theirs. Each parent is
+    /// fsynced after a creation, so the new directory is durable.
+    ///
+    /// # Errors
+    ///
+    /// Invalid components, a component that is a symlink or not a
+    /// directory ([`SafeOpenError::WrongKind`]), or the kernel's refusal.
+    pub fn ensure_dir(&self, rel: &[&str], mode: u32) -> Result<(), SafeOpenError> {
+        for c in rel {
+            check_component(c)?;
+        }
+        let mode = Mode::from_bits_truncate(mode & PERMISSION_BITS);
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let mut dir = self.open_raw(&[], OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        for (i, c) in rel.iter().enumerate() {
+            let here = &rel[..=i];
+            let next = match fcntl::openat(&dir, *c, flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => {
+                    match stat::mkdirat(&dir, *c, mode) {
+                        // EEXIST: another creator won the race; the open
+                        // below checks what it made.
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(io_err("mkdir", &self.display(here), e)),
+                    }
+                    nix::unistd::fsync(&dir)
+                        .map_err(|e| io_err("fsync", &self.display(&rel[..i]), e))?;
+                    fcntl::openat(&dir, *c, flags, Mode::empty())
+                        .map_err(|e| self.not_a_dir(&dir, c, here, e))?
+                }
+                Err(e) => return Err(self.not_a_dir(&dir, c, here, e)),
+            };
+            dir = next;
+        }
+        Ok(())
+    }
+
+    /// `O_NOFOLLOW | O_DIRECTORY` fails with `ELOOP` or `ENOTDIR` both on a
+    /// symlink and on a file; say which plainly when it is one of those.
+    fn not_a_dir(&self, dir: &OwnedFd, name: &str, rel: &[&str], e: Errno) -> SafeOpenError {
+        match stat::fstatat(dir, name, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if kind_of(&st) != Some(Kind::Dir) => SafeOpenError::WrongKind {
+                path: self.display(rel),
+                want: Kind::Dir,
+            },
+            _ => io_err("open", &self.display(rel), e),
+        }
+    }
+
+    /// Takes an exclusive, non-blocking `flock` on the directory `rel` (the
+    /// root itself when empty), held until the [`DirLock`] is dropped. It
+    /// keeps two daemons from sharing one state directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`SafeRoot::list_dir`], and [`SafeOpenError::is_locked`] when the
+    /// lock is held elsewhere.
+    pub fn lock_dir(&self, rel: &[&str]) -> Result<DirLock, SafeOpenError> {
+        let fd = self.open_raw(rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        let lock = fcntl::Flock::lock(fd, fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| io_err("lock", &self.display(rel), e))?;
+        Ok(DirLock { _lock: lock })
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn rename_noreplace(from_dir: &OwnedFd, from: &str, to_dir: &OwnedFd, to: &str) -> nix::Result<()> {
+    fcntl::renameat2(
+        from_dir,
+        from,
+        to_dir,
+        to,
+        fcntl::RenameFlags::RENAME_NOREPLACE,
+    )
+}
+
+/// nix exposes `renameat2` on glibc targets only; see [`SafeRoot::rename`].
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn rename_noreplace(_: &OwnedFd, _: &str, _: &OwnedFd, _: &str) -> nix::Result<()> {
+    Err(Errno::ENOSYS)
+}
+
 /// `openat2` exists since Linux 5.6; seccomp profiles may also refuse it.
 fn probe_openat2(root: &OwnedFd) -> bool {
     let how = fcntl::OpenHow::new()
@@ -280,7 +617,7 @@ fn probe_openat2(root: &OwnedFd) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, MetadataExt as _};
 
     fn both(root: &Path) -> Vec<SafeRoot> {
         let a = SafeRoot::open(root).unwrap();
@@ -324,5 +661,376 @@ mod tests {
                 .unwrap_err()
                 .is_not_found());
         }
+    }
+
+    /// A root holding `p/c/0.log` ("data") and, beside it, a directory
+    /// `outside` with a sentinel file that no write may ever touch. The
+    /// tree plants a symlinked directory, symlinks to the sentinel (and a
+    /// dangling one into `outside`), a FIFO, a directory and a hard link to
+    /// the sentinel (same file system).
+    struct Planted {
+        _base: tempfile::TempDir,
+        root: PathBuf,
+        outside: PathBuf,
+    }
+
+    const SENTINEL: &[u8] = b"host file";
+
+    fn planted() -> Planted {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("root");
+        let outside = base.path().join("outside");
+        std::fs::create_dir_all(root.join("p/c/sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("sentinel"), SENTINEL).unwrap();
+        std::fs::write(root.join("p/c/0.log"), b"data").unwrap();
+        symlink(&outside, root.join("p/evil")).unwrap();
+        symlink(outside.join("sentinel"), root.join("p/c/link")).unwrap();
+        symlink(outside.join("created"), root.join("p/c/dangling")).unwrap();
+        nix::unistd::mkfifo(&root.join("p/c/fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        std::fs::hard_link(outside.join("sentinel"), root.join("p/c/hard")).unwrap();
+        Planted {
+            _base: base,
+            root,
+            outside,
+        }
+    }
+
+    impl Planted {
+        /// The sentinel is intact and nothing else appeared outside.
+        fn assert_outside_untouched(&self) {
+            assert_eq!(
+                std::fs::read(self.outside.join("sentinel")).unwrap(),
+                SENTINEL
+            );
+            let mut names: Vec<_> = std::fs::read_dir(&self.outside)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort();
+            assert_eq!(names, vec![std::ffi::OsString::from("sentinel")]);
+        }
+
+        fn read(&self, rel: &str) -> Vec<u8> {
+            std::fs::read(self.root.join(rel)).unwrap()
+        }
+
+        fn is_symlink(&self, rel: &str) -> bool {
+            std::fs::symlink_metadata(self.root.join(rel))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        }
+    }
+
+    /// Paths that must be refused wherever a file name is expected: escapes,
+    /// bad components, a symlinked directory on the way.
+    const BAD_PATHS: &[&[&str]] = &[
+        &[],
+        &[".."],
+        &["..", "outside", "sentinel"],
+        &["p", "..", "..", "outside", "sentinel"],
+        &["/", "outside"],
+        &["p/c", "0.log"],
+        &["p", "c", "."],
+        &["p", "c", ""],
+        &["p", "c", "0.log\0"],
+        &["p", "evil", "sentinel"],
+        &["p", "evil", "new"],
+    ];
+
+    #[test]
+    fn rename_moves_files_and_never_replaces() {
+        let t = planted();
+        for r in both(&t.root) {
+            std::fs::write(t.root.join("p/c/0.log"), b"data").unwrap();
+            r.rename(&["p", "c", "0.log"], &["p", "c", "0.log.1"])
+                .unwrap();
+            assert_eq!(t.read("p/c/0.log.1"), b"data");
+            assert!(!t.root.join("p/c/0.log").exists());
+            // Across directories.
+            r.rename(&["p", "c", "0.log.1"], &["p", "c", "sub", "x"])
+                .unwrap();
+            r.rename(&["p", "c", "sub", "x"], &["p", "y"]).unwrap();
+            assert_eq!(t.read("p/y"), b"data");
+            // RENAME_NOREPLACE: the target stays, the source too.
+            std::fs::write(t.root.join("p/z"), b"other").unwrap();
+            let e = r.rename(&["p", "y"], &["p", "z"]).unwrap_err();
+            assert!(e.is_exists(), "{e}");
+            assert!(matches!(e, SafeOpenError::Rename { .. }), "{e:?}");
+            assert_eq!(
+                (t.read("p/y"), t.read("p/z")),
+                (b"data".to_vec(), b"other".to_vec())
+            );
+            // A symlink (even a dangling one) as the target exists: refused,
+            // never followed.
+            for target in ["link", "dangling"] {
+                let e = r.rename(&["p", "y"], &["p", "c", target]).unwrap_err();
+                assert!(e.is_exists(), "{target}: {e}");
+                assert!(t.is_symlink(&format!("p/c/{target}")));
+            }
+            std::fs::remove_file(t.root.join("p/z")).unwrap();
+            std::fs::rename(t.root.join("p/y"), t.root.join("p/c/0.log")).unwrap();
+            t.assert_outside_untouched();
+        }
+    }
+
+    #[test]
+    fn rename_refuses_what_is_not_a_plain_file_beneath_the_root() {
+        let t = planted();
+        for r in both(&t.root) {
+            for bad in BAD_PATHS {
+                assert!(r.rename(bad, &["p", "new"]).is_err(), "from {bad:?}");
+                assert!(r.rename(&["p", "c", "0.log"], bad).is_err(), "to {bad:?}");
+                assert!(
+                    r.replace(bad, &["p", "c", "0.log"]).is_err(),
+                    "from {bad:?}"
+                );
+                assert!(r.replace(&["p", "c", "0.log"], bad).is_err(), "to {bad:?}");
+            }
+            for (src, want) in [
+                ("link", "WrongKind"),
+                ("dangling", "WrongKind"),
+                ("fifo", "WrongKind"),
+                ("sub", "WrongKind"),
+                ("hard", "HardLinked"),
+            ] {
+                let e = r.rename(&["p", "c", src], &["p", "new"]).unwrap_err();
+                assert!(format!("{e:?}").starts_with(want), "{src}: {e:?}");
+                let e = r
+                    .replace(&["p", "c", src], &["p", "c", "0.log"])
+                    .unwrap_err();
+                assert!(format!("{e:?}").starts_with(want), "{src}: {e:?}");
+            }
+            assert!(r
+                .rename(&["p", "c", "missing"], &["p", "new"])
+                .unwrap_err()
+                .is_not_found());
+            assert!(!t.root.join("p/new").exists());
+            assert_eq!(t.read("p/c/0.log"), b"data");
+            t.assert_outside_untouched();
+        }
+    }
+
+    #[test]
+    fn replace_rewrites_a_file_in_place_only() {
+        let t = planted();
+        for r in both(&t.root) {
+            std::fs::write(t.root.join("p/c/0.log"), b"data").unwrap();
+            std::fs::write(t.root.join("p/c/0.log.tmp"), b"new").unwrap();
+            r.replace(&["p", "c", "0.log.tmp"], &["p", "c", "0.log"])
+                .unwrap();
+            assert_eq!(t.read("p/c/0.log"), b"new");
+            assert!(!t.root.join("p/c/0.log.tmp").exists());
+            std::fs::write(t.root.join("p/c/0.log.tmp"), b"new").unwrap();
+            for target in ["link", "dangling", "fifo", "sub"] {
+                let e = r
+                    .replace(&["p", "c", "0.log.tmp"], &["p", "c", target])
+                    .unwrap_err();
+                assert!(
+                    matches!(e, SafeOpenError::WrongKind { .. }),
+                    "{target}: {e:?}"
+                );
+            }
+            // Replacing needs something to replace.
+            let e = r
+                .replace(&["p", "c", "0.log.tmp"], &["p", "c", "gone"])
+                .unwrap_err();
+            assert!(e.is_not_found(), "{e}");
+            assert!(!t.root.join("p/c/gone").exists());
+            assert!(t.is_symlink("p/c/link") && t.is_symlink("p/c/dangling"));
+            std::fs::remove_file(t.root.join("p/c/0.log.tmp")).unwrap();
+            t.assert_outside_untouched();
+        }
+    }
+
+    #[test]
+    fn unlink_removes_regular_files_only() {
+        let t = planted();
+        for r in both(&t.root) {
+            std::fs::write(t.root.join("p/c/old"), b"x").unwrap();
+            r.unlink(&["p", "c", "old"]).unwrap();
+            assert!(!t.root.join("p/c/old").exists());
+            assert!(r.unlink(&["p", "c", "old"]).unwrap_err().is_not_found());
+            for bad in BAD_PATHS {
+                assert!(r.unlink(bad).is_err(), "{bad:?}");
+            }
+            for kept in ["link", "dangling", "fifo", "sub"] {
+                let e = r.unlink(&["p", "c", kept]).unwrap_err();
+                assert!(
+                    matches!(e, SafeOpenError::WrongKind { .. }),
+                    "{kept}: {e:?}"
+                );
+                assert!(std::fs::symlink_metadata(t.root.join("p/c").join(kept)).is_ok());
+            }
+            assert!(r.unlink(&["p", "evil"]).is_err(), "a symlinked directory");
+            assert!(t.is_symlink("p/evil"));
+            t.assert_outside_untouched();
+        }
+        // A hard link is a name in our tree: removing it leaves the other
+        // name and the content.
+        let r = SafeRoot::open(&t.root).unwrap();
+        r.unlink(&["p", "c", "hard"]).unwrap();
+        t.assert_outside_untouched();
+    }
+
+    #[test]
+    fn create_new_makes_fresh_files_only() {
+        let t = planted();
+        for (i, r) in both(&t.root).into_iter().enumerate() {
+            let name = format!("new{i}");
+            let mut f = r.create_new(&["p", "c", &name], 0o4640).unwrap();
+            io::Write::write_all(&mut f, b"hello").unwrap();
+            drop(f);
+            assert_eq!(t.read(&format!("p/c/{name}")), b"hello");
+            let mode = std::fs::metadata(t.root.join("p/c").join(&name))
+                .unwrap()
+                .mode();
+            assert_eq!(mode & 0o7000, 0, "no set-id bit: {mode:o}");
+            assert_eq!(mode & !0o640 & 0o777, 0, "at most 0640: {mode:o}");
+            let e = r.create_new(&["p", "c", &name], 0o600).unwrap_err();
+            assert!(e.is_exists(), "{e}");
+            assert_eq!(t.read(&format!("p/c/{name}")), b"hello");
+            for taken in ["0.log", "link", "dangling", "fifo", "sub", "hard"] {
+                let e = r.create_new(&["p", "c", taken], 0o600).unwrap_err();
+                assert!(e.is_exists(), "{taken}: {e}");
+            }
+            for bad in BAD_PATHS {
+                assert!(r.create_new(bad, 0o600).is_err(), "{bad:?}");
+            }
+            assert!(r
+                .create_new(&["p", "nodir", "x"], 0o600)
+                .unwrap_err()
+                .is_not_found());
+            t.assert_outside_untouched();
+        }
+    }
+
+    #[test]
+    fn open_write_opens_plain_files_only() {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let t = planted();
+        for r in both(&t.root) {
+            std::fs::write(t.root.join("p/c/0.log"), b"0123456789").unwrap();
+            let o = r.open_write(&["p", "c", "0.log"]).unwrap();
+            assert_eq!((o.size, o.nlink), (10, 1));
+            let md = std::fs::metadata(t.root.join("p/c/0.log")).unwrap();
+            assert_eq!(
+                o.key,
+                FileKey {
+                    dev: md.dev(),
+                    ino: md.ino()
+                }
+            );
+            o.file.set_len(4).unwrap();
+            io::Write::write_all(&mut &o.file, b"ab").unwrap();
+            assert_eq!(t.read("p/c/0.log"), b"ab23");
+            for bad in BAD_PATHS {
+                assert!(r.open_write(bad).is_err(), "{bad:?}");
+            }
+            for (name, want) in [
+                ("link", "Io"),
+                ("dangling", "Io"),
+                ("sub", "Io"),
+                ("fifo", "Io"),
+                ("hard", "HardLinked"),
+            ] {
+                let e = r.open_write(&["p", "c", name]).unwrap_err();
+                assert!(format!("{e:?}").starts_with(want), "{name}: {e:?}");
+            }
+            // With a reader on the FIFO the open succeeds, and fstat refuses.
+            let _reader = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc_o_nonblock())
+                .open(t.root.join("p/c/fifo"))
+                .unwrap();
+            let e = r.open_write(&["p", "c", "fifo"]).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    SafeOpenError::WrongKind {
+                        want: Kind::File,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(r
+                .open_write(&["p", "c", "missing"])
+                .unwrap_err()
+                .is_not_found());
+            t.assert_outside_untouched();
+        }
+    }
+
+    fn libc_o_nonblock() -> i32 {
+        OFlag::O_NONBLOCK.bits()
+    }
+
+    #[test]
+    fn ensure_dir_and_fsync_dir_stay_beneath_the_root() {
+        let t = planted();
+        for (i, r) in both(&t.root).into_iter().enumerate() {
+            let top = format!("state{i}");
+            r.ensure_dir(&[&top, "intents", "x"], 0o700).unwrap();
+            r.ensure_dir(&[&top, "intents", "x"], 0o700).unwrap();
+            assert!(t.root.join(&top).join("intents/x").is_dir());
+            r.ensure_dir(&[], 0o700).unwrap();
+            r.fsync_dir(&[&top, "intents"]).unwrap();
+            r.fsync_dir(&[]).unwrap();
+            for bad in [
+                &["p", "evil"][..],
+                &["p", "evil", "x"],
+                &["p", "c", "link", "x"],
+                &["p", "c", "0.log"],
+                &["p", "c", "0.log", "x"],
+                &["p", "c", "fifo"],
+            ] {
+                let e = r.ensure_dir(bad, 0o700).unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        SafeOpenError::WrongKind {
+                            want: Kind::Dir,
+                            ..
+                        }
+                    ),
+                    "{bad:?}: {e:?}"
+                );
+            }
+            assert!(matches!(
+                r.ensure_dir(&["p", "c", "dangling", "x"], 0o700)
+                    .unwrap_err(),
+                SafeOpenError::WrongKind {
+                    want: Kind::Dir,
+                    ..
+                }
+            ));
+            for bad in [&[".."][..], &["p", "..", ".."], &["a/b"], &[""]] {
+                assert!(r.ensure_dir(bad, 0o700).is_err(), "{bad:?}");
+            }
+            for bad in [
+                &["p", "evil"][..],
+                &["p", "c", "0.log"],
+                &["p", "c", "link"],
+                &[".."],
+            ] {
+                assert!(r.fsync_dir(bad).is_err(), "{bad:?}");
+            }
+            assert!(t.is_symlink("p/c/dangling"));
+            t.assert_outside_untouched();
+        }
+    }
+
+    #[test]
+    fn lock_dir_is_exclusive_until_dropped() {
+        let t = planted();
+        let r = SafeRoot::open(&t.root).unwrap();
+        let held = r.lock_dir(&["p"]).unwrap();
+        let e = r.lock_dir(&["p"]).unwrap_err();
+        assert!(e.is_locked(), "{e}");
+        drop(held);
+        r.lock_dir(&["p"]).unwrap();
+        assert!(r.lock_dir(&["p", "evil"]).is_err());
     }
 }

@@ -1,0 +1,1241 @@
+//! An intent journal that makes multi-step file operations crash-safe.
+//!
+//! Rotation, compression, trimming and deletion each take several steps
+//! (rename, reopen, write, fsync, rename, unlink). Before the first step the
+//! lifecycle manager records an [`Intent`] here ([`Journal::begin`]); after
+//! each step it records the [`Phase`] that step reached
+//! ([`Journal::advance`]); when the operation is finished, or rolled back,
+//! it removes the record ([`Journal::complete`]). After a crash,
+//! [`Journal::pending`] lists what was in flight, with the last phase that
+//! is known to be done, and the caller finishes or rolls back each one. The
+//! journal only records and lists; it never touches the log files and never
+//! decides.
+//!
+//! # On disk
+//!
+//! One file per in-flight intent, `intents/<id>.json` beneath the state
+//! root (`id` with 20 digits, so names sort by id). Each write goes to
+//! `<name>.tmp`, which is fsynced, renamed into place and followed by an
+//! fsync of `intents/`, so a record is either the old one or the new one,
+//! never a torn mix. A record is a version-tagged serde enum wrapped in an
+//! envelope with a CRC-32 of its exact bytes; the whole file stays valid
+//! JSON for an operator's `jq`:
+//!
+//! ```text
+//! {"crc32":"1c291ca3","record":{"v":"1","id":7,"intent":{"op":"rotate",...},"phase":"renamed"}}
+//! ```
+//!
+//! At [`Journal::open`], leftover `*.tmp` files (a write cut by a crash) are
+//! removed; a record that cannot be read, fails its checksum or does not
+//! parse is renamed to `<name>.corrupt`, logged with `error!` and reported by
+//! [`Journal::corrupt`] (then, and at every later start-up while the file is
+//! there). `intents/` is held with an exclusive `flock`, so two daemons
+//! cannot share one state directory.
+//!
+//! Ids never repeat, across restarts too, even when every record has been
+//! completed: `intents/ids.json` durably reserves a block of ids before the
+//! first of them is used, and the next id is above both that reservation
+//! and every id found in the directory.
+//!
+//! # Replaying
+//!
+//! A phase is recorded only after its step is durably done, so the recorded
+//! phase is a lower bound: the next step may or may not have happened too.
+//! Each step is therefore checked against the files (which names exist) and
+//! redone only if it is not done yet, and every replay must be idempotent.
+//! With `dir` the container's log directory beneath the *log* root:
+//!
+//! - [`Intent::Rotate`]: `Begun` → rename `active` to `rotated`
+//!   (`RENAME_NOREPLACE`) → `Renamed` → `ReopenContainerLog(container_id)`
+//!   → `Reopened` → complete. Replaying `Begun`: if `rotated` is missing,
+//!   the rename did not happen (complete, or start over); else treat as
+//!   `Renamed`. Replaying `Renamed`: if `active` exists again, the runtime
+//!   reopened (complete); if `rotated` is missing, an undo finished
+//!   (complete); else call reopen again, or undo by renaming `rotated` back
+//!   to `active` if the runtime refuses, then complete.
+//! - [`Intent::Compress`]: `Begun` → write and fsync `temp` →
+//!   `TempWritten` → rename `temp` to `target` (`RENAME_NOREPLACE`), fsync
+//!   the directory → `Renamed` → unlink `source`, fsync → `SourceDeleted`
+//!   → complete. Replaying `Begun`: `temp` may be partial, so remove it,
+//!   then start over or complete. `TempWritten`: if `temp` exists, rename
+//!   it; else it was renamed. `Renamed`: unlink `source` if it exists.
+//!   While `Renamed`, `source` and `target` hold the same events; readers
+//!   must prefer one of them.
+//! - [`Intent::Trim`]: `Begun` → write `file[offset..]` to `temp`, fsync →
+//!   `TempWritten` → replace `file` with `temp` (plain rename, see
+//!   [`SafeRoot::replace`]: the new content has to take the old name, which
+//!   `RENAME_NOREPLACE` cannot do), fsync the directory → `Replaced` →
+//!   complete. Replaying `Begun`: remove the possibly partial `temp`.
+//!   `TempWritten`: if `temp` exists, replace; if not, it was replaced
+//!   (never cut again at `offset`, which is relative to the old content).
+//!   Trim only files nobody appends to (rotated files): bytes appended
+//!   between the copy and the rename would be lost.
+//! - [`Intent::Delete`]: `Begun` → unlink `file`, fsync → complete.
+//!   Replaying `Begun`: unlink `file` if it exists.
+//!
+//! Only one in-flight intent may name a given file: [`Journal::begin`]
+//! refuses an intent that shares a (directory, name) pair with one in
+//! flight, because the replay rules above read the files' state and two
+//! intents on one file would confuse them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{Read as _, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::safe_open::{check_component, DirLock, SafeOpenError, SafeRoot};
+
+/// The directory of the records beneath the state root.
+const DIR: &str = "intents";
+/// The id reservation, in [`DIR`].
+const IDS: &str = "ids.json";
+/// How many ids one write of [`IDS`] reserves.
+const ID_BLOCK: u64 = 1024;
+/// A record larger than this is corrupt (real ones are a few hundred bytes).
+const MAX_RECORD_BYTES: u64 = 64 * 1024;
+const FILE_MODE: u32 = 0o600;
+const DIR_MODE: u32 = 0o700;
+
+/// The id of a journal entry: unique and increasing, across restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EntryId(pub u64);
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A multi-step operation on files beneath the log root. `dir` is the
+/// directory's components beneath the log root (e.g. `[pod_dir,
+/// container]`); every other field is one file name in it. See the module
+/// documentation for the steps and how to replay each phase.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Intent {
+    /// Rename `active` (`0.log`) to `rotated` (`0.log.<UTC timestamp>`),
+    /// then ask the runtime to reopen the log of `container_id`.
+    Rotate {
+        dir: Vec<String>,
+        active: String,
+        rotated: String,
+        /// The CRI container id whose log is reopened; recorded so a replay
+        /// reopens the container that was writing, not a later attempt.
+        container_id: String,
+    },
+    /// Compress `source` into `temp`, rename `temp` to `target`, then
+    /// delete `source`.
+    Compress {
+        dir: Vec<String>,
+        source: String,
+        temp: String,
+        target: String,
+    },
+    /// Rewrite `file` without its first `offset` bytes (an event boundary)
+    /// through `temp`, which then replaces `file`.
+    Trim {
+        dir: Vec<String>,
+        file: String,
+        /// Bytes dropped from the head of `file`.
+        offset: u64,
+        temp: String,
+    },
+    /// Delete `file`.
+    Delete { dir: Vec<String>, file: String },
+}
+
+/// The last step of an [`Intent`] known to be durably done. Which phases an
+/// intent goes through, in order, is [`Intent::phases`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Recorded by [`Journal::begin`]: nothing is known to be done.
+    Begun,
+    /// Compress, Trim: `temp` is completely written and fsynced.
+    TempWritten,
+    /// Rotate: `active` was renamed to `rotated`. Compress: `temp` was
+    /// renamed to `target`.
+    Renamed,
+    /// Rotate: the runtime reopened its log.
+    Reopened,
+    /// Compress: `source` was deleted.
+    SourceDeleted,
+    /// Trim: `temp` replaced `file`.
+    Replaced,
+}
+
+/// An intent that cannot be recorded: it names a file it could not act on.
+#[derive(Debug, thiserror::Error)]
+pub enum IntentError {
+    #[error("invalid name: {source}")]
+    Name {
+        #[source]
+        source: SafeOpenError,
+    },
+    #[error("names {name:?} twice")]
+    SameName { name: String },
+}
+
+/// Why a record was set aside.
+#[derive(Debug, thiserror::Error)]
+pub enum CorruptReason {
+    #[error("cannot be read: {0}")]
+    Unreadable(#[source] SafeOpenError),
+    #[error("larger than {MAX_RECORD_BYTES} bytes")]
+    TooLarge,
+    #[error("torn or not a journal record (bad envelope)")]
+    Envelope,
+    #[error("checksum mismatch: stored {stored:08x}, computed {computed:08x}")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("bad record: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("holds id {found}, but its name says {expected}")]
+    IdMismatch { expected: EntryId, found: EntryId },
+    #[error("bad intent: {0}")]
+    Intent(#[source] IntentError),
+    #[error("phase {phase:?} is not a phase of a {op} intent")]
+    Phase { op: &'static str, phase: Phase },
+    #[error("set aside at an earlier start-up")]
+    Earlier,
+}
+
+/// An error of the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal: {0}")]
+    Fs(#[from] SafeOpenError),
+    #[error("journal directory {path} is locked by another podlogd")]
+    Locked { path: PathBuf },
+    #[error("write journal file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("encode journal record {id}: {source}")]
+    Encode {
+        id: EntryId,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A record set aside at start-up; reported by [`Journal::corrupt`].
+    #[error("journal record {} is corrupt ({reason}); {}", .path.display(), set_aside_note(.set_aside))]
+    Corrupt {
+        path: PathBuf,
+        /// Where it now is; `None` when it could not be moved.
+        set_aside: Option<PathBuf>,
+        #[source]
+        reason: CorruptReason,
+    },
+    #[error("intent {id}: {source}")]
+    Intent {
+        id: EntryId,
+        #[source]
+        source: IntentError,
+    },
+    #[error("intent {id} names {name:?} in the same directory as in-flight intent {other}")]
+    Conflict {
+        id: EntryId,
+        other: EntryId,
+        name: String,
+    },
+    #[error("no in-flight intent {id}")]
+    Unknown { id: EntryId },
+    #[error("intent {id} ({op}) cannot go from phase {from:?} to {to:?}")]
+    BadPhase {
+        id: EntryId,
+        op: &'static str,
+        from: Phase,
+        to: Phase,
+    },
+}
+
+fn set_aside_note(to: &Option<PathBuf>) -> String {
+    match to {
+        Some(p) => format!("set aside as {}", p.display()),
+        None => "it could not be set aside and stays in place".to_owned(),
+    }
+}
+
+// === impl Intent ===
+
+impl Intent {
+    /// The operation's name, as in the record's `op` field.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Intent::Rotate { .. } => "rotate",
+            Intent::Compress { .. } => "compress",
+            Intent::Trim { .. } => "trim",
+            Intent::Delete { .. } => "delete",
+        }
+    }
+
+    /// The phases this intent goes through, in order; the first is
+    /// [`Phase::Begun`].
+    pub fn phases(&self) -> &'static [Phase] {
+        use Phase::*;
+        match self {
+            Intent::Rotate { .. } => &[Begun, Renamed, Reopened],
+            Intent::Compress { .. } => &[Begun, TempWritten, Renamed, SourceDeleted],
+            Intent::Trim { .. } => &[Begun, TempWritten, Replaced],
+            Intent::Delete { .. } => &[Begun],
+        }
+    }
+
+    /// The directory's components beneath the log root, ready for
+    /// [`SafeRoot`] calls.
+    pub fn dir(&self) -> Vec<&str> {
+        let dir = match self {
+            Intent::Rotate { dir, .. }
+            | Intent::Compress { dir, .. }
+            | Intent::Trim { dir, .. }
+            | Intent::Delete { dir, .. } => dir,
+        };
+        dir.iter().map(String::as_str).collect()
+    }
+
+    /// The file names in [`Intent::dir`] this intent acts on.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Intent::Rotate {
+                active, rotated, ..
+            } => vec![active, rotated],
+            Intent::Compress {
+                source,
+                temp,
+                target,
+                ..
+            } => vec![source, temp, target],
+            Intent::Trim { file, temp, .. } => vec![file, temp],
+            Intent::Delete { file, .. } => vec![file],
+        }
+    }
+
+    /// Checks that every component is a valid single name and that no file
+    /// name repeats.
+    ///
+    /// # Errors
+    ///
+    /// The first bad component, or a repeated name.
+    pub fn validate(&self) -> Result<(), IntentError> {
+        let names = self.names();
+        for c in self.dir().into_iter().chain(names.iter().copied()) {
+            check_component(c).map_err(|source| IntentError::Name { source })?;
+        }
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(IntentError::SameName {
+                    name: (*n).to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn rank(&self, phase: Phase) -> Option<usize> {
+        self.phases().iter().position(|p| *p == phase)
+    }
+}
+
+/// The record as stored: a version-tagged enum, so a later layout can be
+/// read next to this one.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "v")]
+enum Record {
+    #[serde(rename = "1")]
+    V1 {
+        id: EntryId,
+        intent: Intent,
+        phase: Phase,
+    },
+}
+
+/// The id reservation: ids below `below` may have been used.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "v")]
+enum Ids {
+    #[serde(rename = "1")]
+    V1 { below: u64 },
+}
+
+const HEAD: &[u8] = b"{\"crc32\":\"";
+const MID: &[u8] = b"\",\"record\":";
+const TAIL: &[u8] = b"}\n";
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(bytes);
+    crc.sum()
+}
+
+/// Wraps the JSON of `value` in the checksummed envelope.
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let body = serde_json::to_vec(value)?;
+    let mut out = Vec::with_capacity(body.len() + 32);
+    out.extend_from_slice(HEAD);
+    out.extend_from_slice(format!("{:08x}", crc32(&body)).as_bytes());
+    out.extend_from_slice(MID);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(TAIL);
+    Ok(out)
+}
+
+/// Checks the envelope and the checksum, then parses the record.
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CorruptReason> {
+    let rest = bytes.strip_prefix(HEAD).ok_or(CorruptReason::Envelope)?;
+    let (hex, rest) = rest.split_at_checked(8).ok_or(CorruptReason::Envelope)?;
+    let stored = std::str::from_utf8(hex)
+        .ok()
+        .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or(CorruptReason::Envelope)?;
+    let body = rest
+        .strip_prefix(MID)
+        .and_then(|r| r.strip_suffix(TAIL))
+        .ok_or(CorruptReason::Envelope)?;
+    let computed = crc32(body);
+    if computed != stored {
+        return Err(CorruptReason::Checksum { stored, computed });
+    }
+    serde_json::from_slice(body).map_err(CorruptReason::Json)
+}
+
+/// What a name in `intents/` is.
+#[derive(Debug, PartialEq, Eq)]
+enum Name {
+    Record(EntryId),
+    /// A `*.tmp` file: a write cut short. The id, when it had one.
+    Temp(Option<EntryId>),
+    /// A `*.corrupt*` file set aside earlier.
+    SetAside(Option<EntryId>),
+    Ids,
+    Other,
+}
+
+fn record_name(id: EntryId) -> String {
+    format!("{:020}.json", id.0)
+}
+
+fn parse_id(stem: &str) -> Option<EntryId> {
+    if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
+        stem.parse().ok().map(EntryId)
+    } else {
+        None
+    }
+}
+
+fn classify(name: &str) -> Name {
+    let id_of = |n: &str| n.strip_suffix(".json").and_then(parse_id);
+    if name == IDS {
+        Name::Ids
+    } else if let Some(base) = name.strip_suffix(".tmp") {
+        Name::Temp(id_of(base))
+    } else if let Some((base, _)) = name.split_once(".corrupt") {
+        Name::SetAside(id_of(base))
+    } else if let Some(id) = id_of(name) {
+        Name::Record(id)
+    } else {
+        Name::Other
+    }
+}
+
+/// The intent journal. See the module documentation.
+#[derive(Debug)]
+pub struct Journal {
+    root: Arc<SafeRoot>,
+    _lock: DirLock,
+    entries: BTreeMap<EntryId, (Intent, Phase)>,
+    next: u64,
+    /// Ids below this are durably reserved; `None` when `ids.json` does not
+    /// exist (so the next write creates it rather than replacing it).
+    reserved: Option<u64>,
+    id_block: u64,
+    corrupt: Vec<JournalError>,
+}
+
+// === impl Journal ===
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `intents/` beneath the
+    /// state root, takes its lock, removes leftover temporary files, loads
+    /// the in-flight records and sets aside corrupt ones (see
+    /// [`Journal::corrupt`]).
+    ///
+    /// # Errors
+    ///
+    /// `intents/` cannot be created, opened or listed, or another process
+    /// holds it ([`JournalError::Locked`]). A bad record is not an error.
+    pub fn open(root: Arc<SafeRoot>) -> Result<Journal, JournalError> {
+        root.ensure_dir(&[DIR], DIR_MODE)?;
+        let lock = root.lock_dir(&[DIR]).map_err(|e| {
+            if e.is_locked() {
+                JournalError::Locked {
+                    path: root.path().join(DIR),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        let mut j = Journal {
+            root,
+            _lock: lock,
+            entries: BTreeMap::new(),
+            next: 1,
+            reserved: None,
+            id_block: ID_BLOCK,
+            corrupt: Vec::new(),
+        };
+        let mut seen = 0;
+        // `list_dir` leaves out symlinks and special files; nothing but this
+        // code writes in `intents/`, which is the daemon's own 0700
+        // directory.
+        for (name, _) in j.root.list_dir(&[DIR])? {
+            let path = j.root.path().join(DIR).join(&name);
+            match classify(&name) {
+                Name::Temp(id) => {
+                    seen = seen.max(id.map_or(0, |i| i.0));
+                    match j.root.unlink(&[DIR, &name]) {
+                        Ok(()) => {
+                            tracing::warn!(path = %path.display(), "removed a journal write cut short by a crash");
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot remove a leftover journal temporary file; the next write of it retries");
+                        }
+                    }
+                }
+                Name::Record(id) => {
+                    seen = seen.max(id.0);
+                    match j.load(&name, id) {
+                        Ok((intent, phase)) => {
+                            j.entries.insert(id, (intent, phase));
+                        }
+                        Err(reason) => j.set_aside(&name, reason),
+                    }
+                }
+                Name::SetAside(id) => {
+                    seen = seen.max(id.map_or(0, |i| i.0));
+                    tracing::error!(path = %path.display(), "a corrupt journal record set aside earlier is still there; its step may be unfinished");
+                    j.corrupt.push(JournalError::Corrupt {
+                        path: path.clone(),
+                        set_aside: Some(path),
+                        reason: CorruptReason::Earlier,
+                    });
+                }
+                Name::Ids => match j.load_ids() {
+                    Ok(below) => j.reserved = Some(below),
+                    Err(reason) => j.set_aside(&name, reason),
+                },
+                Name::Other => {
+                    tracing::warn!(path = %path.display(), "unknown file in the journal directory, left alone");
+                }
+            }
+        }
+        // Make the removals and renames above durable (cheap enough to do
+        // at every start-up).
+        j.root.fsync_dir(&[DIR])?;
+        j.next = (seen + 1).max(j.reserved.unwrap_or(1));
+        Ok(j)
+    }
+
+    /// Records `intent` in phase [`Phase::Begun`], durably, before any of
+    /// its steps; returns its id.
+    ///
+    /// # Errors
+    ///
+    /// An invalid intent, one sharing a file with an in-flight intent
+    /// ([`JournalError::Conflict`]), or a write failure. On a write failure
+    /// the record may or may not be on disk: do not start the operation; a
+    /// later start-up may list it as `Begun`, which replays as "maybe
+    /// nothing was done".
+    pub fn begin(&mut self, intent: Intent) -> Result<EntryId, JournalError> {
+        let id = EntryId(self.next);
+        intent
+            .validate()
+            .map_err(|source| JournalError::Intent { id, source })?;
+        self.check_conflicts(id, &intent)?;
+        if self.reserved.is_none_or(|below| id.0 >= below) {
+            let below = id.0 + self.id_block;
+            let bytes =
+                encode(&Ids::V1 { below }).map_err(|source| JournalError::Encode { id, source })?;
+            self.write(IDS, &bytes, self.reserved.is_some())?;
+            self.reserved = Some(below);
+        }
+        // From here on the id is used, whatever happens to the record.
+        self.next += 1;
+        self.write_record(id, &intent, Phase::Begun, false)?;
+        self.entries.insert(id, (intent, Phase::Begun));
+        Ok(id)
+    }
+
+    /// Records, durably, that the step reaching `phase` is done. `phase`
+    /// must be a phase of the intent after its current one (skipping is
+    /// allowed, e.g. when a replay finds two steps done); the current phase
+    /// again is accepted and writes nothing.
+    ///
+    /// # Errors
+    ///
+    /// An unknown id, a phase that is not later in the intent's sequence,
+    /// or a write failure (the record then holds the old phase or the new
+    /// one; both are true, since the step is done).
+    pub fn advance(&mut self, id: EntryId, phase: Phase) -> Result<(), JournalError> {
+        let (intent, current) = self.entries.get(&id).ok_or(JournalError::Unknown { id })?;
+        let bad = || JournalError::BadPhase {
+            id,
+            op: intent.op(),
+            from: *current,
+            to: phase,
+        };
+        let (from, to) = (intent.rank(*current), intent.rank(phase).ok_or_else(bad)?);
+        if Some(to) == from {
+            return Ok(());
+        }
+        if from.is_some_and(|f| to < f) {
+            return Err(bad());
+        }
+        let intent = intent.clone();
+        self.write_record(id, &intent, phase, true)?;
+        self.entries.insert(id, (intent, phase));
+        Ok(())
+    }
+
+    /// Removes the record of a finished (or rolled back) intent, durably.
+    /// A record already gone counts as removed.
+    ///
+    /// # Errors
+    ///
+    /// An unknown id, or the removal failed (the record then stays, and a
+    /// later start-up replays it: replays are idempotent).
+    pub fn complete(&mut self, id: EntryId) -> Result<(), JournalError> {
+        if !self.entries.contains_key(&id) {
+            return Err(JournalError::Unknown { id });
+        }
+        match self.root.unlink(&[DIR, &record_name(id)]) {
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            _ => {}
+        }
+        self.root.fsync_dir(&[DIR])?;
+        self.entries.remove(&id);
+        Ok(())
+    }
+
+    /// The in-flight intents with their last durable phase, by id (the
+    /// order they began in). At start-up, replay them in this order.
+    pub fn pending(&self) -> Vec<(EntryId, Intent, Phase)> {
+        self.entries
+            .iter()
+            .map(|(id, (intent, phase))| (*id, intent.clone(), *phase))
+            .collect()
+    }
+
+    /// The records found corrupt at [`Journal::open`], each a
+    /// [`JournalError::Corrupt`] naming the file, where it was set aside
+    /// and why. Their steps may be unfinished: an operator has to look.
+    /// They are reported again at each start-up until removed.
+    pub fn corrupt(&self) -> &[JournalError] {
+        &self.corrupt
+    }
+
+    fn check_conflicts(&self, id: EntryId, intent: &Intent) -> Result<(), JournalError> {
+        let dir = intent.dir();
+        for (other, (o, _)) in &self.entries {
+            if o.dir() != dir {
+                continue;
+            }
+            let theirs = o.names();
+            if let Some(name) = intent.names().into_iter().find(|n| theirs.contains(n)) {
+                return Err(JournalError::Conflict {
+                    id,
+                    other: *other,
+                    name: name.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn write_record(
+        &self,
+        id: EntryId,
+        intent: &Intent,
+        phase: Phase,
+        replace: bool,
+    ) -> Result<(), JournalError> {
+        let record = Record::V1 {
+            id,
+            intent: intent.clone(),
+            phase,
+        };
+        let bytes = encode(&record).map_err(|source| JournalError::Encode { id, source })?;
+        self.write(&record_name(id), &bytes, replace)
+    }
+
+    /// Writes `name` durably: temporary file, fsync, rename (replacing the
+    /// old file when `replace`, else refusing to), fsync of `intents/`.
+    fn write(&self, name: &str, bytes: &[u8], replace: bool) -> Result<(), JournalError> {
+        let temp = format!("{name}.tmp");
+        let at = [DIR, temp.as_str()];
+        // A temporary file left by an earlier failed write.
+        match self.root.unlink(&at) {
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            _ => {}
+        }
+        let result = self.write_temp(&at, bytes).and_then(|()| {
+            let to = [DIR, name];
+            if replace {
+                self.root.replace(&at, &to)
+            } else {
+                self.root.rename(&at, &to)
+            }
+            .map_err(JournalError::from)
+        });
+        if let Err(e) = result {
+            // Best effort: a leftover is removed by the next write or open.
+            let _ = self.root.unlink(&at);
+            return Err(e);
+        }
+        self.root.fsync_dir(&[DIR])?;
+        Ok(())
+    }
+
+    fn write_temp(&self, at: &[&str], bytes: &[u8]) -> Result<(), JournalError> {
+        let mut f = self.root.create_new(at, FILE_MODE)?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|source| JournalError::Write {
+                path: self.root.path().join(at.join("/")),
+                source,
+            })
+    }
+
+    fn read(&self, name: &str) -> Result<Vec<u8>, CorruptReason> {
+        let opened = self
+            .root
+            .open_file(&[DIR, name])
+            .map_err(CorruptReason::Unreadable)?;
+        if opened.size > MAX_RECORD_BYTES {
+            return Err(CorruptReason::TooLarge);
+        }
+        let mut buf = Vec::new();
+        opened
+            .file
+            .take(MAX_RECORD_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(|source| {
+                CorruptReason::Unreadable(SafeOpenError::Io {
+                    op: "read",
+                    path: self.root.path().join(DIR).join(name),
+                    source,
+                })
+            })?;
+        if buf.len() as u64 > MAX_RECORD_BYTES {
+            return Err(CorruptReason::TooLarge);
+        }
+        Ok(buf)
+    }
+
+    fn load(&self, name: &str, id: EntryId) -> Result<(Intent, Phase), CorruptReason> {
+        let Record::V1 {
+            id: found,
+            intent,
+            phase,
+        } = decode(&self.read(name)?)?;
+        if found != id {
+            return Err(CorruptReason::IdMismatch {
+                expected: id,
+                found,
+            });
+        }
+        intent.validate().map_err(CorruptReason::Intent)?;
+        if intent.rank(phase).is_none() {
+            return Err(CorruptReason::Phase {
+                op: intent.op(),
+                phase,
+            });
+        }
+        Ok((intent, phase))
+    }
+
+    fn load_ids(&self) -> Result<u64, CorruptReason> {
+        let Ids::V1 { below } = decode(&self.read(IDS)?)?;
+        Ok(below)
+    }
+
+    /// Renames a bad record to `<name>.corrupt` (or `.corrupt.N` when that
+    /// is taken), reports it and logs it.
+    fn set_aside(&mut self, name: &str, reason: CorruptReason) {
+        let dir = self.root.path().join(DIR);
+        let mut moved = None;
+        for n in 0..100 {
+            let to = match n {
+                0 => format!("{name}.corrupt"),
+                n => format!("{name}.corrupt.{n}"),
+            };
+            match self.root.rename(&[DIR, name], &[DIR, &to]) {
+                Ok(()) => {
+                    moved = Some(dir.join(to));
+                    break;
+                }
+                Err(e) if e.is_exists() => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot set the corrupt journal record aside");
+                    break;
+                }
+            }
+        }
+        let e = JournalError::Corrupt {
+            path: dir.join(name),
+            set_aside: moved,
+            reason,
+        };
+        tracing::error!(error = %e, "corrupt journal record; its step may be unfinished and needs an operator");
+        self.corrupt.push(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotate(container: &str, n: u32) -> Intent {
+        Intent::Rotate {
+            dir: vec!["ns_pod_uid".into(), container.into()],
+            active: "0.log".into(),
+            rotated: format!("0.log.20261121-07150{n}.123"),
+            container_id: "c0ffee".into(),
+        }
+    }
+
+    fn compress(source: &str) -> Intent {
+        Intent::Compress {
+            dir: vec!["ns_pod_uid".into(), "app".into()],
+            source: source.into(),
+            temp: format!("{source}.gz.tmp"),
+            target: format!("{source}.gz"),
+        }
+    }
+
+    fn trim() -> Intent {
+        Intent::Trim {
+            dir: vec!["ns_pod_uid".into(), "app".into()],
+            file: "0.log.1".into(),
+            offset: 4096,
+            temp: "0.log.1.trim.tmp".into(),
+        }
+    }
+
+    fn delete(file: &str) -> Intent {
+        Intent::Delete {
+            dir: vec!["ns_pod_uid".into(), "app".into()],
+            file: file.into(),
+        }
+    }
+
+    struct State {
+        dir: tempfile::TempDir,
+        root: Arc<SafeRoot>,
+    }
+
+    fn state() -> State {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Arc::new(SafeRoot::open(dir.path()).unwrap());
+        State { dir, root }
+    }
+
+    impl State {
+        fn open(&self) -> Journal {
+            Journal::open(self.root.clone()).unwrap()
+        }
+
+        fn names(&self) -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(self.dir.path().join(DIR))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        }
+
+        fn write(&self, name: &str, bytes: &[u8]) {
+            std::fs::write(self.dir.path().join(DIR).join(name), bytes).unwrap();
+        }
+
+        fn read(&self, name: &str) -> Vec<u8> {
+            std::fs::read(self.dir.path().join(DIR).join(name)).unwrap()
+        }
+    }
+
+    #[test]
+    fn begin_advance_complete_round_trip() {
+        let s = state();
+        let mut j = s.open();
+        assert!(j.pending().is_empty());
+        let id = j.begin(rotate("app", 0)).unwrap();
+        assert_eq!(j.pending(), vec![(id, rotate("app", 0), Phase::Begun)]);
+        assert!(s.names().contains(&record_name(id)));
+        j.advance(id, Phase::Renamed).unwrap();
+        j.advance(id, Phase::Renamed).unwrap();
+        j.advance(id, Phase::Reopened).unwrap();
+        assert_eq!(j.pending(), vec![(id, rotate("app", 0), Phase::Reopened)]);
+        // The file is plain JSON with the record inside.
+        let v: serde_json::Value = serde_json::from_slice(&s.read(&record_name(id))).unwrap();
+        assert_eq!(v["record"]["phase"], "reopened");
+        assert_eq!(v["record"]["intent"]["op"], "rotate");
+        assert_eq!(v["record"]["v"], "1");
+        j.complete(id).unwrap();
+        assert!(j.pending().is_empty());
+        assert_eq!(
+            s.names(),
+            vec![IDS.to_owned()],
+            "only the id reservation stays"
+        );
+        assert!(matches!(j.complete(id), Err(JournalError::Unknown { .. })));
+        assert!(j.corrupt().is_empty());
+    }
+
+    #[test]
+    fn advance_checks_the_phase_sequence() {
+        let s = state();
+        let mut j = s.open();
+        let r = j.begin(rotate("app", 0)).unwrap();
+        let c = j.begin(compress("0.log.2")).unwrap();
+        let d = j.begin(delete("0.log.0")).unwrap();
+        let t = j.begin(trim()).unwrap();
+        for (id, phase) in [
+            (r, Phase::TempWritten),
+            (r, Phase::Replaced),
+            (c, Phase::Reopened),
+            (d, Phase::Renamed),
+            (t, Phase::Renamed),
+        ] {
+            let e = j.advance(id, phase).unwrap_err();
+            assert!(matches!(e, JournalError::BadPhase { .. }), "{e}");
+        }
+        // Skipping forward is allowed, going back is not.
+        j.advance(c, Phase::Renamed).unwrap();
+        let e = j.advance(c, Phase::TempWritten).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                JournalError::BadPhase {
+                    from: Phase::Renamed,
+                    to: Phase::TempWritten,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        j.advance(c, Phase::SourceDeleted).unwrap();
+        assert!(matches!(
+            j.advance(EntryId(999), Phase::Begun),
+            Err(JournalError::Unknown { .. })
+        ));
+        assert_eq!(j.pending()[1].2, Phase::SourceDeleted);
+    }
+
+    #[test]
+    fn reopen_after_a_crash_lists_pending_in_order_with_the_last_phase() {
+        let s = state();
+        let (a, b, c, done);
+        {
+            let mut j = s.open();
+            a = j.begin(rotate("app", 1)).unwrap();
+            j.advance(a, Phase::Renamed).unwrap();
+            b = j.begin(compress("0.log.7")).unwrap();
+            j.advance(b, Phase::TempWritten).unwrap();
+            done = j.begin(delete("0.log.3")).unwrap();
+            c = j.begin(trim()).unwrap();
+            j.complete(done).unwrap();
+            // Dropped without completing: a crash.
+        }
+        let j = s.open();
+        assert!(j.corrupt().is_empty());
+        assert_eq!(
+            j.pending(),
+            vec![
+                (a, rotate("app", 1), Phase::Renamed),
+                (b, compress("0.log.7"), Phase::TempWritten),
+                (c, trim(), Phase::Begun),
+            ]
+        );
+        assert!(a < b && b < done && done < c);
+    }
+
+    #[test]
+    fn torn_temporary_files_are_removed_at_open() {
+        let s = state();
+        let id;
+        {
+            let mut j = s.open();
+            id = j.begin(rotate("app", 0)).unwrap();
+        }
+        // A write of the next phase cut before its rename, a torn new
+        // record, and a torn id reservation.
+        let full = s.read(&record_name(id));
+        s.write(&format!("{}.tmp", record_name(id)), &full[..full.len() / 2]);
+        s.write(
+            &format!("{}.tmp", record_name(EntryId(40))),
+            b"{\"crc32\":\"00",
+        );
+        s.write("ids.json.tmp", b"");
+        let mut j = s.open();
+        assert!(j.corrupt().is_empty());
+        assert_eq!(j.pending(), vec![(id, rotate("app", 0), Phase::Begun)]);
+        assert_eq!(s.names(), vec![record_name(id), IDS.to_owned()]);
+        // Id 40 may have been handed out before the crash: never again.
+        assert!(j.begin(delete("x")).unwrap() > EntryId(40));
+    }
+
+    #[test]
+    fn corrupt_records_are_set_aside_and_reported() {
+        let s = state();
+        let (good, flipped, torn, moved);
+        {
+            let mut j = s.open();
+            good = j.begin(rotate("app", 0)).unwrap();
+            flipped = j.begin(rotate("b", 0)).unwrap();
+            torn = j.begin(rotate("c", 0)).unwrap();
+            moved = j.begin(rotate("d", 0)).unwrap();
+        }
+        // A flipped bit inside the record: the checksum catches it.
+        let mut bytes = s.read(&record_name(flipped));
+        let at = bytes.windows(6).position(|w| w == b"0.log.").unwrap();
+        bytes[at] = b'1';
+        s.write(&record_name(flipped), &bytes);
+        // A record cut short.
+        let bytes = s.read(&record_name(torn));
+        s.write(&record_name(torn), &bytes[..bytes.len() - 5]);
+        // A valid record under another id's name.
+        std::fs::rename(
+            s.dir.path().join(DIR).join(record_name(moved)),
+            s.dir.path().join(DIR).join(record_name(EntryId(77))),
+        )
+        .unwrap();
+        // Not JSON at all, empty, valid envelope with bad JSON, a bad name
+        // in the intent, a phase of another kind of intent.
+        s.write(&record_name(EntryId(80)), b"garbage");
+        s.write(&record_name(EntryId(81)), b"");
+        s.write(
+            &record_name(EntryId(82)),
+            &encode(&serde_json::json!({"v": "1", "id": 82})).unwrap(),
+        );
+        let bad_name = Record::V1 {
+            id: EntryId(83),
+            intent: delete(".."),
+            phase: Phase::Begun,
+        };
+        s.write(&record_name(EntryId(83)), &encode(&bad_name).unwrap());
+        let bad_phase = Record::V1 {
+            id: EntryId(84),
+            intent: delete("x"),
+            phase: Phase::Renamed,
+        };
+        s.write(&record_name(EntryId(84)), &encode(&bad_phase).unwrap());
+        let future = serde_json::json!({"v": "9", "id": 85});
+        s.write(&record_name(EntryId(85)), &encode(&future).unwrap());
+
+        let mut j = s.open();
+        assert_eq!(j.pending(), vec![(good, rotate("app", 0), Phase::Begun)]);
+        let reasons: Vec<(String, String)> = j
+            .corrupt()
+            .iter()
+            .map(|e| match e {
+                JournalError::Corrupt {
+                    path,
+                    set_aside: Some(to),
+                    reason,
+                } => {
+                    assert_eq!(
+                        to,
+                        &path.with_file_name(format!(
+                            "{}.corrupt",
+                            path.file_name().unwrap().to_str().unwrap()
+                        ))
+                    );
+                    assert!(to.exists() && !path.exists());
+                    let text = e.to_string();
+                    assert!(text.contains(&path.display().to_string()), "{text}");
+                    (
+                        path.file_name().unwrap().to_str().unwrap().to_owned(),
+                        format!("{reason:?}"),
+                    )
+                }
+                other => panic!("not a set-aside record: {other:?}"),
+            })
+            .collect();
+        let expect = [
+            (flipped, "Checksum"),
+            (torn, "Envelope"),
+            (EntryId(77), "IdMismatch"),
+            (EntryId(80), "Envelope"),
+            (EntryId(81), "Envelope"),
+            (EntryId(82), "Json"),
+            (EntryId(83), "Intent"),
+            (EntryId(84), "Phase"),
+            (EntryId(85), "Json"),
+        ];
+        assert_eq!(reasons.len(), expect.len(), "{reasons:?}");
+        for ((name, reason), (id, want)) in reasons.iter().zip(expect) {
+            assert_eq!(name, &record_name(id));
+            assert!(reason.starts_with(want), "{name}: {reason}");
+        }
+        // New ids stay above every id seen, corrupt ones included.
+        assert!(j.begin(delete("y")).unwrap() > EntryId(85));
+        drop(j);
+
+        // Reported again at the next start-up, not set aside twice.
+        let before = s.names();
+        let j = s.open();
+        assert_eq!(s.names(), before);
+        assert_eq!(j.corrupt().len(), expect.len());
+        assert!(j.corrupt().iter().all(|e| matches!(
+            e,
+            JournalError::Corrupt {
+                reason: CorruptReason::Earlier,
+                ..
+            }
+        )));
+        assert_eq!(j.pending().len(), 2);
+    }
+
+    #[test]
+    fn ids_never_repeat_across_restarts() {
+        let s = state();
+        let mut seen = Vec::new();
+        for round in 0..4 {
+            let mut j = s.open();
+            // A small block, so reservations are crossed often.
+            j.id_block = 3;
+            for i in 0..5 {
+                let id = j.begin(delete(&format!("f{round}-{i}"))).unwrap();
+                if i % 2 == 0 {
+                    j.complete(id).unwrap();
+                }
+                seen.push(id);
+            }
+            if round == 2 {
+                for (id, _, _) in j.pending() {
+                    j.complete(id).unwrap();
+                }
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, seen, "ids increase and never repeat");
+
+        // Even with every record completed, the reservation carries on.
+        let s = state();
+        let first = {
+            let mut j = s.open();
+            let id = j.begin(delete("a")).unwrap();
+            j.complete(id).unwrap();
+            id
+        };
+        let mut j = s.open();
+        assert!(j.pending().is_empty());
+        assert!(j.begin(delete("a")).unwrap() > first);
+    }
+
+    #[test]
+    fn a_corrupt_id_reservation_is_reported() {
+        let s = state();
+        {
+            let mut j = s.open();
+            let id = j.begin(delete("a")).unwrap();
+            j.advance(id, Phase::Begun).unwrap();
+        }
+        s.write(IDS, b"{}");
+        let mut j = s.open();
+        assert_eq!(j.corrupt().len(), 1);
+        assert!(s.names().contains(&format!("{IDS}.corrupt")));
+        // Ids still continue above the records found.
+        assert!(j.begin(delete("b")).unwrap() > EntryId(1));
+        assert!(s.names().contains(&IDS.to_owned()));
+    }
+
+    #[test]
+    fn begin_refuses_bad_and_conflicting_intents() {
+        let s = state();
+        let mut j = s.open();
+        for bad in [
+            delete(".."),
+            delete("a/b"),
+            delete(""),
+            Intent::Delete {
+                dir: vec!["..".into()],
+                file: "x".into(),
+            },
+            Intent::Compress {
+                dir: vec!["d".into()],
+                source: "s".into(),
+                temp: "s".into(),
+                target: "t".into(),
+            },
+        ] {
+            let e = j.begin(bad).unwrap_err();
+            assert!(matches!(e, JournalError::Intent { .. }), "{e}");
+        }
+        let a = j.begin(rotate("app", 0)).unwrap();
+        // The same active file in the same directory is in flight.
+        let e = j.begin(rotate("app", 1)).unwrap_err();
+        assert!(
+            matches!(e, JournalError::Conflict { other, .. } if other == a),
+            "{e}"
+        );
+        // Another container is fine, and so is the same name elsewhere.
+        j.begin(rotate("other", 1)).unwrap();
+        j.complete(a).unwrap();
+        j.begin(rotate("app", 1)).unwrap();
+        assert!(j.pending().len() == 2);
+    }
+
+    #[test]
+    fn one_journal_per_state_directory() {
+        let s = state();
+        let j = s.open();
+        let e = Journal::open(s.root.clone()).unwrap_err();
+        assert!(matches!(e, JournalError::Locked { .. }), "{e}");
+        drop(j);
+        s.open();
+    }
+
+    #[test]
+    fn envelope_round_trip_and_rejections() {
+        let rec = Record::V1 {
+            id: EntryId(5),
+            intent: trim(),
+            phase: Phase::TempWritten,
+        };
+        let bytes = encode(&rec).unwrap();
+        let Record::V1 { id, intent, phase } = decode(&bytes).unwrap();
+        assert_eq!(
+            (id, intent, phase),
+            (EntryId(5), trim(), Phase::TempWritten)
+        );
+        for cut in 0..bytes.len() {
+            assert!(decode::<Record>(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut plus = bytes.clone();
+        plus[HEAD.len()] = b'+';
+        assert!(decode::<Record>(&plus).is_err());
+        assert_eq!(
+            classify("00000000000000000005.json"),
+            Name::Record(EntryId(5))
+        );
+        assert_eq!(
+            classify("00000000000000000005.json.tmp"),
+            Name::Temp(Some(EntryId(5)))
+        );
+        assert_eq!(classify("ids.json.tmp"), Name::Temp(None));
+        assert_eq!(
+            classify("00000000000000000005.json.corrupt.2"),
+            Name::SetAside(Some(EntryId(5)))
+        );
+        assert_eq!(classify("5.json"), Name::Other);
+        assert_eq!(classify("ids.json"), Name::Ids);
+    }
+}
