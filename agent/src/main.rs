@@ -1,5 +1,8 @@
 //! `podlogd`: reads flags and configuration, runs the agent, and maps the
 //! outcome to an exit code (64 for bad configuration).
+// The doc comments on `Cli` are the `--help` text, written for a terminal:
+// `<container>` there is a placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
 
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //!
 //! Files are read with large `pread`s into a reused buffer (not mapped: a
 //! file truncated under a mapping would raise `SIGBUS`), lines are found with
-//! `memchr` and fed to the [`Assembler`]; events pass the [`Selector`] and
+//! `memchr` and fed to the [`Assembler`]; events pass the `Selector` and
 //! are rendered into output chunks handed to a [`Sink`].
 //!
 //! * `tailLines` reads a window at the end of the set and widens it until it

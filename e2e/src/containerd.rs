@@ -12,6 +12,10 @@
 //! Speaking CRI is left to the callers; this module only uses `ctr` and
 //! `runc`.
 
+// The harness bounds real processes (containerd, runc, shims) in wall-clock
+// time from synchronous code: there is no tokio clock to pause here.
+#![allow(clippy::disallowed_types)]
+
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::fmt::Write as _;

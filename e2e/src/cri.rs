@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use podlog_proto::cri as pb;
 use podlog_proto::cri::runtime_service_client::RuntimeServiceClient;

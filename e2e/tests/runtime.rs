@@ -5,6 +5,8 @@
 //! Each test starts its own private containerd (see `podlog_e2e`), so the
 //! tests are independent; without the runtime they skip, or fail under
 //! `PODLOG_E2E=1` as in CI.
+// These tests measure a real runtime and a real agent in wall-clock time.
+#![allow(clippy::disallowed_types)]
 
 use std::time::{Duration, Instant};
 
