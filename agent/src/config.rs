@@ -42,6 +42,8 @@ pub struct FileConfig {
     pub cri_endpoint: Option<String>,
     /// `ADDR:PORT` or `unix:/PATH`.
     pub grpc_listen: Option<String>,
+    /// Periodic runtime resync, e.g. `10s`.
+    pub resync_interval: Option<String>,
     /// Node defaults of the log policy (see docs/policy.md).
     pub policy: Option<podlog_policy::PolicySpec>,
 }

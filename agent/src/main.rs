@@ -36,13 +36,19 @@ struct Cli {
     #[arg(long, value_name = "PATH|none")]
     cri_endpoint: Option<String>,
 
+    /// How often the runtime's pods and containers are listed again, besides
+    /// the resync that every change under the log root triggers (e.g. 10s,
+    /// 1m; at least 100ms).
+    #[arg(long, value_name = "DURATION")]
+    resync_interval: Option<String>,
+
     /// Serve the gRPC API (podlog.v1.Logs) on ADDR:PORT or unix:/PATH. Off
     /// by default.
     #[arg(long, value_name = "ADDR:PORT|unix:PATH")]
     grpc_listen: Option<String>,
 
     /// YAML configuration file (logRoot, listen, nodeName, maxEventBytes,
-    /// criEndpoint, grpcListen, policy).
+    /// criEndpoint, grpcListen, resyncInterval, policy).
     /// Flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -89,10 +95,30 @@ fn build_config(cli: Cli) -> Result<Config, config::ConfigError> {
             reason,
         })?),
     };
+    let resync_interval = match cli
+        .resync_interval
+        .as_deref()
+        .or(file.resync_interval.as_deref())
+    {
+        None => Duration::from_secs(10),
+        Some(s) => podlog_policy::parse_duration(s)
+            .map_err(|e| e.to_string())
+            .and_then(|d| {
+                if d < Duration::from_millis(100) {
+                    Err(format!("{s:?} is shorter than 100ms"))
+                } else {
+                    Ok(d)
+                }
+            })
+            .map_err(|reason| config::ConfigError::Invalid {
+                key: "--resync-interval",
+                reason,
+            })?,
+    };
     Ok(Config {
         node_policy: file.policy.unwrap_or_default(),
         grpc_listen,
-        resync_interval: Duration::from_secs(10),
+        resync_interval,
         log_root,
         listen,
         cri_endpoint,

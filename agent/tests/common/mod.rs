@@ -104,7 +104,12 @@ impl Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_podlogd"))
             .arg("--log-root")
             .arg(root)
-            .args(["--listen", "127.0.0.1:0", "--cri-endpoint", "none"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(if extra.contains(&"--cri-endpoint") {
+                &[][..]
+            } else {
+                &["--cri-endpoint", "none"][..]
+            })
             .args(extra)
             .env("PODLOG_LOG", level)
             .stdin(Stdio::null())

@@ -1,0 +1,440 @@
+//! Runtime mode against an in-process fake CRI server on a Unix socket:
+//! metadata in the inventory and in events, the runtime going away and
+//! coming back, and the runtime's odd answers (a container removed between
+//! the list and its status, a sandbox without a verbose log directory).
+//! The real containerd is exercised by the e2e suite; this one runs
+//! anywhere.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use podlog_proto::cri as pb;
+use podlog_proto::cri::runtime_service_server::{RuntimeService, RuntimeServiceServer};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+/// What the fake runtime knows.
+#[derive(Default)]
+struct State {
+    sandboxes: Vec<pb::PodSandbox>,
+    /// Sandbox id → the verbose `info` JSON.
+    info: HashMap<String, String>,
+    containers: Vec<(pb::Container, pb::ContainerStatus)>,
+    /// Container ids whose status call answers NotFound.
+    vanished: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Arc<Mutex<State>>);
+
+type R<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl RuntimeService for Fake {
+    async fn version(&self, _: Request<pb::VersionRequest>) -> R<pb::VersionResponse> {
+        Ok(Response::new(pb::VersionResponse {
+            version: "0.1.0".into(),
+            runtime_name: "fake".into(),
+            runtime_version: "1.0".into(),
+            runtime_api_version: "v1".into(),
+        }))
+    }
+    async fn list_pod_sandbox(
+        &self,
+        _: Request<pb::ListPodSandboxRequest>,
+    ) -> R<pb::ListPodSandboxResponse> {
+        let s = self.0.lock().unwrap();
+        Ok(Response::new(pb::ListPodSandboxResponse {
+            items: s.sandboxes.clone(),
+        }))
+    }
+    async fn pod_sandbox_status(
+        &self,
+        req: Request<pb::PodSandboxStatusRequest>,
+    ) -> R<pb::PodSandboxStatusResponse> {
+        let s = self.0.lock().unwrap();
+        let id = req.into_inner().pod_sandbox_id;
+        let mut info = HashMap::new();
+        if let Some(i) = s.info.get(&id) {
+            info.insert("info".to_owned(), i.clone());
+        }
+        Ok(Response::new(pb::PodSandboxStatusResponse {
+            info,
+            ..Default::default()
+        }))
+    }
+    async fn list_containers(
+        &self,
+        _: Request<pb::ListContainersRequest>,
+    ) -> R<pb::ListContainersResponse> {
+        let s = self.0.lock().unwrap();
+        Ok(Response::new(pb::ListContainersResponse {
+            containers: s.containers.iter().map(|(c, _)| c.clone()).collect(),
+        }))
+    }
+    async fn container_status(
+        &self,
+        req: Request<pb::ContainerStatusRequest>,
+    ) -> R<pb::ContainerStatusResponse> {
+        let s = self.0.lock().unwrap();
+        let id = req.into_inner().container_id;
+        if s.vanished.contains(&id) {
+            return Err(Status::not_found(format!("container {id} not found")));
+        }
+        let st = s
+            .containers
+            .iter()
+            .find(|(c, _)| c.id == id)
+            .map(|(_, st)| st.clone());
+        match st {
+            Some(st) => Ok(Response::new(pb::ContainerStatusResponse {
+                status: Some(st),
+                info: HashMap::new(),
+            })),
+            None => Err(Status::not_found(format!("container {id} not found"))),
+        }
+    }
+    async fn run_pod_sandbox(
+        &self,
+        _: Request<pb::RunPodSandboxRequest>,
+    ) -> R<pb::RunPodSandboxResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn stop_pod_sandbox(
+        &self,
+        _: Request<pb::StopPodSandboxRequest>,
+    ) -> R<pb::StopPodSandboxResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn remove_pod_sandbox(
+        &self,
+        _: Request<pb::RemovePodSandboxRequest>,
+    ) -> R<pb::RemovePodSandboxResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn create_container(
+        &self,
+        _: Request<pb::CreateContainerRequest>,
+    ) -> R<pb::CreateContainerResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn start_container(
+        &self,
+        _: Request<pb::StartContainerRequest>,
+    ) -> R<pb::StartContainerResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn stop_container(
+        &self,
+        _: Request<pb::StopContainerRequest>,
+    ) -> R<pb::StopContainerResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn remove_container(
+        &self,
+        _: Request<pb::RemoveContainerRequest>,
+    ) -> R<pb::RemoveContainerResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn reopen_container_log(
+        &self,
+        _: Request<pb::ReopenContainerLogRequest>,
+    ) -> R<pb::ReopenContainerLogResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+}
+
+/// Serves `fake` on `sock` until the returned token is cancelled.
+async fn serve(fake: Fake, sock: &Path) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let _ = std::fs::remove_file(sock);
+    let listener = tokio::net::UnixListener::bind(sock).unwrap();
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(RuntimeServiceServer::new(fake))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::UnixListenerStream::new(listener),
+                s.cancelled(),
+            )
+            .await
+            .unwrap();
+    });
+    (stop, task)
+}
+
+fn sandbox(id: &str, ns: &str, name: &str, uid: &str, labels: &[(&str, &str)]) -> pb::PodSandbox {
+    pb::PodSandbox {
+        id: id.into(),
+        metadata: Some(pb::PodSandboxMetadata {
+            name: name.into(),
+            uid: uid.into(),
+            namespace: ns.into(),
+            attempt: 0,
+        }),
+        state: pb::PodSandboxState::SandboxReady as i32,
+        created_at: 1,
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        annotations: [("podlog.dev/max-files".to_owned(), "4".to_owned())].into(),
+        runtime_handler: String::new(),
+    }
+}
+
+fn container(
+    id: &str,
+    sandbox: &str,
+    name: &str,
+    attempt: u32,
+    log: &Path,
+) -> (pb::Container, pb::ContainerStatus) {
+    let meta = pb::ContainerMetadata {
+        name: name.into(),
+        attempt,
+    };
+    let image = pb::ImageSpec {
+        image: "registry.example/app:1".into(),
+        ..Default::default()
+    };
+    (
+        pb::Container {
+            id: id.into(),
+            pod_sandbox_id: sandbox.into(),
+            metadata: Some(meta.clone()),
+            image: Some(image.clone()),
+            image_ref: "sha256:abc".into(),
+            state: pb::ContainerState::ContainerRunning as i32,
+            created_at: 2,
+            ..Default::default()
+        },
+        pb::ContainerStatus {
+            id: id.into(),
+            metadata: Some(meta),
+            state: pb::ContainerState::ContainerRunning as i32,
+            created_at: 2,
+            started_at: 3,
+            image: Some(image),
+            image_ref: "sha256:abc".into(),
+            log_path: log.display().to_string(),
+            ..Default::default()
+        },
+    )
+}
+
+struct Fx {
+    t: Tree,
+    sock: PathBuf,
+    fake: Fake,
+}
+
+fn fixture() -> Fx {
+    let t = Tree::new();
+    let c = t.container("shop", "cart-1", "uid-cart", "app");
+    write_file(
+        &c.join("0.log"),
+        &cri("2026-11-21T05:00:00.000000001Z", "stdout", "F", "hello"),
+    );
+    let d = t.container("shop", "db-1", "uid-db", "pg");
+    write_file(
+        &d.join("0.log"),
+        &cri("2026-11-21T05:00:00.5Z", "stderr", "F", "ready"),
+    );
+    let sock = t.root.parent().unwrap().join("cri.sock");
+    let fake = Fake::default();
+    {
+        let mut s = fake.0.lock().unwrap();
+        s.sandboxes.push(sandbox(
+            "sb-cart",
+            "shop",
+            "cart-1",
+            "uid-cart",
+            &[("app", "cart")],
+        ));
+        s.info.insert(
+            "sb-cart".into(),
+            format!(
+                r#"{{"config":{{"log_directory":"{}"}}}}"#,
+                t.root.join("shop_cart-1_uid-cart").display()
+            ),
+        );
+        // No verbose info: the directory comes from the container's log path.
+        s.sandboxes
+            .push(sandbox("sb-db", "shop", "db-1", "uid-db", &[("app", "db")]));
+        s.containers
+            .push(container("c-app", "sb-cart", "app", 0, &c.join("0.log")));
+        s.containers
+            .push(container("c-pg", "sb-db", "pg", 0, &d.join("0.log")));
+        // Listed, but gone by the time its status is asked.
+        s.containers
+            .push(container("c-gone", "sb-db", "sidecar", 0, &d.join("x.log")));
+        s.vanished.push("c-gone".into());
+    }
+    Fx { t, sock, fake }
+}
+
+/// Polls `/readyz` (podlogd exposes no event for the runtime's state)
+/// until it answers `want`.
+async fn wait_ready(d: &Daemon, want: u16) -> String {
+    for _ in 0..400 {
+        let r = get(d.addr, "/readyz").await;
+        if r.status == want {
+            return r.text();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("/readyz never answered {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_metadata_reaches_the_inventory_and_the_events() {
+    let f = fixture();
+    let (_stop, _task) = serve(f.fake.clone(), &f.sock).await;
+    let d = f.t.start_with(&[
+        "--cri-endpoint",
+        f.sock.to_str().unwrap(),
+        "--resync-interval",
+        "200ms",
+    ]);
+    wait_ready(&d, 200).await;
+    let inv = inventory(d.addr, "").await;
+    assert_eq!(inv["mode"], "runtime");
+    assert_eq!(inv["runtime"]["name"], "fake");
+    assert_eq!(inv["runtime"]["connected"], true);
+    let cart = &inv["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pod"] == "cart-1")
+        .unwrap()
+        .clone();
+    assert_eq!(cart["labels"]["app"], "cart");
+    assert_eq!(cart["sandboxId"], "sb-cart");
+    assert_eq!(cart["state"], "SANDBOX_READY");
+    assert_eq!(
+        cart["logDirectory"],
+        f.t.root.join("shop_cart-1_uid-cart").display().to_string()
+    );
+    let app = &cart["containers"][0];
+    assert_eq!(app["id"], "c-app");
+    assert_eq!(app["image"], "registry.example/app:1");
+    assert_eq!(app["instances"][0]["imageRef"], "sha256:abc");
+    assert_eq!(
+        app["instances"][0]["startedAt"],
+        "1970-01-01T00:00:00.000000003Z"
+    );
+    assert_eq!(
+        app["policy"]["maxFiles"], 4,
+        "the sandbox's annotations give the policy"
+    );
+    // The sandbox without verbose info: its directory from the log path;
+    // the vanished container is left out, not an error.
+    let db = inv["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pod"] == "db-1")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        db["logDirectory"],
+        f.t.root.join("shop_db-1_uid-db").display().to_string()
+    );
+    let names: Vec<&str> = db["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pg"]);
+    // Selection by the runtime's labels, in the inventory and in reads.
+    let sel = inventory(d.addr, "labelSelector=app%3Ddb").await;
+    assert_eq!(pod_names(&sel), ["shop/db-1"]);
+    let evs = get_events(d.addr, "/logs/shop/cart-1/app?format=json&labels=true").await;
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0]["containerId"], "c-app");
+    assert_eq!(evs[0]["image"], "registry.example/app:1");
+    assert_eq!(evs[0]["labels"]["app"], "cart");
+    let merged = get_events(d.addr, "/logs?labelSelector=app&format=json").await;
+    let logs: Vec<&str> = merged.iter().map(|e| e["log"].as_str().unwrap()).collect();
+    assert_eq!(logs, ["hello", "ready"], "both pods, in time order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_runtime_is_reported_and_the_last_snapshot_served() {
+    let f = fixture();
+    // Nothing listens yet: directory data is served, readiness says why.
+    let d = f.t.start_with(&[
+        "--cri-endpoint",
+        f.sock.to_str().unwrap(),
+        "--resync-interval",
+        "200ms",
+    ]);
+    let why = wait_ready(&d, 503).await;
+    assert!(why.contains("unreachable"), "{why}");
+    let inv = inventory(d.addr, "").await;
+    assert_eq!(inv["runtime"]["connected"], false);
+    assert!(inv["runtime"]["lastError"]
+        .as_str()
+        .is_some_and(|e| !e.is_empty()));
+    assert_eq!(pod_names(&inv), ["shop/cart-1", "shop/db-1"]);
+    assert_eq!(get_text(d.addr, "/logs/shop/cart-1/app").await, "hello\n");
+
+    // The runtime comes up: ready, with metadata.
+    let (stop, task) = serve(f.fake.clone(), &f.sock).await;
+    wait_ready(&d, 200).await;
+    let inv = inventory(d.addr, "namespace=shop").await;
+    assert_eq!(inv["pods"][0]["containers"][0]["id"], "c-app");
+
+    // It goes away again: not ready, the snapshot is kept and served.
+    stop.cancel();
+    task.await.unwrap();
+    let why = wait_ready(&d, 503).await;
+    assert!(why.contains("unreachable"), "{why}");
+    let inv = inventory(d.addr, "namespace=shop").await;
+    assert_eq!(inv["runtime"]["connected"], false);
+    assert_eq!(
+        inv["pods"][0]["containers"][0]["id"], "c-app",
+        "the last snapshot"
+    );
+    let evs = get_events(d.addr, "/logs/shop/cart-1/app?format=json").await;
+    assert_eq!(evs[0]["containerId"], "c-app");
+
+    // And back once more, with a change it must pick up.
+    f.fake.0.lock().unwrap().sandboxes[0]
+        .labels
+        .insert("tier".into(), "web".into());
+    let (_stop, _task) = serve(f.fake.clone(), &f.sock).await;
+    wait_ready(&d, 200).await;
+    let sel = inventory(d.addr, "labelSelector=tier%3Dweb").await;
+    assert_eq!(pod_names(&sel), ["shop/cart-1"]);
+}
+
+#[test]
+fn a_bad_resync_interval_is_a_configuration_error() {
+    let t = Tree::new();
+    for bad in ["0s", "10", "fast", "50ms"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_podlogd"))
+            .args([
+                "--cri-endpoint",
+                "none",
+                "--listen",
+                "127.0.0.1:0",
+                "--resync-interval",
+                bad,
+                "--log-root",
+            ])
+            .arg(&t.root)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--resync-interval"), "{bad}: {err}");
+    }
+}
