@@ -16,6 +16,7 @@ pub mod fileset;
 pub mod grpc;
 pub mod inventory;
 pub mod journal;
+pub mod lifecycle;
 pub mod merge;
 pub mod output;
 pub mod query;

@@ -229,6 +229,34 @@ impl Runtime {
         }
     }
 
+    /// Asks the runtime to reopen container `id`'s log file
+    /// (`ReopenContainerLog`): after a rotation renamed the file, the
+    /// runtime closes it and creates the log path again. Bounded by the CRI
+    /// call timeout.
+    ///
+    /// # Errors
+    ///
+    /// `Unavailable` when not connected to the runtime, `DeadlineExceeded`
+    /// when it does not answer in time, else the runtime's own status
+    /// (containerd answers `Unknown` for a container that is not running).
+    pub async fn reopen_container_log(&self, id: &str) -> Result<(), tonic::Status> {
+        let mut client = self
+            .client
+            .lock()
+            .expect("runtime lock is never poisoned: no panics while held")
+            .clone()
+            .ok_or_else(|| tonic::Status::unavailable("not connected to the container runtime"))?;
+        let req = pb::ReopenContainerLogRequest {
+            container_id: id.to_owned(),
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, client.reopen_container_log(req)).await {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "ReopenContainerLog took longer than {CALL_TIMEOUT:?}"
+            ))),
+        }
+    }
+
     fn set_client(&self, c: Option<RuntimeServiceClient<Channel>>) {
         *self
             .client

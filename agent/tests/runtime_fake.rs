@@ -282,7 +282,7 @@ fn fixture() -> Fx {
 /// Polls `/readyz` (podlogd exposes no event for the runtime's state)
 /// until it answers `want`.
 async fn wait_ready(d: &Daemon, want: u16) -> String {
-    for _ in 0..400 {
+    for _ in 0..1200 {
         let r = get(d.addr, "/readyz").await;
         if r.status == want {
             return r.text();

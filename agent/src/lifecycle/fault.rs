@@ -1,0 +1,243 @@
+//! Fault points: places in the executor's steps where a test makes the
+//! process die as if killed with `SIGKILL`, to prove that recovery finishes
+//! or rolls back every step from whatever it left on disk.
+//!
+//! Set `PODLOG_FAULT` to one or more point names separated by commas (e.g.
+//! `PODLOG_FAULT=compress:renamed`); the first armed point reached calls
+//! [`std::process::abort`]: no destructors run, no buffer is flushed,
+//! nothing is unwound, like a kill. Only debug builds
+//! (`debug_assertions`) have fault points: in a release build the variable
+//! is ignored (with a warning) and [`FaultPoints`] checks nothing.
+//!
+//! Names are `<op>:<where>`. `<op>:<phase>` (e.g. `rotate:renamed`) is
+//! right after the journal durably recorded that phase, before the next
+//! step; `<op>:after-<step>` (e.g. `rotate:after-rename`) is right after a
+//! step is done on disk but before its phase is recorded, so the journal
+//! lags the files; `<op>:partial-temp` is in the middle of writing a
+//! temporary file, with part of it written. See [`Fault::ALL`].
+
+use std::fmt;
+
+/// The environment variable naming the armed fault points.
+pub const ENV: &str = "PODLOG_FAULT";
+
+/// One fault point. See the module documentation for the naming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    RotateBegun,
+    RotateAfterRename,
+    RotateRenamed,
+    RotateAfterReopen,
+    RotateReopened,
+    CompressBegun,
+    CompressPartialTemp,
+    CompressAfterTemp,
+    CompressTempWritten,
+    CompressAfterRename,
+    CompressRenamed,
+    CompressAfterUnlink,
+    CompressSourceDeleted,
+    TrimBegun,
+    TrimPartialTemp,
+    TrimAfterTemp,
+    TrimTempWritten,
+    TrimAfterReplace,
+    TrimReplaced,
+    DeleteBegun,
+    DeleteAfterUnlink,
+}
+
+// === impl Fault ===
+
+impl Fault {
+    /// Every fault point, in the order the steps reach them.
+    pub const ALL: [Fault; 21] = [
+        Fault::RotateBegun,
+        Fault::RotateAfterRename,
+        Fault::RotateRenamed,
+        Fault::RotateAfterReopen,
+        Fault::RotateReopened,
+        Fault::CompressBegun,
+        Fault::CompressPartialTemp,
+        Fault::CompressAfterTemp,
+        Fault::CompressTempWritten,
+        Fault::CompressAfterRename,
+        Fault::CompressRenamed,
+        Fault::CompressAfterUnlink,
+        Fault::CompressSourceDeleted,
+        Fault::TrimBegun,
+        Fault::TrimPartialTemp,
+        Fault::TrimAfterTemp,
+        Fault::TrimTempWritten,
+        Fault::TrimAfterReplace,
+        Fault::TrimReplaced,
+        Fault::DeleteBegun,
+        Fault::DeleteAfterUnlink,
+    ];
+
+    /// The point's name, as written in `PODLOG_FAULT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::RotateBegun => "rotate:begun",
+            Fault::RotateAfterRename => "rotate:after-rename",
+            Fault::RotateRenamed => "rotate:renamed",
+            Fault::RotateAfterReopen => "rotate:after-reopen",
+            Fault::RotateReopened => "rotate:reopened",
+            Fault::CompressBegun => "compress:begun",
+            Fault::CompressPartialTemp => "compress:partial-temp",
+            Fault::CompressAfterTemp => "compress:after-temp",
+            Fault::CompressTempWritten => "compress:temp-written",
+            Fault::CompressAfterRename => "compress:after-rename",
+            Fault::CompressRenamed => "compress:renamed",
+            Fault::CompressAfterUnlink => "compress:after-unlink",
+            Fault::CompressSourceDeleted => "compress:source-deleted",
+            Fault::TrimBegun => "trim:begun",
+            Fault::TrimPartialTemp => "trim:partial-temp",
+            Fault::TrimAfterTemp => "trim:after-temp",
+            Fault::TrimTempWritten => "trim:temp-written",
+            Fault::TrimAfterReplace => "trim:after-replace",
+            Fault::TrimReplaced => "trim:replaced",
+            Fault::DeleteBegun => "delete:begun",
+            Fault::DeleteAfterUnlink => "delete:after-unlink",
+        }
+    }
+
+    /// The point named `name`.
+    pub fn from_name(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A `PODLOG_FAULT` entry that names no fault point.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault point {name:?} in {ENV}")]
+pub struct UnknownFault {
+    pub name: String,
+}
+
+/// The armed fault points; none by default, and always none in a release
+/// build.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultPoints {
+    #[cfg(debug_assertions)]
+    armed: Vec<Fault>,
+}
+
+// === impl FaultPoints ===
+
+impl FaultPoints {
+    /// No fault point armed.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The points named in `PODLOG_FAULT`. An unknown name is logged and
+    /// skipped. In a release build: none, whatever the variable says.
+    pub fn from_env() -> Self {
+        let Ok(value) = std::env::var(ENV) else {
+            return Self::none();
+        };
+        match Self::parse(&value) {
+            Ok(points) => points,
+            Err(e) => {
+                tracing::warn!(error = %e, "fault points ignored");
+                Self::none()
+            }
+        }
+    }
+
+    /// Parses a comma-separated list of point names (empty entries are
+    /// skipped).
+    ///
+    /// # Errors
+    ///
+    /// The first name that is no fault point. A release build has no fault
+    /// points and refuses any name.
+    pub fn parse(value: &str) -> Result<Self, UnknownFault> {
+        #[cfg(debug_assertions)]
+        {
+            let mut armed = Vec::new();
+            for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let f = Fault::from_name(name).ok_or_else(|| UnknownFault {
+                    name: name.to_owned(),
+                })?;
+                armed.push(f);
+            }
+            Ok(Self { armed })
+        }
+        #[cfg(not(debug_assertions))]
+        {
+            match value.split(',').map(str::trim).find(|n| !n.is_empty()) {
+                Some(name) => Err(UnknownFault {
+                    name: format!("{name} (a release build has no fault points)"),
+                }),
+                None => Ok(Self::none()),
+            }
+        }
+    }
+
+    /// Whether `point` is armed.
+    pub fn is_armed(&self, point: Fault) -> bool {
+        #[cfg(debug_assertions)]
+        {
+            self.armed.contains(&point)
+        }
+        #[cfg(not(debug_assertions))]
+        {
+            let _ = point;
+            false
+        }
+    }
+
+    /// Aborts the process if `point` is armed.
+    pub fn hit(&self, point: Fault) {
+        #[cfg(debug_assertions)]
+        if self.is_armed(point) {
+            // stderr is unbuffered: this line is out before the abort.
+            eprintln!("podlog: fault point {point} reached: aborting");
+            std::process::abort();
+        }
+        #[cfg(not(debug_assertions))]
+        let _ = point;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        for f in Fault::ALL {
+            assert_eq!(Fault::from_name(f.name()), Some(f));
+        }
+        let mut names: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Fault::ALL.len());
+    }
+
+    #[cfg(debug_assertions)]
+    #[test]
+    fn parses_lists_and_refuses_unknown_names() {
+        let p = FaultPoints::parse(" rotate:renamed,,trim:replaced ").unwrap();
+        assert!(p.is_armed(Fault::RotateRenamed));
+        assert!(p.is_armed(Fault::TrimReplaced));
+        assert!(!p.is_armed(Fault::RotateBegun));
+        assert_eq!(FaultPoints::parse("").unwrap(), FaultPoints::none());
+        assert_eq!(
+            FaultPoints::parse("rotate:renamed,rotate:nope").unwrap_err(),
+            UnknownFault {
+                name: "rotate:nope".into()
+            }
+        );
+        // Not armed: passing the point does nothing.
+        FaultPoints::none().hit(Fault::RotateRenamed);
+    }
+}

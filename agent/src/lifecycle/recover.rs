@@ -1,0 +1,300 @@
+//! Finishing or rolling back the operations a crash interrupted.
+//!
+//! The journal's recorded phase is a lower bound (the next step may have
+//! happened too), so each rule below looks at which files exist and redoes
+//! only what is not done. Every rule is idempotent: recovering twice, or
+//! crashing during recovery and recovering again, ends in the same files.
+//!
+//! - **Rotate.** `Reopened`: complete. `Begun` without `rotated`: the
+//!   rename never happened; complete (rolled back). Otherwise: `active`
+//!   present again means the runtime reopened (complete); `rotated` gone
+//!   means an undo finished (complete); else ask the runtime to reopen:
+//!   done → complete; refused → rename `rotated` back to `active` (or keep
+//!   both if `active` appeared) and complete; unavailable → stays pending.
+//! - **Compress.** `Begun`: the temporary file may be partial; remove it,
+//!   complete (the plain file is intact). `TempWritten` with the temporary
+//!   file present: it is whole (fsynced before the phase was recorded);
+//!   rename it to the target. Then, target and source both present: the
+//!   target must decompress completely to exactly the source's bytes;
+//!   if so delete the source, else delete the broken target (the source is
+//!   intact). `SourceDeleted`: complete.
+//! - **Trim.** `Begun`: remove the possibly partial temporary file,
+//!   complete (untrimmed). `TempWritten` with the temporary file present:
+//!   replace the file with it (never cut again: `offset` is relative to
+//!   the old content); without it: it already replaced the file.
+//!   `Replaced`: complete.
+//! - **Delete.** Remove the file if it is still there, complete.
+
+use std::io;
+
+use crate::journal::{EntryId, Intent, Phase};
+
+use super::{at, fs, read_full, Executor, LifecycleError, ReopenError, Undo, CHUNK};
+
+/// How an interrupted operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovered {
+    /// Its effect stands: the file is rotated, compressed, trimmed or
+    /// deleted.
+    Finished,
+    /// The files are as before it.
+    RolledBack,
+}
+
+/// One interrupted operation and what recovery did with it.
+#[derive(Debug)]
+pub struct RecoveryReport {
+    pub id: EntryId,
+    pub intent: Intent,
+    /// The last phase the journal had recorded.
+    pub phase: Phase,
+    /// `Err` leaves the intent pending (for a rotation whose runtime is
+    /// unavailable, [`LifecycleError::ReopenUnavailable`]); a later
+    /// [`Executor::recover`] tries again.
+    pub outcome: Result<Recovered, LifecycleError>,
+}
+
+/// Compares two byte streams to their ends.
+fn same_content(mut a: impl io::Read, mut b: impl io::Read) -> io::Result<bool> {
+    let mut x = vec![0u8; CHUNK];
+    let mut y = vec![0u8; CHUNK];
+    loop {
+        let n = read_full(&mut a, &mut x)?;
+        let m = read_full(&mut b, &mut y)?;
+        if n != m || x[..n] != y[..m] {
+            return Ok(false);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+// === impl Executor: recovery ===
+
+impl Executor {
+    /// Finishes or rolls back every operation left unfinished, oldest
+    /// first, deciding from the files (see the module documentation), and
+    /// reports each. Idempotent. Call it at start-up, before any new
+    /// operation, and again while [`Executor::has_pending`] (a rotation
+    /// waits for the runtime to be reachable).
+    pub fn recover(&mut self) -> Vec<RecoveryReport> {
+        let mut reports = Vec::new();
+        for (id, intent, phase) in self.journal.pending() {
+            let outcome = self.recover_one(id, &intent, phase);
+            match &outcome {
+                Ok(how) => {
+                    tracing::info!(id = %id, op = intent.op(), ?phase, outcome = ?how, "recovered an interrupted operation");
+                }
+                Err(e) => {
+                    tracing::warn!(id = %id, op = intent.op(), ?phase, error = %e, "cannot recover an interrupted operation yet");
+                }
+            }
+            reports.push(RecoveryReport {
+                id,
+                intent,
+                phase,
+                outcome,
+            });
+        }
+        reports
+    }
+
+    fn recover_one(
+        &mut self,
+        id: EntryId,
+        intent: &Intent,
+        phase: Phase,
+    ) -> Result<Recovered, LifecycleError> {
+        let dir = intent.dir();
+        let how = match intent {
+            Intent::Rotate {
+                active,
+                rotated,
+                container_id,
+                ..
+            } => self.recover_rotate(id, &dir, active, rotated, container_id, phase)?,
+            Intent::Compress {
+                source,
+                temp,
+                target,
+                ..
+            } => self.recover_compress(id, &dir, source, temp, target, phase)?,
+            Intent::Trim { file, temp, .. } => self.recover_trim(id, &dir, file, temp, phase)?,
+            Intent::Delete { file, .. } => {
+                self.remove(&dir, file, "delete")?;
+                self.sync_dir(&dir, "delete: sync the directory")?;
+                Recovered::Finished
+            }
+        };
+        self.journal.complete(id)?;
+        Ok(how)
+    }
+
+    fn recover_rotate(
+        &mut self,
+        id: EntryId,
+        dir: &[&str],
+        active: &str,
+        rotated: &str,
+        container_id: &str,
+        phase: Phase,
+    ) -> Result<Recovered, LifecycleError> {
+        if phase == Phase::Reopened {
+            return Ok(Recovered::Finished);
+        }
+        let files = self.files(dir)?;
+        let has = |n: &str| files.iter().any(|f| f == n);
+        match (has(active), has(rotated)) {
+            // Never renamed (Begun), or an undo finished (Renamed).
+            (_, false) if phase == Phase::Begun => return Ok(Recovered::RolledBack),
+            (true, false) => return Ok(Recovered::RolledBack),
+            (false, false) => {
+                tracing::warn!(dir = ?dir, rotated, "a rotated file is gone, and no new log file exists");
+                return Ok(Recovered::Finished);
+            }
+            // The runtime reopened: it made the new file.
+            (true, true) => return Ok(Recovered::Finished),
+            (false, true) => {}
+        }
+        // Renamed, not reopened.
+        self.journal.advance(id, Phase::Renamed)?;
+        let path = self.path(dir, rotated);
+        match self.reopener.reopen(container_id) {
+            Ok(()) => {
+                self.journal.advance(id, Phase::Reopened)?;
+                Ok(Recovered::Finished)
+            }
+            Err(source @ ReopenError::Refused { .. }) => {
+                let undo = self.undo_rotate(dir, active, rotated)?;
+                tracing::warn!(path = %path.display(), error = %source, %undo, "the runtime refused to reopen a rotated log");
+                Ok(match undo {
+                    Undo::RolledBack => Recovered::RolledBack,
+                    Undo::KeptBoth => Recovered::Finished,
+                })
+            }
+            Err(source @ ReopenError::Unavailable { .. }) => {
+                Err(LifecycleError::ReopenUnavailable { path, source })
+            }
+        }
+    }
+
+    fn recover_compress(
+        &mut self,
+        id: EntryId,
+        dir: &[&str],
+        source: &str,
+        temp: &str,
+        target: &str,
+        phase: Phase,
+    ) -> Result<Recovered, LifecycleError> {
+        match phase {
+            Phase::SourceDeleted => return Ok(Recovered::Finished),
+            Phase::Begun => {
+                self.remove(dir, temp, "compress: remove the temporary file")?;
+                self.sync_dir(dir, "compress: sync the directory")?;
+                return Ok(Recovered::RolledBack);
+            }
+            _ => {}
+        }
+        if phase == Phase::TempWritten && self.files(dir)?.iter().any(|f| f == temp) {
+            match self.root.rename(&at(dir, temp), &at(dir, target)) {
+                Ok(()) => {}
+                Err(e) if e.is_exists() => {
+                    // Not ours: leave it, and the plain file, alone.
+                    self.remove(dir, temp, "compress: remove the temporary file")?;
+                    self.sync_dir(dir, "compress: sync the directory")?;
+                    return Ok(Recovered::RolledBack);
+                }
+                Err(e) => return Err(fs("compress: rename the temporary file")(e)),
+            }
+            self.sync_dir(dir, "compress: sync the directory")?;
+            self.journal.advance(id, Phase::Renamed)?;
+        }
+        let files = self.files(dir)?;
+        let has = |n: &str| files.iter().any(|f| f == n);
+        match (has(target), has(source)) {
+            (true, true) => {
+                if let Err(e) = self.verify_gzip(dir, source, target) {
+                    tracing::error!(error = %e, "a compressed file does not hold its source's content; removing it and keeping the plain file");
+                    self.remove(dir, target, "compress: remove the broken compressed file")?;
+                    self.sync_dir(dir, "compress: sync the directory")?;
+                    return Ok(Recovered::RolledBack);
+                }
+                self.remove(dir, source, "compress: delete the plain file")?;
+                self.sync_dir(dir, "compress: sync the directory")?;
+                self.journal.advance(id, Phase::SourceDeleted)?;
+                Ok(Recovered::Finished)
+            }
+            (true, false) => Ok(Recovered::Finished),
+            (false, true) => Ok(Recovered::RolledBack),
+            (false, false) => {
+                tracing::warn!(dir = ?dir, source, "a file being compressed is gone, plain and compressed");
+                Ok(Recovered::Finished)
+            }
+        }
+    }
+
+    /// Checks that `target` decompresses completely to exactly the bytes of
+    /// `source`.
+    fn verify_gzip(&self, dir: &[&str], source: &str, target: &str) -> Result<(), LifecycleError> {
+        let bad = |reason| LifecycleError::BadArchive {
+            target: self.path(dir, target),
+            source_path: self.path(dir, source),
+            reason,
+        };
+        let gz = self
+            .root
+            .open_file(&at(dir, target))
+            .map_err(fs("compress: open the compressed file"))?;
+        let plain = self
+            .root
+            .open_file(&at(dir, source))
+            .map_err(fs("compress: open the plain file"))?;
+        let dec = flate2::read::MultiGzDecoder::new(io::BufReader::new(&gz.file));
+        match same_content(dec, &plain.file) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(bad("the content differs")),
+            Err(_) => Err(bad("it does not decompress")),
+        }
+    }
+
+    fn recover_trim(
+        &mut self,
+        id: EntryId,
+        dir: &[&str],
+        file: &str,
+        temp: &str,
+        phase: Phase,
+    ) -> Result<Recovered, LifecycleError> {
+        match phase {
+            Phase::Replaced => Ok(Recovered::Finished),
+            Phase::TempWritten => {
+                let files = self.files(dir)?;
+                let has = |n: &str| files.iter().any(|f| f == n);
+                match (has(temp), has(file)) {
+                    (false, _) => Ok(Recovered::Finished),
+                    (true, true) => {
+                        self.root
+                            .replace(&at(dir, temp), &at(dir, file))
+                            .map_err(fs("trim: replace the file"))?;
+                        self.sync_dir(dir, "trim: sync the directory")?;
+                        self.journal.advance(id, Phase::Replaced)?;
+                        Ok(Recovered::Finished)
+                    }
+                    (true, false) => {
+                        // The file was deleted meanwhile: do not bring it back.
+                        self.remove(dir, temp, "trim: remove the temporary file")?;
+                        self.sync_dir(dir, "trim: sync the directory")?;
+                        Ok(Recovered::Finished)
+                    }
+                }
+            }
+            _ => {
+                self.remove(dir, temp, "trim: remove the temporary file")?;
+                self.sync_dir(dir, "trim: sync the directory")?;
+                Ok(Recovered::RolledBack)
+            }
+        }
+    }
+}

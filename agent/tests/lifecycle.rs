@@ -1,0 +1,896 @@
+//! The lifecycle executor under kills: each operation is cut at every fault
+//! point (see `podlog_agent::lifecycle::Fault`) in a child process, which
+//! dies there with `abort()` (no destructors, no flushing, like SIGKILL).
+//! The test then opens a new executor on the same log tree and state
+//! directory, recovers, and checks that no byte was lost or duplicated, no
+//! temporary file is left, the journal is empty, and the reader serves the
+//! written lines exactly.
+//!
+//! The runtime is simulated across both processes by state on disk: the
+//! identity (dev, inode) of the file it writes, which follows a rename as a
+//! real runtime's open descriptor does, and the lines it wrote, in order.
+//!
+//! Also: the adapter that reopens logs through a real CRI connection, with
+//! an in-process fake CRI server.
+//!
+//! Fault points exist in debug builds only, so the crash tests do too.
+#![cfg_attr(not(debug_assertions), allow(dead_code, unused_imports))]
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use podlog_agent::fileset;
+use podlog_agent::journal::Journal;
+use podlog_agent::lifecycle::{
+    Executor, Fault, FaultPoints, LifecycleError, Recovered, ReopenError, Reopener, Undo, FAULT_ENV,
+};
+use podlog_agent::output::{Context, Format};
+use podlog_agent::reader::{ReadSpec, Session, Sink, Target, Waiter, Wake};
+use podlog_agent::safe_open::SafeRoot;
+use podlog_policy::Compress;
+
+const DIR: [&str; 2] = ["ns_pod_uid", "app"];
+/// 2026-11-21T05:00:00Z.
+const T0: i64 = 1_795_237_200 * 1_000_000_000;
+/// The rotation `rotate` makes at [`T0`].
+const X: &str = "0.log.20261121-050000";
+/// An older rotation, by the kubelet's name.
+const OLD: &str = "0.log.20261121-040000";
+
+/// The child's instructions, in its environment.
+const CHILD_OP: &str = "PODLOG_TEST_LIFECYCLE_OP";
+const CHILD_BASE: &str = "PODLOG_TEST_LIFECYCLE_BASE";
+const CHILD_FILE: &str = "PODLOG_TEST_LIFECYCLE_FILE";
+const CHILD_OFFSET: &str = "PODLOG_TEST_LIFECYCLE_OFFSET";
+
+// ---------------------------------------------------------------------------
+// The simulated runtime
+// ---------------------------------------------------------------------------
+
+/// How the simulated runtime answers a reopen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Reopen,
+    Refuse,
+}
+
+/// A container runtime writing `0.log` of container `c1`, with its state
+/// in files under `base/rt` so that a child and its parent share it.
+struct SimRuntime {
+    dir: PathBuf,
+    state: PathBuf,
+    answer: Answer,
+}
+
+impl SimRuntime {
+    fn new(base: &Path, answer: Answer) -> Self {
+        Self {
+            dir: base.join("pods").join(DIR[0]).join(DIR[1]),
+            state: base.join("rt"),
+            answer,
+        }
+    }
+
+    /// Creates `0.log` and starts writing it.
+    fn start(&self) {
+        std::fs::create_dir_all(&self.state).unwrap();
+        std::fs::write(self.state.join("written"), b"").unwrap();
+        self.open_active();
+    }
+
+    /// Opens (creating) `0.log` as the file written from now on.
+    fn open_active(&self) {
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("0.log"))
+            .unwrap();
+        let md = f.metadata().unwrap();
+        let tmp = self.state.join("current.tmp");
+        std::fs::write(&tmp, format!("{} {}", md.dev(), md.ino())).unwrap();
+        std::fs::rename(tmp, self.state.join("current")).unwrap();
+    }
+
+    /// The name of the file the runtime writes, wherever it went.
+    fn current(&self) -> String {
+        let id = std::fs::read_to_string(self.state.join("current")).unwrap();
+        let (dev, ino) = id.split_once(' ').unwrap();
+        let (dev, ino): (u64, u64) = (dev.parse().unwrap(), ino.parse().unwrap());
+        for e in std::fs::read_dir(&self.dir).unwrap() {
+            let e = e.unwrap();
+            let md = e.metadata().unwrap();
+            if md.dev() == dev && md.ino() == ino {
+                return e.file_name().into_string().unwrap();
+            }
+        }
+        panic!("the runtime's file is gone from {}", self.dir.display());
+    }
+
+    /// Everything written, in order.
+    fn written(&self) -> Vec<u8> {
+        std::fs::read(self.state.join("written")).unwrap()
+    }
+
+    /// Appends `n` lines to the file it writes.
+    fn write(&self, n: usize) {
+        let seq = self.written().iter().filter(|b| **b == b'\n').count();
+        let mut text = String::new();
+        for s in seq..seq + n {
+            text.push_str(&format!(
+                "2026-11-21T05:{:02}:{:02}.{:09}Z stdout F line {s} of the simulated container\n",
+                (s / 60_000) % 60,
+                (s / 1000) % 60,
+                s % 1000
+            ));
+        }
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(self.dir.join(self.current()))
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        let mut w = OpenOptions::new()
+            .append(true)
+            .open(self.state.join("written"))
+            .unwrap();
+        w.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// A reopen as containerd does it: the file it had open is closed (a
+    /// line still in flight lands in it first) and `0.log` is opened again,
+    /// created if missing.
+    fn reopen_now(&self) {
+        self.write(1);
+        self.open_active();
+        self.write(1);
+    }
+}
+
+impl Reopener for SimRuntime {
+    fn reopen(&self, container_id: &str) -> Result<(), ReopenError> {
+        assert_eq!(container_id, "c1");
+        match self.answer {
+            Answer::Reopen => {
+                self.reopen_now();
+                Ok(())
+            }
+            Answer::Refuse => Err(ReopenError::Refused {
+                container_id: container_id.into(),
+                reason: "Unknown: container is not running".into(),
+            }),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Trees, executors, reading
+// ---------------------------------------------------------------------------
+
+struct Tree {
+    _tmp: tempfile::TempDir,
+    base: PathBuf,
+}
+
+impl Tree {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().to_owned();
+        std::fs::create_dir_all(base.join("pods").join(DIR[0]).join(DIR[1])).unwrap();
+        std::fs::create_dir_all(base.join("state")).unwrap();
+        Tree { _tmp: tmp, base }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.base.join("pods").join(DIR[0]).join(DIR[1])
+    }
+
+    fn rt(&self, answer: Answer) -> SimRuntime {
+        SimRuntime::new(&self.base, answer)
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn root(base: &Path) -> Arc<SafeRoot> {
+    Arc::new(SafeRoot::open(&base.join("pods")).unwrap())
+}
+
+fn journal(base: &Path) -> Journal {
+    Journal::open(Arc::new(SafeRoot::open(&base.join("state")).unwrap())).unwrap()
+}
+
+fn executor(base: &Path, answer: Answer) -> Executor {
+    Executor::new(
+        root(base),
+        journal(base),
+        Box::new(SimRuntime::new(base, answer)),
+    )
+}
+
+/// Attempt 0 through the reader's file set: its files in read order, read
+/// and decompressed, concatenated.
+fn concatenated(base: &Path) -> Vec<u8> {
+    let root = root(base);
+    let entries = root.list_dir(&DIR).unwrap();
+    let mut out = Vec::new();
+    for f in fileset::group(&entries).remove(&0).unwrap_or_default() {
+        let o = fileset::open_log(&root, &DIR, &f).unwrap();
+        let mut buf = vec![0u8; o.size as usize];
+        let mut got = 0;
+        while got < buf.len() {
+            let n = o.content.read_at(got as u64, &mut buf[got..]).unwrap();
+            assert!(n > 0, "{} ended early", f.name);
+            got += n;
+        }
+        out.extend_from_slice(&buf);
+    }
+    out
+}
+
+struct VecSink(Vec<u8>);
+
+impl Sink for VecSink {
+    fn send(&mut self, chunk: Bytes) -> bool {
+        self.0.extend_from_slice(&chunk);
+        true
+    }
+}
+
+struct NoWait;
+
+impl Waiter for NoWait {
+    fn wait(&mut self) -> Wake {
+        Wake::Stop
+    }
+}
+
+/// Attempt 0 as the API serves it in `cri` format.
+fn served(base: &Path) -> Vec<u8> {
+    let target = Target {
+        root: root(base),
+        dir: [DIR[0].into(), DIR[1].into()],
+        ctx: Context {
+            namespace: "ns".into(),
+            pod: "pod".into(),
+            uid: "uid".into(),
+            container: DIR[1].into(),
+            attempt: 0,
+            ..Context::default()
+        },
+        finished: Default::default(),
+    };
+    let spec = ReadSpec {
+        format: Format::Cri,
+        ..ReadSpec::default()
+    };
+    let mut sink = VecSink(Vec::new());
+    Session::open(target, spec, &mut sink)
+        .unwrap()
+        .run(&mut NoWait);
+    sink.0
+}
+
+// ---------------------------------------------------------------------------
+// The child
+// ---------------------------------------------------------------------------
+
+/// Runs one operation with the fault points of `PODLOG_FAULT`, in a child
+/// process started by the tests below; it must die at the fault point.
+/// Without its instructions (run by hand with `--ignored`) it does nothing.
+#[test]
+#[ignore = "the crash tests run it in a child process"]
+fn crash_child() {
+    let Ok(op) = std::env::var(CHILD_OP) else {
+        return;
+    };
+    let base = PathBuf::from(std::env::var(CHILD_BASE).unwrap());
+    let file = std::env::var(CHILD_FILE).unwrap_or_default();
+    let mut ex = executor(&base, Answer::Reopen);
+    let r = match op.as_str() {
+        "rotate" => ex.rotate(DIR, 0, "c1", T0).map(|_| ()),
+        "compress" => ex.compress(DIR, &file, Compress::Gzip).map(|_| ()),
+        "trim" => {
+            let offset: u64 = std::env::var(CHILD_OFFSET).unwrap().parse().unwrap();
+            ex.trim_head(DIR, &file, offset).map(|_| ())
+        }
+        "delete" => ex.delete(DIR, &file).map(|_| ()),
+        other => panic!("unknown op {other}"),
+    };
+    eprintln!("the operation ended without reaching its fault point: {r:?}");
+    std::process::exit(3);
+}
+
+/// Runs `op` in a child process that dies at `fault`.
+fn crash(base: &Path, op: &str, fault: Fault, file: &str, offset: u64) {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(exe)
+        .args([
+            "crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FAULT_ENV, fault.name())
+        .env(CHILD_OP, op)
+        .env(CHILD_BASE, base)
+        .env(CHILD_FILE, file)
+        .env(CHILD_OFFSET, offset.to_string())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::sys::signal::Signal::SIGABRT as i32),
+        "{fault}: the child did not abort: {:?}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains(&format!("fault point {fault} reached")),
+        "{fault}: {stderr}"
+    );
+}
+
+/// What recovery must end in.
+struct Expect {
+    outcome: Recovered,
+    names: Vec<String>,
+    /// The bytes the attempt serves: the written ones from this offset.
+    from: usize,
+}
+
+/// Recovers after the crash at `fault` and checks the tree, the journal
+/// and what the reader serves; then the runtime writes on and the new lines
+/// must follow.
+fn recover_and_check(tree: &Tree, fault: Fault, answer: Answer, want: Expect) {
+    let base = &tree.base;
+    let mut ex = executor(base, answer);
+    assert!(ex.corrupt().is_empty(), "{fault}");
+    let reports = ex.recover();
+    assert_eq!(reports.len(), 1, "{fault}: {reports:?}");
+    assert_eq!(
+        reports[0].outcome.as_ref().ok(),
+        Some(&want.outcome),
+        "{fault}: {:?}",
+        reports[0]
+    );
+    assert!(!ex.has_pending(), "{fault}");
+    assert!(ex.recover().is_empty(), "{fault}: recovery is idempotent");
+    drop(ex);
+    assert!(journal(base).pending().is_empty(), "{fault}: journal empty");
+
+    let names = tree.names();
+    assert!(
+        names.iter().all(|n| !n.ends_with(".tmp")),
+        "{fault}: temporary files left: {names:?}"
+    );
+    assert_eq!(names, want.names, "{fault}");
+    let rt = tree.rt(answer);
+    assert_eq!(rt.current(), "0.log", "{fault}: the runtime writes 0.log");
+    let written = rt.written();
+    let expect = &written[want.from..];
+    assert_eq!(
+        concatenated(base),
+        expect,
+        "{fault}: files differ from what was written"
+    );
+    assert_eq!(served(base), expect, "{fault}: served differs");
+    // The runtime goes on writing: the new lines follow, nothing else moves.
+    rt.write(2);
+    let written = rt.written();
+    assert_eq!(
+        served(base),
+        &written[want.from..],
+        "{fault}: after more writes"
+    );
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Crash tests
+// ---------------------------------------------------------------------------
+
+/// An older rotated file and `0.log`, written by the runtime.
+fn rotate_setup(tree: &Tree) -> SimRuntime {
+    let rt = tree.rt(Answer::Reopen);
+    rt.start();
+    rt.write(3);
+    std::fs::rename(tree.dir().join("0.log"), tree.dir().join(OLD)).unwrap();
+    rt.reopen_now();
+    rt.write(5);
+    rt
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn a_rotation_killed_at_any_step_recovers_without_loss() {
+    use Fault::*;
+    let cases = [
+        (RotateBegun, Answer::Reopen, Recovered::RolledBack, false),
+        (RotateAfterRename, Answer::Reopen, Recovered::Finished, true),
+        (RotateRenamed, Answer::Reopen, Recovered::Finished, true),
+        (RotateAfterReopen, Answer::Reopen, Recovered::Finished, true),
+        (RotateReopened, Answer::Reopen, Recovered::Finished, true),
+        // The runtime refuses at recovery: renamed back.
+        (
+            RotateAfterRename,
+            Answer::Refuse,
+            Recovered::RolledBack,
+            false,
+        ),
+        (RotateRenamed, Answer::Refuse, Recovered::RolledBack, false),
+    ];
+    let mut seen = Vec::new();
+    for (fault, answer, outcome, rotated) in cases {
+        let tree = Tree::new();
+        let rt = rotate_setup(&tree);
+        crash(&tree.base, "rotate", fault, "", 0);
+        // Killed between the rename and the reopen: the runtime still
+        // writes into the renamed file, and the reader serves it.
+        rt.write(1);
+        assert_eq!(
+            concatenated(&tree.base),
+            rt.written(),
+            "{fault}: before recovery"
+        );
+        let mut names = vec!["0.log", OLD];
+        if rotated {
+            names.push(X);
+        }
+        recover_and_check(
+            &tree,
+            fault,
+            answer,
+            Expect {
+                outcome,
+                names: strings(&names),
+                from: 0,
+            },
+        );
+        seen.push(fault);
+    }
+    assert_all(&seen, "rotate:");
+}
+
+/// A rotated file of 3000 lines (several copy buffers), then `0.log`.
+fn rotated_setup(tree: &Tree) -> SimRuntime {
+    let rt = tree.rt(Answer::Reopen);
+    rt.start();
+    rt.write(3000);
+    std::fs::rename(tree.dir().join("0.log"), tree.dir().join(X)).unwrap();
+    rt.reopen_now();
+    rt.write(3);
+    rt
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn a_compression_killed_at_any_step_recovers_without_loss() {
+    use Fault::*;
+    let gz = format!("{X}.gz");
+    let cases = [
+        (CompressBegun, false),
+        (CompressPartialTemp, false),
+        (CompressAfterTemp, false),
+        (CompressTempWritten, true),
+        (CompressAfterRename, true),
+        (CompressRenamed, true),
+        (CompressAfterUnlink, true),
+        (CompressSourceDeleted, true),
+    ];
+    let mut seen = Vec::new();
+    for (fault, done) in cases {
+        let tree = Tree::new();
+        let rt = rotated_setup(&tree);
+        let plain = std::fs::read(tree.dir().join(X)).unwrap();
+        crash(&tree.base, "compress", fault, X, 0);
+        // Whatever is on disk now, the reader serves everything once.
+        assert_eq!(
+            concatenated(&tree.base),
+            rt.written(),
+            "{fault}: before recovery"
+        );
+        if fault == CompressPartialTemp {
+            let temp = std::fs::read(tree.dir().join(format!("{gz}.tmp"))).unwrap();
+            assert!(!temp.is_empty(), "the temporary file is partly written");
+        }
+        let (outcome, kept) = if done {
+            (Recovered::Finished, gz.as_str())
+        } else {
+            (Recovered::RolledBack, X)
+        };
+        recover_and_check(
+            &tree,
+            fault,
+            Answer::Reopen,
+            Expect {
+                outcome,
+                names: strings(&["0.log", kept]),
+                from: 0,
+            },
+        );
+        if done {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::MultiGzDecoder::new(
+                    std::fs::File::open(tree.dir().join(&gz)).unwrap(),
+                ),
+                &mut out,
+            )
+            .unwrap();
+            assert_eq!(out, plain, "{fault}");
+        }
+        seen.push(fault);
+    }
+    assert_all(&seen, "compress:");
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn a_trim_killed_at_any_step_recovers_whole_or_trimmed() {
+    use Fault::*;
+    let cases = [
+        (TrimBegun, false),
+        (TrimPartialTemp, false),
+        (TrimAfterTemp, false),
+        (TrimTempWritten, true),
+        (TrimAfterReplace, true),
+        (TrimReplaced, true),
+    ];
+    let mut seen = Vec::new();
+    for (fault, done) in cases {
+        let tree = Tree::new();
+        let rt = rotated_setup(&tree);
+        let plain = std::fs::read(tree.dir().join(X)).unwrap();
+        // After line 1000: an event boundary.
+        let offset = plain
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(999)
+            .unwrap()
+            .0
+            + 1;
+        crash(&tree.base, "trim", fault, X, offset as u64);
+        let before = concatenated(&tree.base);
+        let written = rt.written();
+        assert!(
+            before == written || before == written[offset..],
+            "{fault}: before recovery, neither whole nor trimmed"
+        );
+        let from = if done { offset } else { 0 };
+        recover_and_check(
+            &tree,
+            fault,
+            Answer::Reopen,
+            Expect {
+                outcome: if done {
+                    Recovered::Finished
+                } else {
+                    Recovered::RolledBack
+                },
+                names: strings(&["0.log", X]),
+                from,
+            },
+        );
+        assert_eq!(
+            std::fs::read(tree.dir().join(X)).unwrap(),
+            &plain[from..],
+            "{fault}"
+        );
+        seen.push(fault);
+    }
+    assert_all(&seen, "trim:");
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn a_deletion_killed_at_any_step_is_finished() {
+    let mut seen = Vec::new();
+    for fault in [Fault::DeleteBegun, Fault::DeleteAfterUnlink] {
+        let tree = Tree::new();
+        let rt = rotate_setup(&tree);
+        let old = std::fs::read(tree.dir().join(OLD)).unwrap();
+        crash(&tree.base, "delete", fault, OLD, 0);
+        let before = concatenated(&tree.base);
+        let written = rt.written();
+        assert!(
+            before == written || before == written[old.len()..],
+            "{fault}: before recovery"
+        );
+        recover_and_check(
+            &tree,
+            fault,
+            Answer::Reopen,
+            Expect {
+                outcome: Recovered::Finished,
+                names: strings(&["0.log"]),
+                from: old.len(),
+            },
+        );
+        seen.push(fault);
+    }
+    assert_all(&seen, "delete:");
+}
+
+/// Every fault point of an operation was covered.
+fn assert_all(seen: &[Fault], prefix: &str) {
+    for f in Fault::ALL {
+        if f.name().starts_with(prefix) {
+            assert!(seen.contains(&f), "{f} not covered");
+        }
+    }
+}
+
+/// Without a fault point the same child runs to the end, so the crash
+/// tests above prove the point was reached, not that the child failed.
+#[test]
+fn the_child_without_a_fault_point_completes() {
+    let tree = Tree::new();
+    let rt = rotate_setup(&tree);
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+        .env_remove(FAULT_ENV)
+        .env(CHILD_OP, "rotate")
+        .env(CHILD_BASE, &tree.base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Ok(())"));
+    assert_eq!(tree.names(), strings(&["0.log", OLD, X]));
+    rt.write(1);
+    assert_eq!(served(&tree.base), rt.written());
+}
+
+/// A build without debug assertions has no fault points: the variable is
+/// ignored and the operation runs to its end.
+#[cfg(not(debug_assertions))]
+#[test]
+fn a_release_build_ignores_fault_points() {
+    let tree = Tree::new();
+    rotate_setup(&tree);
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+        .env(FAULT_ENV, Fault::RotateRenamed.name())
+        .env(CHILD_OP, "rotate")
+        .env(CHILD_BASE, &tree.base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(tree.names(), strings(&["0.log", OLD, X]));
+}
+
+// ---------------------------------------------------------------------------
+// The runtime adapter over CRI
+// ---------------------------------------------------------------------------
+
+mod cri {
+    use super::*;
+    use podlog_agent::lifecycle::RuntimeReopener;
+    use podlog_agent::runtime::{self, Runtime};
+    use podlog_proto::cri as pb;
+    use podlog_proto::cri::runtime_service_server::{RuntimeService, RuntimeServiceServer};
+    use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
+    use tonic::{Request, Response, Status};
+
+    /// Reopens `0.log` in `dir` for container `running`; refuses others as
+    /// containerd does for a stopped container.
+    #[derive(Clone)]
+    struct Fake {
+        dir: PathBuf,
+    }
+
+    type R<T> = Result<Response<T>, Status>;
+
+    #[tonic::async_trait]
+    impl RuntimeService for Fake {
+        async fn version(&self, _: Request<pb::VersionRequest>) -> R<pb::VersionResponse> {
+            Ok(Response::new(pb::VersionResponse {
+                version: "0.1.0".into(),
+                runtime_name: "fake".into(),
+                runtime_version: "1.0".into(),
+                runtime_api_version: "v1".into(),
+            }))
+        }
+        async fn list_pod_sandbox(
+            &self,
+            _: Request<pb::ListPodSandboxRequest>,
+        ) -> R<pb::ListPodSandboxResponse> {
+            Ok(Response::new(pb::ListPodSandboxResponse::default()))
+        }
+        async fn pod_sandbox_status(
+            &self,
+            _: Request<pb::PodSandboxStatusRequest>,
+        ) -> R<pb::PodSandboxStatusResponse> {
+            Err(Status::not_found("no sandboxes"))
+        }
+        async fn list_containers(
+            &self,
+            _: Request<pb::ListContainersRequest>,
+        ) -> R<pb::ListContainersResponse> {
+            Ok(Response::new(pb::ListContainersResponse::default()))
+        }
+        async fn container_status(
+            &self,
+            _: Request<pb::ContainerStatusRequest>,
+        ) -> R<pb::ContainerStatusResponse> {
+            Err(Status::not_found("no containers"))
+        }
+        async fn run_pod_sandbox(
+            &self,
+            _: Request<pb::RunPodSandboxRequest>,
+        ) -> R<pb::RunPodSandboxResponse> {
+            Err(Status::unimplemented("fake"))
+        }
+        async fn stop_pod_sandbox(
+            &self,
+            _: Request<pb::StopPodSandboxRequest>,
+        ) -> R<pb::StopPodSandboxResponse> {
+            Err(Status::unimplemented("fake"))
+        }
+        async fn remove_pod_sandbox(
+            &self,
+            _: Request<pb::RemovePodSandboxRequest>,
+        ) -> R<pb::RemovePodSandboxResponse> {
+            Err(Status::unimplemented("fake"))
+        }
+        async fn create_container(
+            &self,
+            _: Request<pb::CreateContainerRequest>,
+        ) -> R<pb::CreateContainerResponse> {
+            Err(Status::unimplemented("fake"))
+        }
+        async fn start_container(
+            &self,
+            _: Request<pb::StartContainerRequest>,
+        ) -> R<pb::StartContainerResponse> {
+            Err(Status::unimplemented("fake"))
+        }
+        async fn stop_container(
+            &self,
+            _: Request<pb::StopContainerRequest>,
+        ) -> R<pb::StopContainerResponse> {
+            Err(Status::unimplemented("fake"))
+        }
+        async fn remove_container(
+            &self,
+            _: Request<pb::RemoveContainerRequest>,
+        ) -> R<pb::RemoveContainerResponse> {
+            Err(Status::unimplemented("fake"))
+        }
+        async fn reopen_container_log(
+            &self,
+            req: Request<pb::ReopenContainerLogRequest>,
+        ) -> R<pb::ReopenContainerLogResponse> {
+            if req.into_inner().container_id != "running" {
+                return Err(Status::unknown("container is not running"));
+            }
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join("0.log"))
+                .map_err(|e| Status::internal(e.to_string()))?;
+            Ok(Response::new(pb::ReopenContainerLogResponse {}))
+        }
+    }
+
+    async fn until(what: &str, mut f: impl FnMut() -> bool) {
+        for _ in 0..500 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting until {what}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rotation_through_the_cri_adapter() {
+        let tree = Tree::new();
+        let sock = tree.base.join("cri.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let stop = CancellationToken::new();
+        let server = {
+            let s = stop.clone();
+            let fake = Fake { dir: tree.dir() };
+            tokio::spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_service(RuntimeServiceServer::new(fake))
+                    .serve_with_incoming_shutdown(
+                        tokio_stream::wrappers::UnixListenerStream::new(listener),
+                        s.cancelled(),
+                    )
+                    .await
+                    .unwrap();
+            })
+        };
+        let rt = Runtime::new(sock.clone());
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(runtime::run(
+            rt.clone(),
+            Duration::from_millis(50),
+            cancel.clone(),
+        ));
+        until("connected", || rt.status().connected).await;
+
+        std::fs::write(tree.dir().join("0.log"), b"one\n").unwrap();
+        let reopener = RuntimeReopener::new(rt.clone(), tokio::runtime::Handle::current());
+        let mut ex = Executor::new(root(&tree.base), journal(&tree.base), Box::new(reopener))
+            .with_fault_points(FaultPoints::none());
+        // The executor blocks: it runs on a blocking thread.
+        let (mut ex, r) = tokio::task::spawn_blocking(move || {
+            let r = ex.rotate(DIR, 0, "running", T0);
+            (ex, r)
+        })
+        .await
+        .unwrap();
+        assert_eq!(r.unwrap().rotated, X);
+        assert_eq!(tree.names(), strings(&["0.log", X]));
+
+        std::fs::write(tree.dir().join("0.log"), b"two\n").unwrap();
+        let (mut ex, r) = tokio::task::spawn_blocking(move || {
+            let r = ex.rotate(DIR, 0, "exited", T0);
+            (ex, r)
+        })
+        .await
+        .unwrap();
+        let e = r.unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                LifecycleError::ReopenRefused {
+                    undo: Undo::RolledBack,
+                    source: ReopenError::Refused { .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("container is not running"), "{e}");
+        assert_eq!(tree.names(), strings(&["0.log", X]));
+        assert_eq!(std::fs::read(tree.dir().join("0.log")).unwrap(), b"two\n");
+
+        // The runtime goes away: the rotation waits for recovery.
+        stop.cancel();
+        server.await.unwrap();
+        until("disconnected", || !rt.status().connected).await;
+        let (ex, r) = tokio::task::spawn_blocking(move || {
+            let r = ex.rotate(DIR, 0, "running", T0);
+            (ex, r)
+        })
+        .await
+        .unwrap();
+        let e = r.unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                LifecycleError::ReopenUnavailable {
+                    source: ReopenError::Unavailable { .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(ex.has_pending());
+        assert_eq!(tree.names(), strings(&[X, &format!("{X}.001")]));
+        cancel.cancel();
+        task.await.unwrap();
+    }
+}
