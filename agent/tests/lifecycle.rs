@@ -16,6 +16,8 @@
 //! Fault points exist in debug builds only, so the crash tests do too.
 #![cfg_attr(not(debug_assertions), allow(dead_code, unused_imports))]
 
+mod common;
+
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -681,115 +683,12 @@ fn a_release_build_ignores_fault_points() {
 // ---------------------------------------------------------------------------
 
 mod cri {
+    use super::common::fake_cri::{serve, Fake};
     use super::*;
     use podlog_agent::lifecycle::RuntimeReopener;
     use podlog_agent::runtime::{self, Runtime};
-    use podlog_proto::cri as pb;
-    use podlog_proto::cri::runtime_service_server::{RuntimeService, RuntimeServiceServer};
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
-    use tonic::{Request, Response, Status};
-
-    /// Reopens `0.log` in `dir` for container `running`; refuses others as
-    /// containerd does for a stopped container.
-    #[derive(Clone)]
-    struct Fake {
-        dir: PathBuf,
-    }
-
-    type R<T> = Result<Response<T>, Status>;
-
-    #[tonic::async_trait]
-    impl RuntimeService for Fake {
-        async fn version(&self, _: Request<pb::VersionRequest>) -> R<pb::VersionResponse> {
-            Ok(Response::new(pb::VersionResponse {
-                version: "0.1.0".into(),
-                runtime_name: "fake".into(),
-                runtime_version: "1.0".into(),
-                runtime_api_version: "v1".into(),
-            }))
-        }
-        async fn list_pod_sandbox(
-            &self,
-            _: Request<pb::ListPodSandboxRequest>,
-        ) -> R<pb::ListPodSandboxResponse> {
-            Ok(Response::new(pb::ListPodSandboxResponse::default()))
-        }
-        async fn pod_sandbox_status(
-            &self,
-            _: Request<pb::PodSandboxStatusRequest>,
-        ) -> R<pb::PodSandboxStatusResponse> {
-            Err(Status::not_found("no sandboxes"))
-        }
-        async fn list_containers(
-            &self,
-            _: Request<pb::ListContainersRequest>,
-        ) -> R<pb::ListContainersResponse> {
-            Ok(Response::new(pb::ListContainersResponse::default()))
-        }
-        async fn container_status(
-            &self,
-            _: Request<pb::ContainerStatusRequest>,
-        ) -> R<pb::ContainerStatusResponse> {
-            Err(Status::not_found("no containers"))
-        }
-        async fn run_pod_sandbox(
-            &self,
-            _: Request<pb::RunPodSandboxRequest>,
-        ) -> R<pb::RunPodSandboxResponse> {
-            Err(Status::unimplemented("fake"))
-        }
-        async fn stop_pod_sandbox(
-            &self,
-            _: Request<pb::StopPodSandboxRequest>,
-        ) -> R<pb::StopPodSandboxResponse> {
-            Err(Status::unimplemented("fake"))
-        }
-        async fn remove_pod_sandbox(
-            &self,
-            _: Request<pb::RemovePodSandboxRequest>,
-        ) -> R<pb::RemovePodSandboxResponse> {
-            Err(Status::unimplemented("fake"))
-        }
-        async fn create_container(
-            &self,
-            _: Request<pb::CreateContainerRequest>,
-        ) -> R<pb::CreateContainerResponse> {
-            Err(Status::unimplemented("fake"))
-        }
-        async fn start_container(
-            &self,
-            _: Request<pb::StartContainerRequest>,
-        ) -> R<pb::StartContainerResponse> {
-            Err(Status::unimplemented("fake"))
-        }
-        async fn stop_container(
-            &self,
-            _: Request<pb::StopContainerRequest>,
-        ) -> R<pb::StopContainerResponse> {
-            Err(Status::unimplemented("fake"))
-        }
-        async fn remove_container(
-            &self,
-            _: Request<pb::RemoveContainerRequest>,
-        ) -> R<pb::RemoveContainerResponse> {
-            Err(Status::unimplemented("fake"))
-        }
-        async fn reopen_container_log(
-            &self,
-            req: Request<pb::ReopenContainerLogRequest>,
-        ) -> R<pb::ReopenContainerLogResponse> {
-            if req.into_inner().container_id != "running" {
-                return Err(Status::unknown("container is not running"));
-            }
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.join("0.log"))
-                .map_err(|e| Status::internal(e.to_string()))?;
-            Ok(Response::new(pb::ReopenContainerLogResponse {}))
-        }
-    }
 
     async fn until(what: &str, mut f: impl FnMut() -> bool) {
         for _ in 0..500 {
@@ -805,22 +704,9 @@ mod cri {
     async fn rotation_through_the_cri_adapter() {
         let tree = Tree::new();
         let sock = tree.base.join("cri.sock");
-        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
-        let stop = CancellationToken::new();
-        let server = {
-            let s = stop.clone();
-            let fake = Fake { dir: tree.dir() };
-            tokio::spawn(async move {
-                tonic::transport::Server::builder()
-                    .add_service(RuntimeServiceServer::new(fake))
-                    .serve_with_incoming_shutdown(
-                        tokio_stream::wrappers::UnixListenerStream::new(listener),
-                        s.cancelled(),
-                    )
-                    .await
-                    .unwrap();
-            })
-        };
+        let fake = Fake::default();
+        fake.0.lock().unwrap().reopen = Some((tree.dir(), "running".to_owned()));
+        let (stop, server) = serve(fake, &sock).await;
         let rt = Runtime::new(sock.clone());
         let cancel = CancellationToken::new();
         let task = tokio::spawn(runtime::run(

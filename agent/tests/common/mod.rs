@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_cri;
+
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,176 @@
+//! An in-process fake CRI runtime on a Unix socket, for tests of runtime
+//! mode and of rotation through `ReopenContainerLog`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use podlog_proto::cri as pb;
+use podlog_proto::cri::runtime_service_server::{RuntimeService, RuntimeServiceServer};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+/// What the fake runtime knows.
+#[derive(Default)]
+pub struct State {
+    pub sandboxes: Vec<pb::PodSandbox>,
+    /// Sandbox id → the verbose `info` JSON.
+    pub info: HashMap<String, String>,
+    pub containers: Vec<(pb::Container, pb::ContainerStatus)>,
+    /// Container ids whose status call answers NotFound.
+    pub vanished: Vec<String>,
+    /// For `ReopenContainerLog`: the directory whose `0.log` is reopened
+    /// and the one container id that is running; any other id is refused
+    /// as containerd refuses a stopped container. `None`: unimplemented.
+    pub reopen: Option<(PathBuf, String)>,
+}
+
+#[derive(Clone, Default)]
+pub struct Fake(pub Arc<Mutex<State>>);
+
+type R<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl RuntimeService for Fake {
+    async fn version(&self, _: Request<pb::VersionRequest>) -> R<pb::VersionResponse> {
+        Ok(Response::new(pb::VersionResponse {
+            version: "0.1.0".into(),
+            runtime_name: "fake".into(),
+            runtime_version: "1.0".into(),
+            runtime_api_version: "v1".into(),
+        }))
+    }
+    async fn list_pod_sandbox(
+        &self,
+        _: Request<pb::ListPodSandboxRequest>,
+    ) -> R<pb::ListPodSandboxResponse> {
+        let s = self.0.lock().unwrap();
+        Ok(Response::new(pb::ListPodSandboxResponse {
+            items: s.sandboxes.clone(),
+        }))
+    }
+    async fn pod_sandbox_status(
+        &self,
+        req: Request<pb::PodSandboxStatusRequest>,
+    ) -> R<pb::PodSandboxStatusResponse> {
+        let s = self.0.lock().unwrap();
+        let id = req.into_inner().pod_sandbox_id;
+        let mut info = HashMap::new();
+        if let Some(i) = s.info.get(&id) {
+            info.insert("info".to_owned(), i.clone());
+        }
+        Ok(Response::new(pb::PodSandboxStatusResponse {
+            info,
+            ..Default::default()
+        }))
+    }
+    async fn list_containers(
+        &self,
+        _: Request<pb::ListContainersRequest>,
+    ) -> R<pb::ListContainersResponse> {
+        let s = self.0.lock().unwrap();
+        Ok(Response::new(pb::ListContainersResponse {
+            containers: s.containers.iter().map(|(c, _)| c.clone()).collect(),
+        }))
+    }
+    async fn container_status(
+        &self,
+        req: Request<pb::ContainerStatusRequest>,
+    ) -> R<pb::ContainerStatusResponse> {
+        let s = self.0.lock().unwrap();
+        let id = req.into_inner().container_id;
+        if s.vanished.contains(&id) {
+            return Err(Status::not_found(format!("container {id} not found")));
+        }
+        let st = s
+            .containers
+            .iter()
+            .find(|(c, _)| c.id == id)
+            .map(|(_, st)| st.clone());
+        match st {
+            Some(st) => Ok(Response::new(pb::ContainerStatusResponse {
+                status: Some(st),
+                info: HashMap::new(),
+            })),
+            None => Err(Status::not_found(format!("container {id} not found"))),
+        }
+    }
+    async fn run_pod_sandbox(
+        &self,
+        _: Request<pb::RunPodSandboxRequest>,
+    ) -> R<pb::RunPodSandboxResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn stop_pod_sandbox(
+        &self,
+        _: Request<pb::StopPodSandboxRequest>,
+    ) -> R<pb::StopPodSandboxResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn remove_pod_sandbox(
+        &self,
+        _: Request<pb::RemovePodSandboxRequest>,
+    ) -> R<pb::RemovePodSandboxResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn create_container(
+        &self,
+        _: Request<pb::CreateContainerRequest>,
+    ) -> R<pb::CreateContainerResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn start_container(
+        &self,
+        _: Request<pb::StartContainerRequest>,
+    ) -> R<pb::StartContainerResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn stop_container(
+        &self,
+        _: Request<pb::StopContainerRequest>,
+    ) -> R<pb::StopContainerResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn remove_container(
+        &self,
+        _: Request<pb::RemoveContainerRequest>,
+    ) -> R<pb::RemoveContainerResponse> {
+        Err(Status::unimplemented("fake"))
+    }
+    async fn reopen_container_log(
+        &self,
+        req: Request<pb::ReopenContainerLogRequest>,
+    ) -> R<pb::ReopenContainerLogResponse> {
+        let Some((dir, running)) = self.0.lock().unwrap().reopen.clone() else {
+            return Err(Status::unimplemented("fake"));
+        };
+        if req.into_inner().container_id != running {
+            return Err(Status::unknown("container is not running"));
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("0.log"))
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::ReopenContainerLogResponse {}))
+    }
+}
+
+/// Serves `fake` on `sock` until the returned token is cancelled.
+pub async fn serve(fake: Fake, sock: &Path) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let _ = std::fs::remove_file(sock);
+    let listener = tokio::net::UnixListener::bind(sock).unwrap();
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(RuntimeServiceServer::new(fake))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::UnixListenerStream::new(listener),
+                s.cancelled(),
+            )
+            .await
+            .unwrap();
+    });
+    (stop, task)
+}
