@@ -28,6 +28,15 @@ pub struct Config {
     pub resync_interval: Duration,
     /// Node defaults of the log policy; pod annotations override them.
     pub node_policy: podlog_policy::PolicySpec,
+    /// Where the lifecycle journal lives. With a CRI endpoint, giving it
+    /// turns the lifecycle manager on: podlogd then rotates, compresses,
+    /// trims and deletes log files by policy.
+    pub state_dir: Option<PathBuf>,
+    /// Period of the lifecycle manager's full pass (rotation by period,
+    /// compression, retention); size checks follow writes.
+    pub lifecycle_tick: Duration,
+    /// How long a rotated file stays uncompressed, for tailers.
+    pub compress_grace: Duration,
 }
 
 /// The YAML file's content (`--config`). Unknown keys are errors.
@@ -44,6 +53,8 @@ pub struct FileConfig {
     pub grpc_listen: Option<String>,
     /// Periodic runtime resync, e.g. `10s`.
     pub resync_interval: Option<String>,
+    /// The lifecycle journal's directory; turns the lifecycle manager on.
+    pub state_dir: Option<PathBuf>,
     /// Node defaults of the log policy (see docs/policy.md).
     pub policy: Option<podlog_policy::PolicySpec>,
 }

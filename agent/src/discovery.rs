@@ -64,6 +64,10 @@ pub struct Discovery {
     /// Advances on view changes and when a writer closes a log file (a
     /// container that exited): the runtime snapshot should catch up.
     hints: watch::Sender<u64>,
+    /// Containers written since the lifecycle manager last looked, and its
+    /// wake-up.
+    written: Mutex<std::collections::HashSet<(String, String)>>,
+    written_wake: tokio::sync::Notify,
 }
 
 /// Splits a pod directory name `<namespace>_<pod>_<uid>`. Kubernetes names
@@ -89,6 +93,8 @@ impl Discovery {
             dirs: Mutex::new(HashMap::new()),
             generation: watch::channel(0).0,
             hints: watch::channel(0).0,
+            written: Mutex::default(),
+            written_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -143,6 +149,25 @@ impl Discovery {
     /// Advances whenever pods, containers or attempts change.
     pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
+    }
+
+    /// Resolves when some container's files were written since the last
+    /// [`Discovery::take_written`].
+    pub async fn written(&self) {
+        self.written_wake.notified().await;
+    }
+
+    /// The containers written since the last call: `(pod directory,
+    /// container)`.
+    pub fn take_written(&self) -> Vec<(String, String)> {
+        std::mem::take(
+            &mut *self
+                .written
+                .lock()
+                .expect("written lock is never poisoned: no panics while held"),
+        )
+        .into_iter()
+        .collect()
     }
 
     /// Advances when the runtime may know something new: see `hints`.
@@ -418,6 +443,16 @@ pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Resul
                     .intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE);
                 if ev.mask.contains(EventMask::CLOSE_WRITE) {
                     d.hint();
+                }
+                if ev.mask.contains(EventMask::MODIFY) {
+                    let fresh = d
+                        .written
+                        .lock()
+                        .expect("written lock is never poisoned: no panics while held")
+                        .insert((p.clone(), c.clone()));
+                    if fresh {
+                        d.written_wake.notify_one();
+                    }
                 }
                 if structural {
                     d.rescan_pod(&p);

@@ -82,6 +82,29 @@ pub async fn run(
             }
         });
     }
+    if let (Some(rt), Some(dir)) = (&runtime, &config.state_dir) {
+        let executor = lifecycle::open_executor(
+            discovery.root().clone(),
+            dir,
+            rt.clone(),
+            tokio::runtime::Handle::current(),
+        )
+        .with_context(|| format!("state directory {}", dir.display()))?;
+        tasks.spawn(lifecycle::manager::run(
+            discovery.clone(),
+            rt.clone(),
+            config.node_policy.clone(),
+            executor,
+            lifecycle::manager::Settings {
+                tick: config.lifecycle_tick,
+                compress_grace: config.compress_grace,
+            },
+            disc_cancel.clone(),
+        ));
+        tracing::info!(state = %dir.display(), "lifecycle manager on: log files are rotated and retained by policy");
+    } else if config.state_dir.is_some() {
+        tracing::warn!("--state-dir is given but there is no CRI endpoint: files still being written cannot be rotated, so the lifecycle manager stays off");
+    }
     if let Some(rt) = &runtime {
         let rt2 = rt.clone();
         let c = disc_cancel.clone();

@@ -42,6 +42,7 @@
 //! files.
 
 mod fault;
+pub mod manager;
 pub mod naming;
 mod recover;
 mod reopen;
@@ -824,6 +825,33 @@ impl Executor {
             bytes_freed: if removed { bytes_freed } else { 0 },
         })
     }
+}
+
+/// Opens the executor for a running agent: the journal under `state_dir`
+/// (created if missing; the directory is the operator's, not a log path),
+/// the runtime as the reopener.
+///
+/// # Errors
+///
+/// The directory cannot be created or opened, or the journal cannot be
+/// opened (for instance another podlogd holds it).
+pub fn open_executor(
+    log_root: Arc<SafeRoot>,
+    state_dir: &std::path::Path,
+    runtime: Arc<crate::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+) -> anyhow::Result<Executor> {
+    std::fs::create_dir_all(state_dir)?;
+    let state = Arc::new(SafeRoot::open(state_dir)?);
+    let journal = Journal::open(state)?;
+    for c in journal.corrupt() {
+        tracing::error!(error = %c, "a lifecycle journal record is corrupt and was set aside");
+    }
+    Ok(Executor::new(
+        log_root,
+        journal,
+        Box::new(RuntimeReopener::new(runtime, handle)),
+    ))
 }
 
 #[cfg(test)]

@@ -42,13 +42,20 @@ struct Cli {
     #[arg(long, value_name = "DURATION")]
     resync_interval: Option<String>,
 
+    /// Directory for podlogd's state (the lifecycle journal). With a CRI
+    /// endpoint, giving it turns policy enforcement on: rotation by
+    /// rename and ReopenContainerLog, compression, retention. Hand rotation
+    /// over from the kubelet first (docs/policy.md).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
     /// Serve the gRPC API (podlog.v1.Logs) on ADDR:PORT or unix:/PATH. Off
     /// by default.
     #[arg(long, value_name = "ADDR:PORT|unix:PATH")]
     grpc_listen: Option<String>,
 
     /// YAML configuration file (logRoot, listen, nodeName, maxEventBytes,
-    /// criEndpoint, grpcListen, resyncInterval, policy).
+    /// criEndpoint, grpcListen, resyncInterval, stateDir, policy).
     /// Flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -116,6 +123,9 @@ fn build_config(cli: Cli) -> Result<Config, config::ConfigError> {
             })?,
     };
     Ok(Config {
+        state_dir: cli.state_dir.or(file.state_dir),
+        lifecycle_tick: Duration::from_secs(10),
+        compress_grace: Duration::from_secs(60),
         node_policy: file.policy.unwrap_or_default(),
         grpc_listen,
         resync_interval,

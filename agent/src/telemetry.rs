@@ -22,6 +22,12 @@ struct StatusLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabel {
+    op: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrpcLabel {
     method: &'static str,
     code: &'static str,
@@ -45,6 +51,8 @@ struct Metrics {
     runtime_errors: Counter,
     runtime_connected: Gauge,
     grpc_requests: Family<GrpcLabel, Counter>,
+    lifecycle_steps: Family<StepLabel, Counter>,
+    bytes_freed: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -69,6 +77,8 @@ fn metrics() -> &'static Metrics {
             runtime_errors: Counter::default(),
             runtime_connected: Gauge::default(),
             grpc_requests: Family::default(),
+            lifecycle_steps: Family::default(),
+            bytes_freed: Counter::default(),
         };
         let counters: [(&str, &str, &Counter); 10] = [
             (
@@ -133,6 +143,16 @@ fn metrics() -> &'static Metrics {
             "runtime_connected",
             "1 while the container runtime answers, else 0",
             m.runtime_connected.clone(),
+        );
+        registry.register(
+            "lifecycle_steps",
+            "Rotations, compressions, deletions and trims, by result",
+            m.lifecycle_steps.clone(),
+        );
+        registry.register(
+            "lifecycle_bytes_freed",
+            "Bytes freed by compression, deletion and trimming",
+            m.bytes_freed.clone(),
         );
         registry.register(
             "grpc_requests",
@@ -206,6 +226,17 @@ pub fn runtime_resync(pods: usize) {
 pub fn runtime_error() {
     metrics().runtime_errors.inc();
     metrics().runtime_connected.set(0);
+}
+
+/// One lifecycle step: `op` is rotate, compress, delete or trim.
+pub fn lifecycle_step(op: &'static str, ok: bool, bytes_freed: u64) {
+    let result = if ok { "ok" } else { "failed" };
+    metrics()
+        .lifecycle_steps
+        .get_or_create(&StepLabel { op, result })
+        .inc();
+    metrics().bytes_freed.inc_by(bytes_freed);
+    tracing::debug!(op, result, bytes_freed, "lifecycle step");
 }
 
 pub fn grpc_request(method: &'static str, code: &'static str) {

@@ -32,6 +32,19 @@ impl Agent {
     ///
     /// The agent fails to start.
     pub async fn start(log_root: &Path, cri_socket: &Path) -> Agent {
+        Agent::start_with(log_root, cri_socket, |_| {}).await
+    }
+
+    /// [`Agent::start`] with the configuration adjusted by `adjust` first.
+    ///
+    /// # Panics
+    ///
+    /// The agent fails to start.
+    pub async fn start_with(
+        log_root: &Path,
+        cri_socket: &Path,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Agent {
         let config = Config {
             log_root: log_root.to_owned(),
             listen: "127.0.0.1:0".parse().expect("a literal address"),
@@ -42,7 +55,12 @@ impl Agent {
             grpc_listen: Some("127.0.0.1:0".parse().expect("a literal address")),
             resync_interval: Duration::from_secs(60),
             node_policy: Default::default(),
+            state_dir: None,
+            lifecycle_tick: Duration::from_secs(10),
+            compress_grace: Duration::from_secs(60),
         };
+        let mut config = config;
+        adjust(&mut config);
         let cancel = CancellationToken::new();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let c = cancel.clone();
@@ -192,6 +210,16 @@ impl Follow {
             out.push(l);
         }
         out
+    }
+
+    /// The next line, or `None` at the end of the stream; waits as long as
+    /// it takes (bound it with `tokio::time::timeout`).
+    ///
+    /// # Panics
+    ///
+    /// Reading the stream fails.
+    pub async fn try_line(&mut self) -> Option<String> {
+        self.lines.next_line().await.expect("reading the stream")
     }
 
     /// The next line, or `None` at the end of the stream.

@@ -1,0 +1,406 @@
+//! Drives the [`Executor`] on a running node: the policy of each container
+//! applied to its files.
+//!
+//! Writes to a container's files (inotify, through discovery) trigger a
+//! size check of its active file, so a fast writer is rotated as soon as it
+//! passes `maxFileSize` rather than at the next poll. A periodic pass plans
+//! every container: rotation by period, compression after the grace
+//! period, and retention. Plans come from [`podlog_policy::plan`], given the
+//! files with their sizes, times and the offsets where whole events start
+//! (points where no `P` chain is open in either stream), so a trim never
+//! cuts an event. Active files are rotated only while the runtime reports
+//! their container running; exited containers' files are left to
+//! retention. The executor's steps block (fsync, CRI), so they run on
+//! blocking threads, one at a time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use podlog_policy::{Action, EventMark, FileFacts, PodPolicy, PolicySpec};
+use tokio_util::sync::CancellationToken;
+
+use super::Executor;
+use crate::cri_log::{self, Tag};
+use crate::discovery::Discovery;
+use crate::fileset::{self, Content};
+use crate::inventory::{self, PodView};
+use crate::reader;
+use crate::runtime::Runtime;
+use crate::safe_open::SafeRoot;
+use crate::telemetry;
+
+/// How the manager runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Period of the full pass over every container.
+    pub tick: Duration,
+    /// How long a rotated file stays uncompressed, for tailers.
+    pub compress_grace: Duration,
+}
+
+/// `(pod directory, container)`.
+type Key = (String, String);
+
+/// Event marks of rotated files, which do not change: by name, size and
+/// the chain state they start in; with the state they end in.
+type MarkCache = HashMap<(Key, String, u64, [bool; 2]), (Vec<EventMark>, [bool; 2])>;
+
+fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// The offsets in `content` where no chain is open in either stream, with
+/// the time of the line there, and which streams have a chain open at the
+/// end. `open` is that state at the end of the previous file of the
+/// attempt (a chain may span a rotation). `first_only` stops at the first
+/// mark (enough for the active file, which is never cut).
+pub fn event_marks(
+    content: &[u8],
+    mut open: [bool; 2],
+    first_only: bool,
+) -> (Vec<EventMark>, [bool; 2]) {
+    let mut marks = Vec::new();
+    let mut pos = 0usize;
+    while let Some(n) = memchr::memchr(b'\n', &content[pos..]) {
+        let end = pos + n;
+        if let Ok(l) = cri_log::parse_line(&content[pos..end]) {
+            if !open[0] && !open[1] {
+                marks.push(EventMark {
+                    offset: pos as u64,
+                    time: l.time,
+                });
+                if first_only {
+                    break;
+                }
+            }
+            open[l.stream.index()] = l.tag != Tag::Full;
+        }
+        pos = end + 1;
+    }
+    (marks, open)
+}
+
+/// The whole content of a plain file, up to `size`.
+fn read_all(content: &Content, size: u64) -> Vec<u8> {
+    let mut buf = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < buf.len() {
+        match content.read_at(done as u64, &mut buf[done..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => done += n,
+        }
+    }
+    buf.truncate(done);
+    buf
+}
+
+/// Runs until `cancel`.
+pub async fn run(
+    discovery: Arc<Discovery>,
+    runtime: Arc<Runtime>,
+    node_policy: PolicySpec,
+    executor: Executor,
+    settings: Settings,
+    cancel: CancellationToken,
+) {
+    let executor = Arc::new(Mutex::new(executor));
+    let marks: Arc<Mutex<MarkCache>> = Arc::default();
+    {
+        let ex = executor.clone();
+        let reports = tokio::task::spawn_blocking(move || {
+            ex.lock()
+                .expect("the executor lock is not poisoned")
+                .recover()
+        })
+        .await
+        .unwrap_or_default();
+        for r in reports {
+            match &r.outcome {
+                Ok(o) => {
+                    tracing::info!(id = %r.id, outcome = ?o, "interrupted lifecycle step recovered")
+                }
+                Err(e) => {
+                    tracing::error!(id = %r.id, error = %e, "interrupted lifecycle step could not be recovered; it stays pending")
+                }
+            }
+        }
+    }
+    let mut tick = tokio::time::interval(settings.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let full = tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = discovery.written() => false,
+            _ = tick.tick() => true,
+        };
+        let pods = inventory::pods(&discovery, Some(&runtime));
+        let keys: Vec<Key> = if full {
+            pods.iter()
+                .filter_map(|p| p.logs.as_ref())
+                .flat_map(|l| l.containers.keys().map(|c| (l.dir.clone(), c.clone())))
+                .collect()
+        } else {
+            discovery.take_written()
+        };
+        for key in keys {
+            let Some(p) = pods
+                .iter()
+                .find(|p| p.logs.as_ref().is_some_and(|l| l.dir == key.0))
+            else {
+                continue;
+            };
+            let job = Job {
+                root: discovery.root().clone(),
+                key: key.clone(),
+                pod: p.clone(),
+                node_policy: node_policy.clone(),
+                grace: settings.compress_grace,
+                size_only: !full,
+            };
+            let ex = executor.clone();
+            let marks = marks.clone();
+            let r = tokio::task::spawn_blocking(move || job.run(&ex, &marks)).await;
+            if r.is_err() {
+                tracing::error!(pod = %key.0, container = %key.1, "lifecycle pass panicked");
+            }
+        }
+        if full {
+            // Forget marks of files that are gone.
+            let live: std::collections::HashSet<Key> = pods
+                .iter()
+                .filter_map(|p| p.logs.as_ref())
+                .flat_map(|l| l.containers.keys().map(|c| (l.dir.clone(), c.clone())))
+                .collect();
+            marks
+                .lock()
+                .expect("the marks lock is not poisoned")
+                .retain(|(k, _, _, _), _| live.contains(k));
+        }
+        if executor
+            .lock()
+            .expect("the executor lock is not poisoned")
+            .has_pending()
+        {
+            let ex = executor.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                ex.lock()
+                    .expect("the executor lock is not poisoned")
+                    .recover()
+            })
+            .await;
+        }
+    }
+}
+
+/// One container's pass.
+struct Job {
+    root: Arc<SafeRoot>,
+    key: Key,
+    pod: PodView,
+    node_policy: PolicySpec,
+    grace: Duration,
+    /// Only check whether the active file needs rotating.
+    size_only: bool,
+}
+
+impl Job {
+    fn run(mut self, executor: &Mutex<Executor>, marks: &Mutex<MarkCache>) {
+        // After a rotation, plan once more at once: the rotated file now
+        // counts against the budget, which may call for a deletion.
+        for _ in 0..2 {
+            if !self.pass(executor, marks) {
+                return;
+            }
+            self.size_only = false;
+        }
+    }
+
+    /// One plan and its execution; true when it rotated the active file.
+    fn pass(&self, executor: &Mutex<Executor>, marks: &Mutex<MarkCache>) -> bool {
+        let (dir, container) = (&self.key.0, &self.key.1);
+        let policy = PodPolicy::from_annotations(self.pod.annotations())
+            .resolve(&self.node_policy, container)
+            .effective;
+        let rel = [dir.as_str(), container.as_str()];
+        let Ok(entries) = self.root.list_dir(&rel) else {
+            return false;
+        };
+        let groups = fileset::group(&entries);
+        let Some((&current, _)) = groups.iter().next_back() else {
+            return false;
+        };
+        // The active file is the current attempt's N.log while the runtime
+        // reports its container running; that container is reopened.
+        let running = self
+            .pod
+            .instance(container, current)
+            .filter(|i| i.state == "CONTAINER_RUNNING")
+            .map(|i| i.id.clone());
+        let active_name = format!("{current}.log");
+        if self.size_only {
+            let Some(_) = running else { return false };
+            let size = self
+                .root
+                .open_file(&[dir.as_str(), container.as_str(), active_name.as_str()])
+                .map(|o| o.size)
+                .unwrap_or(0);
+            if size <= policy.max_file_size {
+                return false;
+            }
+        }
+        let mut facts = Vec::new();
+        for (attempt, files) in &groups {
+            // Chains open at the end of the previous file of this attempt.
+            let mut open = [false, false];
+            for f in files {
+                let path = [dir.as_str(), container.as_str(), f.name.as_str()];
+                let Ok(plain) = self.root.open_file(&path) else {
+                    continue;
+                };
+                let size = plain.size;
+                let active = running.is_some() && *attempt == current && f.rotated.is_none();
+                let events = if f.compressed {
+                    // Kept or deleted whole; the next file starts afresh.
+                    open = [false, false];
+                    Vec::new()
+                } else {
+                    let cache_key = (self.key.clone(), f.name.clone(), size, open);
+                    let cached = if active {
+                        None
+                    } else {
+                        marks
+                            .lock()
+                            .expect("the marks lock is not poisoned")
+                            .get(&cache_key)
+                            .cloned()
+                    };
+                    let (m, end) = match cached {
+                        Some(x) => x,
+                        None => {
+                            let Ok(o) = fileset::open_log(&self.root, &rel, f) else {
+                                continue;
+                            };
+                            let x = event_marks(&read_all(&o.content, size), open, active);
+                            if !active {
+                                marks
+                                    .lock()
+                                    .expect("the marks lock is not poisoned")
+                                    .insert(cache_key, x.clone());
+                            }
+                            x
+                        }
+                    };
+                    open = end;
+                    m
+                };
+                let (first_time, last_time) = reader::file_time_span(&self.root, &rel, f);
+                facts.push(FileFacts {
+                    name: f.name.clone(),
+                    size,
+                    attempt: *attempt,
+                    active,
+                    compressed: f.compressed,
+                    first_time,
+                    last_time,
+                    events,
+                });
+            }
+        }
+        let actions = podlog_policy::plan(&policy, &facts, now_nanos(), self.grace);
+        if actions.is_empty() {
+            return false;
+        }
+        let mut rotated = false;
+        let mut ex = executor.lock().expect("the executor lock is not poisoned");
+        let d = [dir.as_str(), container.as_str()];
+        for a in actions {
+            let (op, r) = match &a {
+                Action::Rotate { .. } => {
+                    let Some(id) = &running else { continue };
+                    ("rotate", ex.rotate(d, current, id, now_nanos()).map(|_| 0))
+                }
+                Action::Compress { file } => (
+                    "compress",
+                    ex.compress(d, file, policy.compress)
+                        .map(|c| c.bytes_freed()),
+                ),
+                Action::Delete { file } => ("delete", ex.delete(d, file).map(|x| x.bytes_freed)),
+                Action::TrimHead { file, offset } => (
+                    "trim",
+                    ex.trim_head(d, file, *offset).map(|t| t.bytes_freed),
+                ),
+            };
+            match r {
+                Ok(freed) => {
+                    rotated |= op == "rotate";
+                    telemetry::lifecycle_step(op, true, freed);
+                }
+                Err(e) => {
+                    telemetry::lifecycle_step(op, false, 0);
+                    tracing::warn!(pod = %dir, container = %container, op, error = %e, "lifecycle step failed");
+                    // The plan was made for the files as they were; plan
+                    // again on the next pass.
+                    break;
+                }
+            }
+        }
+        rotated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(t: &str, s: &str, tag: &str, c: &str) -> String {
+        format!("{t} {s} {tag} {c}\n")
+    }
+
+    #[test]
+    fn marks_are_where_no_chain_is_open() {
+        let t = "2026-11-21T05:00:00.000000001Z";
+        let content = [
+            line(t, "stdout", "F", "a"),
+            line(t, "stdout", "P", "b1"),
+            line(t, "stderr", "F", "x"),
+            line(t, "stdout", "F", "b2"),
+            line(t, "stderr", "P", "y1"),
+            line(t, "stderr", "F", "y2"),
+            line(t, "stdout", "F", "c"),
+        ]
+        .concat();
+        let (marks, end) = event_marks(content.as_bytes(), [false; 2], false);
+        assert_eq!(end, [false, false]);
+        let offsets: Vec<u64> = marks.iter().map(|m| m.offset).collect();
+        let starts: Vec<u64> = content
+            .split_inclusive('\n')
+            .scan(0u64, |o, l| {
+                let s = *o;
+                *o += l.len() as u64;
+                Some(s)
+            })
+            .collect();
+        // Lines 0 (a), 1 (b1 starts a chain), 4 (y1), 6 (c); not inside
+        // the chains (2, 3 while b is open; 5 while y is open).
+        assert_eq!(offsets, [starts[0], starts[1], starts[4], starts[6]]);
+        let (first, _) = event_marks(content.as_bytes(), [false; 2], true);
+        assert_eq!(first.iter().map(|m| m.offset).collect::<Vec<_>>(), [0]);
+        // A chain open at the end of the previous file: no mark until it
+        // ends, and the state carries on.
+        let (m, end) = event_marks(content.as_bytes(), [true, false], false);
+        assert_eq!(
+            m.iter().map(|m| m.offset).collect::<Vec<_>>(),
+            [starts[1], starts[4], starts[6]]
+        );
+        assert_eq!(end, [false, false]);
+        let (_, end) = event_marks(line(t, "stderr", "P", "z").as_bytes(), [false; 2], false);
+        assert_eq!(end, [false, true]);
+        // A trailing line without its newline is no mark.
+        let (m, _) = event_marks(b"2026-11-21T05:00:00Z stdout F a", [false; 2], false);
+        assert!(m.is_empty());
+    }
+}
