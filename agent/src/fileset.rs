@@ -61,10 +61,8 @@ pub fn classify(name: &str) -> Option<LogFile> {
     }
     // Compressed with something podlog cannot read yet: never served as if
     // it were text.
-    if [".zst", ".xz", ".bz2", ".lz4"]
-        .iter()
-        .any(|ext| suffix.ends_with(ext))
-    {
+    let last = suffix.rsplit('.').next().unwrap_or(suffix);
+    if ["zst", "xz", "bz2", "lz4"].contains(&last) {
         return None;
     }
     let (suffix, compressed) = match suffix.strip_suffix(".gz") {
@@ -275,6 +273,7 @@ mod tests {
         assert_eq!(c("0.log.20261121-050000.gz.tmp"), None);
         assert_eq!(c("0.log.20261121-050000.zst"), None);
         assert_eq!(c("0.log.20261121-050000.xz"), None);
+        assert_eq!(c("0.log.xz"), None);
         assert_eq!(c("x.log"), None);
         assert_eq!(c("0.logx"), None);
         assert_eq!(c(".log"), None);
