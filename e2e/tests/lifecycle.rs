@@ -213,3 +213,97 @@ async fn rotation_under_load_loses_and_repeats_nothing() {
     assert!(bytes <= budget + MAX_FILE * 3 / 2, "{bytes}");
     agent.stop().await;
 }
+
+/// CPU time (user + system) of this process so far: the in-process agent,
+/// plus this test's own sampling.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // The fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')').expect("a command name") + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// The rotation benchmark (`cargo test -p podlog-e2e --test lifecycle --
+/// --ignored --nocapture`): a container writes 512 MiB as fast as the
+/// runtime takes it under `maxFileSize: 10Mi`; reports the rate, the
+/// largest file seen (sampled every 5 ms) and podlogd's CPU per rotated GiB.
+/// With `PODLOG_BENCH_BASELINE=1` the lifecycle manager is off, which gives
+/// the cost of discovery and the runtime alone. Figures go to
+/// docs/performance.md; nothing here is a timed assertion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run it by name"]
+async fn bench_rotation_at_full_speed() {
+    let Some(ctd) = require_runtime() else { return };
+    let state = tempfile::tempdir().expect("a state dir");
+    let agent = Agent::start_with(&ctd.pod_log_root(), &ctd.socket(), |c| {
+        // The baseline: the same run with the lifecycle manager off.
+        if std::env::var_os("PODLOG_BENCH_BASELINE").is_none() {
+            c.state_dir = Some(state.path().to_owned());
+        }
+    })
+    .await;
+    let mut cri = Cri::connect(&ctd.socket()).await.expect("CRI answers");
+    let spec = PodSpec::new("bench", "fast-0", &[("app", "fast")])
+        .annotate(&[("podlog.dev/policy", "maxFileSize: 10Mi\nmaxFiles: 5\n")]);
+    let pod = cri
+        .run_pod(&ctd.pod_log_root(), ctd.cgroup_parent(), &spec)
+        .await
+        .expect("RunPodSandbox");
+    let total: u64 = 512 << 20;
+    let script = format!(
+        "yes 'podlog bench line 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz' | head -c {total}"
+    );
+    let cpu0 = cpu_time();
+    let t0 = Instant::now();
+    let id = cri
+        .start_container(&pod, "w", 0, &script, &[])
+        .await
+        .expect("start the writer");
+    let active = pod.log_dir.join("w").join("0.log");
+    let mut largest = 0u64;
+    let mut rotated = std::collections::BTreeSet::new();
+    // Sampling costs this process CPU too: a stat every 5 ms, a listing and
+    // a status call every 200 ms.
+    for round in 0u64.. {
+        if let Ok(m) = std::fs::metadata(&active) {
+            largest = largest.max(m.len());
+        }
+        if round % 40 == 0 {
+            for e in std::fs::read_dir(pod.log_dir.join("w"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n != "0.log" {
+                    rotated.insert(n);
+                }
+            }
+            if cri.status(&id).await.map(|s| s.state == 2).unwrap_or(true) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu0).as_secs_f64();
+    let stored = 1.0 + (total as f64) * 1.38; // CRI framing adds ~38% to these lines
+    let rotations = rotated.len().max(1);
+    eprintln!(
+        "wrote {} MiB of output in {secs:.1} s ({:.1} MB/s of output, about {:.1} MB/s of log file); \
+         {rotations} rotated files seen (listed every 200 ms); largest 0.log seen {:.2} MiB (maxFileSize 10 MiB, 1.5x = 15 MiB); \
+         process CPU {cpu:.2} s, {:.2} s per GiB of log file written",
+        total >> 20,
+        total as f64 / secs / 1e6,
+        stored / secs / 1e6,
+        largest as f64 / (1 << 20) as f64,
+        cpu / (stored / (1u64 << 30) as f64),
+    );
+    agent.stop().await;
+}

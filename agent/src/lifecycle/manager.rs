@@ -42,6 +42,9 @@ pub struct Settings {
 /// `(pod directory, container)`.
 type Key = (String, String);
 
+/// How long writes gather before a size check.
+const WRITE_BATCH: Duration = Duration::from_millis(5);
+
 /// Event marks of rotated files, which do not change: by name, size and
 /// the chain state they start in; with the state they end in.
 type MarkCache = HashMap<(Key, String, u64, [bool; 2]), (Vec<EventMark>, [bool; 2])>;
@@ -82,6 +85,28 @@ pub fn event_marks(
         pos = end + 1;
     }
     (marks, open)
+}
+
+/// The first mark of a file (see [`event_marks`]), reading only as much of
+/// its head as it takes: 64 KiB, then doubling.
+fn first_mark(content: &Content, size: u64, open: [bool; 2]) -> (Vec<EventMark>, [bool; 2]) {
+    let mut want = (64u64 << 10).min(size);
+    loop {
+        let mut buf = vec![0u8; want as usize];
+        let mut done = 0;
+        while done < buf.len() {
+            match content.read_at(done as u64, &mut buf[done..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        buf.truncate(done);
+        let (m, end) = event_marks(&buf, open, true);
+        if !m.is_empty() || want >= size || done < want as usize {
+            return (m, end);
+        }
+        want = (want * 2).min(size);
+    }
 }
 
 /// The whole content of a plain file, up to `size`.
@@ -134,7 +159,14 @@ pub async fn run(
     loop {
         let full = tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = discovery.written() => false,
+            _ = discovery.written() => {
+                // A busy container writes thousands of times a second: let
+                // the writes of a few milliseconds gather into one check
+                // (at 50 MB/s, 5 ms is 250 KB, well inside the slack of
+                // maxFileSize x 1.5).
+                tokio::time::sleep(WRITE_BATCH).await;
+                false
+            }
             _ = tick.tick() => true,
         };
         let pods = inventory::pods(&discovery, Some(&runtime));
@@ -284,7 +316,13 @@ impl Job {
                             let Ok(o) = fileset::open_log(&self.root, &rel, f) else {
                                 continue;
                             };
-                            let x = event_marks(&read_all(&o.content, size), open, active);
+                            let x = if active {
+                                // Only its first mark is needed: read the
+                                // head, not the whole file, on every check.
+                                first_mark(&o.content, size, open)
+                            } else {
+                                event_marks(&read_all(&o.content, size), open, false)
+                            };
                             if !active {
                                 marks
                                     .lock()
