@@ -39,6 +39,8 @@ pub struct ApiState {
     pub max_event_bytes: usize,
     /// Node defaults of the log policy.
     pub node_policy: podlog_policy::PolicySpec,
+    /// Whether policies are enforced.
+    pub lifecycle: inventory::LifecycleInfo,
     /// Cancelled at shutdown: followers end.
     pub shutdown: CancellationToken,
 }
@@ -330,6 +332,7 @@ fn inventory(
     let inv = inventory::build(
         &state.discovery,
         state.runtime.as_deref(),
+        state.lifecycle.clone(),
         &state.node,
         &state.node_policy,
         params,

@@ -243,6 +243,8 @@ fn list_response(inv: Inventory) -> pb::ListResponse {
         node: inv.node,
         log_root: inv.log_root,
         mode: inv.mode.to_owned(),
+        lifecycle_enabled: inv.lifecycle.enabled,
+        lifecycle_reason: inv.lifecycle.reason.unwrap_or_default().to_owned(),
         runtime: inv.runtime.map(|r| pb::RuntimeInfo {
             endpoint: r.endpoint,
             connected: r.connected,
@@ -343,6 +345,7 @@ impl Logs for LogsService {
             let inv = inventory::build(
                 &self.state.discovery,
                 self.state.runtime.as_deref(),
+                self.state.lifecycle.clone(),
                 &self.state.node,
                 &self.state.node_policy,
                 &params,

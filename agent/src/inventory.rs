@@ -155,7 +155,35 @@ pub struct Inventory {
     pub mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimeInfo>,
+    /// Whether podlogd enforces the policies shown, and if not, why.
+    pub lifecycle: LifecycleInfo,
     pub pods: Vec<PodEntry>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleInfo {
+    /// podlogd rotates, compresses and retains files by policy.
+    pub enabled: bool,
+    /// Why not, when it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+impl LifecycleInfo {
+    /// The lifecycle state of an agent with or without a runtime and a
+    /// state directory.
+    pub fn of(runtime: bool, state_dir: bool) -> Self {
+        let reason = match (runtime, state_dir) {
+            (true, true) => None,
+            (false, _) => Some("directory mode: without the runtime's ReopenContainerLog a file still being written cannot be rotated; policies are shown, not enforced"),
+            (true, false) => Some("no --state-dir: podlogd only reads; policies are shown, not enforced"),
+        };
+        Self {
+            enabled: reason.is_none(),
+            reason,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -290,6 +318,7 @@ pub fn runtime_info(rt: &Runtime) -> RuntimeInfo {
 pub fn build(
     discovery: &Discovery,
     runtime: Option<&Runtime>,
+    lifecycle: LifecycleInfo,
     node: &str,
     node_policy: &podlog_policy::PolicySpec,
     params: &InventoryParams,
@@ -381,6 +410,7 @@ pub fn build(
             "directory"
         },
         runtime: runtime.map(runtime_info),
+        lifecycle,
         pods: out,
     }
 }

@@ -143,6 +143,10 @@ pub async fn run(
         node: config.node_name.clone(),
         max_event_bytes: config.max_event_bytes,
         node_policy: config.node_policy.clone(),
+        lifecycle: inventory::LifecycleInfo::of(
+            config.cri_endpoint.is_some(),
+            config.state_dir.is_some(),
+        ),
         shutdown: cancel.clone(),
     });
     {

@@ -389,6 +389,11 @@ async fn node_policy_from_the_config_file_is_in_force() {
     // Unset fields keep the built-in defaults; directory mode has no
     // annotations, so nothing is refused.
     assert_eq!(c["policy"]["delimiter"], "newline");
+    // Shown, not enforced, and the inventory says why.
+    assert_eq!(inv["lifecycle"]["enabled"], false);
+    assert!(inv["lifecycle"]["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("directory mode")));
     assert!(c.get("policyErrors").is_none(), "{c}");
 }
 

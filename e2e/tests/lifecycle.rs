@@ -74,6 +74,7 @@ async fn rotation_under_load_loses_and_repeats_nothing() {
         .await
         .expect("start the writer");
     let dir = pod.log_dir.join("w");
+    assert_eq!(agent.get_json("/logs").await["lifecycle"]["enabled"], true);
 
     // The follower: json, reconnecting with its last cursor every 700 ms.
     let base = "/logs/e2e/writer-0/w?follow=true&format=json";

@@ -251,6 +251,7 @@ async fn pods_are_discovered_and_served_exactly() {
     assert_eq!(inv["mode"], "runtime");
     assert_eq!(inv["runtime"]["connected"], true);
     assert_eq!(inv["runtime"]["name"], "containerd");
+    assert_eq!(inv["lifecycle"]["enabled"], false, "no --state-dir");
     let only_web = w
         .agent
         .get_json("/logs?labelSelector=app%3Dweb,tier%3Dfront")
