@@ -145,6 +145,29 @@ pub fn select(pods: Vec<PodView>, params: &InventoryParams) -> Vec<PodView> {
         .collect()
 }
 
+/// Checks every container's policy and reports refused settings: the
+/// current count as a metric, each new one in the log once. Runs whenever
+/// the view changes; `seen` remembers what was reported.
+pub fn report_policy_errors(
+    discovery: &Discovery,
+    runtime: Option<&Runtime>,
+    node_policy: &podlog_policy::PolicySpec,
+    seen: &mut std::collections::HashSet<(String, String, String)>,
+) {
+    let mut now = std::collections::HashSet::new();
+    for p in pods(discovery, runtime) {
+        let pp = podlog_policy::PodPolicy::from_annotations(p.annotations());
+        for c in p.container_names() {
+            for e in pp.resolve(node_policy, &c).errors {
+                now.insert((p.reference(), c.clone(), e.to_string()));
+            }
+        }
+    }
+    let new: Vec<_> = now.difference(seen).cloned().collect();
+    crate::telemetry::policy_errors(now.len(), &new);
+    *seen = now;
+}
+
 /// `GET /logs`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -105,6 +105,32 @@ pub async fn run(
     } else if config.state_dir.is_some() {
         tracing::warn!("--state-dir is given but there is no CRI endpoint: files still being written cannot be rotated, so the lifecycle manager stays off");
     }
+    {
+        // Refused policy settings: a metric and one log line each.
+        let d = discovery.clone();
+        let rt = runtime.clone();
+        let node_policy = config.node_policy.clone();
+        let c = disc_cancel.clone();
+        tasks.spawn(async move {
+            let mut seen = std::collections::HashSet::new();
+            let mut disc = d.subscribe_changes();
+            let mut rtc = rt.as_ref().map(|r| r.subscribe_changes());
+            loop {
+                inventory::report_policy_errors(&d, rt.as_deref(), &node_policy, &mut seen);
+                let rt_changed = async {
+                    match rtc.as_mut() {
+                        Some(r) => r.changed().await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = c.cancelled() => return,
+                    r = disc.changed() => if r.is_err() { return },
+                    r = rt_changed => if !r { rtc = None },
+                }
+            }
+        });
+    }
     if let Some(rt) = &runtime {
         let rt2 = rt.clone();
         let c = disc_cancel.clone();

@@ -47,6 +47,7 @@ struct Metrics {
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
     pods: Gauge,
+    policy_errors: Gauge,
     runtime_resyncs: Counter,
     runtime_errors: Counter,
     runtime_connected: Gauge,
@@ -73,6 +74,7 @@ fn metrics() -> &'static Metrics {
             bytes_served: Family::default(),
             followers: Gauge::default(),
             pods: Gauge::default(),
+            policy_errors: Gauge::default(),
             runtime_resyncs: Counter::default(),
             runtime_errors: Counter::default(),
             runtime_connected: Gauge::default(),
@@ -140,6 +142,11 @@ fn metrics() -> &'static Metrics {
         registry.register("followers", "Open follow streams", m.followers.clone());
         registry.register("pods", "Pods in the inventory", m.pods.clone());
         registry.register(
+            "policy_errors",
+            "Policy settings refused in the pods' annotations, now",
+            m.policy_errors.clone(),
+        );
+        registry.register(
             "runtime_connected",
             "1 while the container runtime answers, else 0",
             m.runtime_connected.clone(),
@@ -204,6 +211,14 @@ pub fn follow_lost_file(name: &str) {
         file = name,
         "followed file vanished before it was read to its end"
     );
+}
+
+/// The refused policy settings now, and each one newly seen (logged once).
+pub fn policy_errors(total: usize, new: &[(String, String, String)]) {
+    metrics().policy_errors.set(total as i64);
+    for (pod, container, error) in new {
+        tracing::warn!(%pod, %container, %error, "policy setting refused; the next layer's value applies");
+    }
 }
 
 pub fn rescan(pods: usize) {

@@ -111,8 +111,10 @@ fn fixture() -> Fx {
             ),
         );
         // No verbose info: the directory comes from the container's log path.
-        s.sandboxes
-            .push(sandbox("sb-db", "shop", "db-1", "uid-db", &[("app", "db")]));
+        let mut db = sandbox("sb-db", "shop", "db-1", "uid-db", &[("app", "db")]);
+        db.annotations
+            .insert("podlog.dev/rotate".into(), "weekly".into());
+        s.sandboxes.push(db);
         s.containers
             .push(container("c-app", "sb-cart", "app", 0, &c.join("0.log")));
         s.containers
@@ -207,6 +209,23 @@ async fn runtime_metadata_reaches_the_inventory_and_the_events() {
     assert_eq!(evs[0]["containerId"], "c-app");
     assert_eq!(evs[0]["image"], "registry.example/app:1");
     assert_eq!(evs[0]["labels"]["app"], "cart");
+    // The refused setting: named in the inventory, counted, logged once.
+    assert!(db["containers"][0]["policyErrors"][0]
+        .as_str()
+        .is_some_and(|e| e.starts_with("podlog.dev/rotate: \"weekly\"")));
+    for _ in 0..400 {
+        if metric(d.addr, "podlog_policy_errors").await == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(metric(d.addr, "podlog_policy_errors").await, Some(1.0));
+    assert_eq!(
+        d.stderr().matches("policy setting refused").count(),
+        1,
+        "{}",
+        d.stderr()
+    );
     let merged = get_events(d.addr, "/logs?labelSelector=app&format=json").await;
     let logs: Vec<&str> = merged.iter().map(|e| e["log"].as_str().unwrap()).collect();
     assert_eq!(logs, ["hello", "ready"], "both pods, in time order");
