@@ -53,6 +53,7 @@ struct Metrics {
     runtime_connected: Gauge,
     grpc_requests: Family<GrpcLabel, Counter>,
     lifecycle_steps: Family<StepLabel, Counter>,
+    foreign_rotations: Counter,
     bytes_freed: Counter,
 }
 
@@ -80,6 +81,7 @@ fn metrics() -> &'static Metrics {
             runtime_connected: Gauge::default(),
             grpc_requests: Family::default(),
             lifecycle_steps: Family::default(),
+            foreign_rotations: Counter::default(),
             bytes_freed: Counter::default(),
         };
         let counters: [(&str, &str, &Counter); 10] = [
@@ -155,6 +157,11 @@ fn metrics() -> &'static Metrics {
             "lifecycle_steps",
             "Rotations, compressions, deletions and trims, by result",
             m.lifecycle_steps.clone(),
+        );
+        registry.register(
+            "foreign_rotations",
+            "Rotated log files podlogd did not make (a second rotator)",
+            m.foreign_rotations.clone(),
         );
         registry.register(
             "lifecycle_bytes_freed",
@@ -241,6 +248,17 @@ pub fn runtime_resync(pods: usize) {
 pub fn runtime_error() {
     metrics().runtime_errors.inc();
     metrics().runtime_connected.set(0);
+}
+
+/// A rotated file podlogd did not make: a second rotator is at work.
+pub fn foreign_rotation(pod_dir: &str, container: &str, file: &str) {
+    metrics().foreign_rotations.inc();
+    tracing::warn!(
+        pod = pod_dir,
+        container,
+        file,
+        "a rotated log file appeared that podlogd did not make: another rotator (the kubelet's containerLogMaxSize?) is at work; the two will fight, see docs/policy.md"
+    );
 }
 
 /// One lifecycle step: `op` is rotate, compress, delete or trim.

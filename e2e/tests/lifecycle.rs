@@ -212,7 +212,30 @@ async fn rotation_under_load_loses_and_repeats_nothing() {
     );
     let (bytes, _) = usage(&dir);
     assert!(bytes <= budget + MAX_FILE * 3 / 2, "{bytes}");
+    assert_eq!(metric(&agent, "podlog_foreign_rotations_total").await, 0.0);
+    // A rotated file podlogd did not make: a second rotator is reported.
+    std::fs::write(
+        dir.join("0.log.20991231-000000"),
+        b"2099-12-31T00:00:00Z stdout F from another rotator\n",
+    )
+    .expect("a foreign rotation");
+    let t2 = Instant::now();
+    while metric(&agent, "podlog_foreign_rotations_total").await < 1.0 {
+        assert!(
+            t2.elapsed() < Duration::from_secs(10),
+            "the second rotator was not reported"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     agent.stop().await;
+}
+
+/// A metric's value from `/metrics` (0 when absent).
+async fn metric(agent: &Agent, name: &str) -> f64 {
+    let text = String::from_utf8(agent.get_ok("/metrics").await).expect("UTF-8 metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// CPU time (user + system) of this process so far: the in-process agent,

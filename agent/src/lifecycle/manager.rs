@@ -42,6 +42,29 @@ pub struct Settings {
 /// `(pod directory, container)`.
 type Key = (String, String);
 
+/// Rotated files per container that podlogd knows of: those there when it
+/// first looked, and those it made since.
+type Known = HashMap<Key, std::collections::HashSet<String>>;
+
+/// The rotations among `names` (`N.log.<suffix>[.gz]`) that are neither in
+/// `known` nor compressed copies of a known one: another rotator (the
+/// kubelet, logrotate) is at work. They are added to `known`, so each is
+/// reported once.
+pub fn foreign_rotations(
+    known: &mut std::collections::HashSet<String>,
+    names: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in names {
+        let base = n.strip_suffix(".gz").unwrap_or(n);
+        if !known.contains(base) {
+            known.insert(base.to_owned());
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
 /// How long writes gather before a size check.
 const WRITE_BATCH: Duration = Duration::from_millis(5);
 
@@ -134,6 +157,7 @@ pub async fn run(
 ) {
     let executor = Arc::new(Mutex::new(executor));
     let marks: Arc<Mutex<MarkCache>> = Arc::default();
+    let known: Arc<Mutex<Known>> = Arc::default();
     {
         let ex = executor.clone();
         let reports = tokio::task::spawn_blocking(move || {
@@ -195,7 +219,8 @@ pub async fn run(
             };
             let ex = executor.clone();
             let marks = marks.clone();
-            let r = tokio::task::spawn_blocking(move || job.run(&ex, &marks)).await;
+            let known = known.clone();
+            let r = tokio::task::spawn_blocking(move || job.run(&ex, &marks, &known)).await;
             if r.is_err() {
                 tracing::error!(pod = %key.0, container = %key.1, "lifecycle pass panicked");
             }
@@ -240,11 +265,11 @@ struct Job {
 }
 
 impl Job {
-    fn run(mut self, executor: &Mutex<Executor>, marks: &Mutex<MarkCache>) {
+    fn run(mut self, executor: &Mutex<Executor>, marks: &Mutex<MarkCache>, known: &Mutex<Known>) {
         // After a rotation, plan once more at once: the rotated file now
         // counts against the budget, which may call for a deletion.
         for _ in 0..2 {
-            if !self.pass(executor, marks) {
+            if !self.pass(executor, marks, known) {
                 return;
             }
             self.size_only = false;
@@ -252,7 +277,12 @@ impl Job {
     }
 
     /// One plan and its execution; true when it rotated the active file.
-    fn pass(&self, executor: &Mutex<Executor>, marks: &Mutex<MarkCache>) -> bool {
+    fn pass(
+        &self,
+        executor: &Mutex<Executor>,
+        marks: &Mutex<MarkCache>,
+        known: &Mutex<Known>,
+    ) -> bool {
         let (dir, container) = (&self.key.0, &self.key.1);
         let policy = PodPolicy::from_annotations(self.pod.annotations())
             .resolve(&self.node_policy, container)
@@ -282,6 +312,28 @@ impl Job {
                 .unwrap_or(0);
             if size <= policy.max_file_size {
                 return false;
+            }
+        }
+        {
+            let rotated: Vec<String> = groups
+                .values()
+                .flatten()
+                .filter(|f| f.rotated.is_some())
+                .map(|f| f.name.clone())
+                .collect();
+            let mut known = known.lock().expect("the known lock is not poisoned");
+            match known.get_mut(&self.key) {
+                // First look: what is there is taken as it is.
+                None => {
+                    let mut set = std::collections::HashSet::new();
+                    foreign_rotations(&mut set, &rotated);
+                    known.insert(self.key.clone(), set);
+                }
+                Some(set) => {
+                    for n in foreign_rotations(set, &rotated) {
+                        telemetry::foreign_rotation(dir, container, &n);
+                    }
+                }
             }
         }
         let mut facts = Vec::new();
@@ -359,7 +411,16 @@ impl Job {
             let (op, r) = match &a {
                 Action::Rotate { .. } => {
                     let Some(id) = &running else { continue };
-                    ("rotate", ex.rotate(d, current, id, now_nanos()).map(|_| 0))
+                    let r = ex.rotate(d, current, id, now_nanos());
+                    if let Ok(r) = &r {
+                        known
+                            .lock()
+                            .expect("the known lock is not poisoned")
+                            .entry(self.key.clone())
+                            .or_default()
+                            .insert(r.rotated.clone());
+                    }
+                    ("rotate", r.map(|_| 0))
                 }
                 Action::Compress { file } => (
                     "compress",
@@ -396,6 +457,24 @@ mod tests {
 
     fn line(t: &str, s: &str, tag: &str, c: &str) -> String {
         format!("{t} {s} {tag} {c}\n")
+    }
+
+    #[test]
+    fn another_rotators_files_are_reported_once() {
+        let mut known = std::collections::HashSet::new();
+        let first = ["0.log.20261121-050000".to_owned()];
+        assert_eq!(foreign_rotations(&mut known, &first), first.to_vec());
+        // Ours compressed, and the same again: nothing new.
+        let later = [
+            "0.log.20261121-050000.gz".to_owned(),
+            "0.log.20261121-060000".to_owned(),
+        ];
+        known.insert("0.log.20261121-060000".to_owned());
+        assert!(foreign_rotations(&mut known, &later).is_empty());
+        // Someone else's: reported once.
+        let other = ["0.log.20261121-070000.gz".to_owned()];
+        assert_eq!(foreign_rotations(&mut known, &other), other.to_vec());
+        assert!(foreign_rotations(&mut known, &other).is_empty());
     }
 
     #[test]
