@@ -84,7 +84,7 @@ fn metrics() -> &'static Metrics {
             foreign_rotations: Counter::default(),
             bytes_freed: Counter::default(),
         };
-        let counters: [(&str, &str, &Counter); 10] = [
+        let counters: [(&str, &str, &Counter); 12] = [
             (
                 "malformed_events",
                 "Lines that are not valid CRI, served flagged malformed",
@@ -127,6 +127,16 @@ fn metrics() -> &'static Metrics {
                 "Failed connections or calls to the container runtime",
                 &m.runtime_errors,
             ),
+            (
+                "foreign_rotations",
+                "Rotated log files podlogd did not make (a second rotator)",
+                &m.foreign_rotations,
+            ),
+            (
+                "lifecycle_bytes_freed",
+                "Bytes freed by compression, deletion and trimming",
+                &m.bytes_freed,
+            ),
         ];
         for (name, help, c) in counters {
             registry.register(name, help, c.clone());
@@ -157,16 +167,6 @@ fn metrics() -> &'static Metrics {
             "lifecycle_steps",
             "Rotations, compressions, deletions and trims, by result",
             m.lifecycle_steps.clone(),
-        );
-        registry.register(
-            "foreign_rotations",
-            "Rotated log files podlogd did not make (a second rotator)",
-            m.foreign_rotations.clone(),
-        );
-        registry.register(
-            "lifecycle_bytes_freed",
-            "Bytes freed by compression, deletion and trimming",
-            m.bytes_freed.clone(),
         );
         registry.register(
             "grpc_requests",

@@ -115,26 +115,18 @@ pub fn event_marks(
 fn first_mark(content: &Content, size: u64, open: [bool; 2]) -> (Vec<EventMark>, [bool; 2]) {
     let mut want = (64u64 << 10).min(size);
     loop {
-        let mut buf = vec![0u8; want as usize];
-        let mut done = 0;
-        while done < buf.len() {
-            match content.read_at(done as u64, &mut buf[done..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => done += n,
-            }
-        }
-        buf.truncate(done);
+        let buf = read_head(content, want);
         let (m, end) = event_marks(&buf, open, true);
-        if !m.is_empty() || want >= size || done < want as usize {
+        if !m.is_empty() || want >= size || (buf.len() as u64) < want {
             return (m, end);
         }
         want = (want * 2).min(size);
     }
 }
 
-/// The whole content of a plain file, up to `size`.
-fn read_all(content: &Content, size: u64) -> Vec<u8> {
-    let mut buf = vec![0u8; size as usize];
+/// The first `len` bytes of a plain file (fewer if it is shorter).
+fn read_head(content: &Content, len: u64) -> Vec<u8> {
+    let mut buf = vec![0u8; len as usize];
     let mut done = 0;
     while done < buf.len() {
         match content.read_at(done as u64, &mut buf[done..]) {
@@ -373,7 +365,7 @@ impl Job {
                                 // head, not the whole file, on every check.
                                 first_mark(&o.content, size, open)
                             } else {
-                                event_marks(&read_all(&o.content, size), open, false)
+                                event_marks(&read_head(&o.content, size), open, false)
                             };
                             if !active {
                                 marks
