@@ -104,6 +104,15 @@ pub enum ApiError {
 // === impl ApiState ===
 
 impl ApiState {
+    /// Reads and the inventory wait for the first scan of the log root.
+    pub fn require_scan(&self) -> Result<(), ApiError> {
+        if self.discovery.is_ready() {
+            Ok(())
+        } else {
+            Err(ApiError::Unavailable("the initial scan is not done".into()))
+        }
+    }
+
     /// Ready: the first scan is done and, with a runtime, it answers. While
     /// the runtime is away the API keeps serving what it has, and says so
     /// here.
@@ -326,9 +335,7 @@ fn inventory(
     state: &ApiState,
     params: &query::InventoryParams,
 ) -> Result<Response<ApiBody>, ApiError> {
-    if !state.discovery.is_ready() {
-        return Err(ApiError::Unavailable("the initial scan is not done".into()));
-    }
+    state.require_scan()?;
     let inv = inventory::build(
         &state.discovery,
         state.runtime.as_deref(),
@@ -698,9 +705,7 @@ pub async fn open_logs(
     params: &query::LogParams,
     format: Format,
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
-    if !state.discovery.is_ready() {
-        return Err(ApiError::Unavailable("the initial scan is not done".into()));
-    }
+    state.require_scan()?;
     let p = find_pod(state, ns, pod)?;
     let mut plan = plan(state, &p, container, params, format)?;
     refresh_finished(state, &mut plan).await;

@@ -65,7 +65,9 @@ pub struct Discovery {
     /// container that exited): the runtime snapshot should catch up.
     hints: watch::Sender<u64>,
     /// Containers written since the lifecycle manager last looked, and its
-    /// wake-up.
+    /// wake-up; only kept once a manager asked ([`Discovery::track_writes`]),
+    /// since every write of every container passes here.
+    tracking_writes: AtomicBool,
     written: Mutex<std::collections::HashSet<(String, String)>>,
     written_wake: tokio::sync::Notify,
 }
@@ -93,6 +95,7 @@ impl Discovery {
             dirs: Mutex::new(HashMap::new()),
             generation: watch::channel(0).0,
             hints: watch::channel(0).0,
+            tracking_writes: AtomicBool::new(false),
             written: Mutex::default(),
             written_wake: tokio::sync::Notify::new(),
         })
@@ -149,6 +152,12 @@ impl Discovery {
     /// Advances whenever pods, containers or attempts change.
     pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
+    }
+
+    /// Starts recording which containers are written, for
+    /// [`Discovery::written`] and [`Discovery::take_written`].
+    pub fn track_writes(&self) {
+        self.tracking_writes.store(true, Ordering::Release);
     }
 
     /// Resolves when some container's files were written since the last
@@ -444,7 +453,8 @@ pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Resul
                 if ev.mask.contains(EventMask::CLOSE_WRITE) {
                     d.hint();
                 }
-                if ev.mask.contains(EventMask::MODIFY) {
+                if ev.mask.contains(EventMask::MODIFY) && d.tracking_writes.load(Ordering::Acquire)
+                {
                     let fresh = d
                         .written
                         .lock()

@@ -140,6 +140,16 @@ fn check_name(field: &'static str, v: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The container selection of a request, as the HTTP query pairs
+/// `namespace` and `labelSelector` (empty fields are absent).
+fn selection(namespace: &str, label_selector: &str) -> BTreeMap<String, String> {
+    [("namespace", namespace), ("labelSelector", label_selector)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 /// Starts the read a request asks for; the stream carries NDJSON chunks.
 async fn open(
     state: &Arc<ApiState>,
@@ -147,13 +157,7 @@ async fn open(
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
     let kv = log_pairs(r);
     if r.pod.is_empty() {
-        let mut select = BTreeMap::new();
-        if !r.namespace.is_empty() {
-            select.insert("namespace".to_owned(), r.namespace.clone());
-        }
-        if !r.label_selector.is_empty() {
-            select.insert("labelSelector".to_owned(), r.label_selector.clone());
-        }
+        let select = selection(&r.namespace, &r.label_selector);
         let container = (!r.container.is_empty()).then(|| r.container.clone());
         let mp = query::merged_params(&select, container, &kv)?;
         return crate::merge::open(state.clone(), mp, Format::Json).await;
@@ -327,21 +331,9 @@ impl Logs for LogsService {
     ) -> Result<Response<pb::ListResponse>, Status> {
         let r = req.into_inner();
         let result = (|| {
-            if !self.state.discovery.is_ready() {
-                return Err(status(&ApiError::Unavailable(
-                    "the initial scan is not done".into(),
-                )));
-            }
-            let mut select = BTreeMap::new();
-            if !r.namespace.is_empty() {
-                select.insert("namespace".to_owned(), r.namespace.clone());
-            }
-            if !r.label_selector.is_empty() {
-                select.insert("labelSelector".to_owned(), r.label_selector.clone());
-            }
-            let params = query::merged_params(&select, None, &BTreeMap::new())
-                .map_err(|e| status(&ApiError::Param(e)))?
-                .select;
+            self.state.require_scan().map_err(|e| status(&e))?;
+            let params = query::inventory_params(&selection(&r.namespace, &r.label_selector))
+                .map_err(|e| status(&ApiError::Param(e)))?;
             let inv = inventory::build(
                 &self.state.discovery,
                 self.state.runtime.as_deref(),

@@ -95,6 +95,44 @@ impl PodView {
     }
 }
 
+/// Changes of the joined view: a rescan under the log root or a runtime
+/// resync that changed something.
+pub struct ViewChanges {
+    discovery: tokio::sync::watch::Receiver<u64>,
+    runtime: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+impl ViewChanges {
+    pub fn new(discovery: &Discovery, runtime: Option<&Runtime>) -> Self {
+        Self {
+            discovery: discovery.subscribe_changes(),
+            runtime: runtime.map(Runtime::subscribe_changes),
+        }
+    }
+
+    /// Resolves at the next change; false once discovery has stopped.
+    pub async fn changed(&mut self) -> bool {
+        loop {
+            let rt = async {
+                match self.runtime.as_mut() {
+                    Some(r) => r.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = self.discovery.changed() => return r.is_ok(),
+                r = rt => {
+                    if r {
+                        return true;
+                    }
+                    // The runtime side is gone: only discovery is left.
+                    self.runtime = None;
+                }
+            }
+        }
+    }
+}
+
 /// All pods, joined, sorted by namespace and name.
 pub fn pods(discovery: &Discovery, runtime: Option<&Runtime>) -> Vec<PodView> {
     let mut by_key: BTreeMap<(String, String, String), PodView> = BTreeMap::new();

@@ -113,20 +113,12 @@ pub async fn run(
         let c = disc_cancel.clone();
         tasks.spawn(async move {
             let mut seen = std::collections::HashSet::new();
-            let mut disc = d.subscribe_changes();
-            let mut rtc = rt.as_ref().map(|r| r.subscribe_changes());
+            let mut view = inventory::ViewChanges::new(&d, rt.as_deref());
             loop {
                 inventory::report_policy_errors(&d, rt.as_deref(), &node_policy, &mut seen);
-                let rt_changed = async {
-                    match rtc.as_mut() {
-                        Some(r) => r.changed().await.is_ok(),
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     _ = c.cancelled() => return,
-                    r = disc.changed() => if r.is_err() { return },
-                    r = rt_changed => if !r { rtc = None },
+                    r = view.changed() => if !r { return },
                 }
             }
         });

@@ -75,9 +75,7 @@ pub async fn open(
     params: MergedParams,
     format: Format,
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
-    if !state.discovery.is_ready() {
-        return Err(ApiError::Unavailable("the initial scan is not done".into()));
-    }
+    state.require_scan()?;
     let mut known = HashSet::new();
     let sources = start_new(&state, &params, format, &mut known, false).await;
     if sources.is_empty() && !params.params.follow {
@@ -161,8 +159,7 @@ async fn run(
         Format::Cri => "cri",
         Format::Json => "json",
     };
-    let mut disc = state.discovery.subscribe_changes();
-    let mut rt = state.runtime.as_ref().map(|r| r.subscribe_changes());
+    let mut view = inventory::ViewChanges::new(&state.discovery, state.runtime.as_deref());
     let mut buf = BytesMut::new();
     loop {
         sources.retain(|s| !(s.done && s.head.is_none()));
@@ -204,12 +201,6 @@ async fn run(
             }
             Poll::Pending
         });
-        let rt_changed = async {
-            match rt.as_mut() {
-                Some(r) => r.changed().await.is_ok(),
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             (i, item) = next => {
                 let s = &mut sources[i];
@@ -222,15 +213,9 @@ async fn run(
                     None => s.done = true,
                 }
             }
-            r = disc.changed(), if follow => {
-                if r.is_err() {
-                    return;
-                }
-                sources.extend(start_new(&state, &params, format, &mut known, true).await);
-            }
-            r = rt_changed, if follow => {
+            r = view.changed(), if follow => {
                 if !r {
-                    rt = None;
+                    return;
                 }
                 sources.extend(start_new(&state, &params, format, &mut known, true).await);
             }

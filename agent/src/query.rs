@@ -391,7 +391,13 @@ pub fn merged_params(
     })
 }
 
-fn inventory_params(kv: &BTreeMap<String, String>) -> Result<InventoryParams, ParamError> {
+/// Builds inventory parameters from decoded `namespace` and
+/// `labelSelector` pairs.
+///
+/// # Errors
+///
+/// The parameter at fault.
+pub fn inventory_params(kv: &BTreeMap<String, String>) -> Result<InventoryParams, ParamError> {
     let mut p = InventoryParams::default();
     if let Some(ns) = kv.get("namespace") {
         if !valid_name(ns) {

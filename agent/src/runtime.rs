@@ -84,8 +84,6 @@ pub struct RtContainer {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Status {
     pub connected: bool,
-    /// At least one resync succeeded since start.
-    pub synced: bool,
     pub name: String,
     pub version: String,
     pub last_error: Option<String>,
@@ -170,16 +168,6 @@ impl Runtime {
             .clone()
     }
 
-    /// The sandbox of pod `namespace/name` with `uid`; the newest attempt
-    /// when the runtime has several.
-    pub fn pod(&self, namespace: &str, name: &str, uid: &str) -> Option<Arc<RtPod>> {
-        self.pods()
-            .iter()
-            .filter(|p| p.namespace == namespace && p.name == name && p.uid == uid)
-            .max_by_key(|p| (p.attempt, p.created_at))
-            .cloned()
-    }
-
     /// The container with this id, from the snapshot.
     pub fn container(&self, id: &str) -> Option<RtContainer> {
         self.pods()
@@ -191,10 +179,6 @@ impl Runtime {
 
     pub fn status(&self) -> Status {
         self.status.borrow().clone()
-    }
-
-    pub fn subscribe_status(&self) -> watch::Receiver<Status> {
-        self.status.subscribe()
     }
 
     /// Asks for a resync soon (a change under the log root).
@@ -502,7 +486,6 @@ pub async fn run(rt: Arc<Runtime>, interval: Duration, cancel: CancellationToken
                     rt.set_pods(pods);
                     rt.update_status(|s| {
                         s.connected = true;
-                        s.synced = true;
                         s.name = version.runtime_name.clone();
                         s.version = version.runtime_version.clone();
                         s.last_error = None;

@@ -147,6 +147,7 @@ pub async fn run(
     settings: Settings,
     cancel: CancellationToken,
 ) {
+    discovery.track_writes();
     let executor = Arc::new(Mutex::new(executor));
     let marks: Arc<Mutex<MarkCache>> = Arc::default();
     let known: Arc<Mutex<Known>> = Arc::default();
