@@ -126,11 +126,15 @@ impl ApiState {
         if let Some(rt) = &self.runtime {
             let st = rt.status();
             if !st.connected {
-                return Err(format!(
-                    "container runtime {} unreachable ({}); serving the last known pods and the files on disk",
-                    rt.endpoint().display(),
-                    st.last_error.as_deref().unwrap_or("not connected yet")
-                ));
+                let endpoint = rt.endpoint().display();
+                return Err(match st.last_error.as_deref() {
+                    Some(error) => format!(
+                        "container runtime {endpoint} unreachable ({error}); serving the last known pods and the files on disk"
+                    ),
+                    None => format!(
+                        "connecting to the container runtime {endpoint}; serving the files on disk"
+                    ),
+                });
             }
         }
         Ok(())

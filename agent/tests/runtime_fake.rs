@@ -130,14 +130,21 @@ fn fixture() -> Fx {
 /// Polls `/readyz` (podlogd exposes no event for the runtime's state)
 /// until it answers `want`.
 async fn wait_ready(d: &Daemon, want: u16) -> String {
+    wait_readyz(d, want, "").await
+}
+
+/// Waits for `/readyz` to answer `want` with a body containing `needle`.
+async fn wait_readyz(d: &Daemon, want: u16, needle: &str) -> String {
+    let mut last = String::new();
     for _ in 0..1200 {
         let r = get(d.addr, "/readyz").await;
-        if r.status == want {
-            return r.text();
+        last = r.text();
+        if r.status == want && last.contains(needle) {
+            return last;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("/readyz never answered {want}");
+    panic!("/readyz never answered {want} with {needle:?}; last: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,8 +248,9 @@ async fn an_unreachable_runtime_is_reported_and_the_last_snapshot_served() {
         "--resync-interval",
         "200ms",
     ]);
-    let why = wait_ready(&d, 503).await;
-    assert!(why.contains("unreachable"), "{why}");
+    let why = wait_readyz(&d, 503, "unreachable").await;
+    assert!(why.contains(f.sock.to_str().unwrap()), "{why}");
+    assert!(why.contains("No such file"), "{why}");
     let inv = inventory(d.addr, "").await;
     assert_eq!(inv["runtime"]["connected"], false);
     assert!(inv["runtime"]["lastError"]
@@ -260,8 +268,7 @@ async fn an_unreachable_runtime_is_reported_and_the_last_snapshot_served() {
     // It goes away again: not ready, the snapshot is kept and served.
     stop.cancel();
     task.await.unwrap();
-    let why = wait_ready(&d, 503).await;
-    assert!(why.contains("unreachable"), "{why}");
+    wait_readyz(&d, 503, "unreachable").await;
     let inv = inventory(d.addr, "namespace=shop").await;
     assert_eq!(inv["runtime"]["connected"], false);
     assert_eq!(
