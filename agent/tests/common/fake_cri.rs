@@ -23,6 +23,11 @@ pub struct State {
     /// and the one container id that is running; any other id is refused
     /// as containerd refuses a stopped container. `None`: unimplemented.
     pub reopen: Option<(PathBuf, String)>,
+    /// Called after a successful `ReopenContainerLog` created the new
+    /// `0.log`, before the call answers: a writer standing in for the
+    /// runtime switches to the new file here (the runtime has reopened by
+    /// the time the call returns).
+    pub on_reopen: Option<Arc<dyn Fn(&Path) + Send + Sync>>,
 }
 
 #[derive(Clone, Default)]
@@ -141,7 +146,11 @@ impl RuntimeService for Fake {
         &self,
         req: Request<pb::ReopenContainerLogRequest>,
     ) -> R<pb::ReopenContainerLogResponse> {
-        let Some((dir, running)) = self.0.lock().unwrap().reopen.clone() else {
+        let (reopen, hook) = {
+            let s = self.0.lock().unwrap();
+            (s.reopen.clone(), s.on_reopen.clone())
+        };
+        let Some((dir, running)) = reopen else {
             return Err(Status::unimplemented("fake"));
         };
         if req.into_inner().container_id != running {
@@ -152,6 +161,12 @@ impl RuntimeService for Fake {
             .append(true)
             .open(dir.join("0.log"))
             .map_err(|e| Status::internal(e.to_string()))?;
+        if let Some(hook) = hook {
+            let log = dir.join("0.log");
+            tokio::task::spawn_blocking(move || hook(&log))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
+        }
         Ok(Response::new(pb::ReopenContainerLogResponse {}))
     }
 }
