@@ -219,6 +219,9 @@ impl OwnedEvent {
             flags: self.flags,
             end: self.end,
             restart: self.restart,
+            head: self.restart,
+            open: [None; 2],
+            framed: false,
         }
     }
 }
@@ -275,6 +278,7 @@ fn render_all(
                     fingerprint: 0x1234_5678_9abc_def0,
                     offset: ev.restart.offset,
                 },
+                open: None,
             }
             .encode()
         } else {

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::{DirSeq, Discovery};
+use crate::framing::Framing;
 use crate::inventory::{self, PodView};
 use crate::merge;
 use crate::output::{Context, Format};
@@ -405,6 +406,7 @@ impl ExitWatch {
 
 /// What woke a [`DirWaiter`].
 enum Woken {
+    Timeout,
     Dir,
     Runtime,
     Stop,
@@ -412,6 +414,10 @@ enum Woken {
 
 impl<T: Clone + Send> Waiter for DirWaiter<T> {
     fn wait(&mut self) -> Wake {
+        self.wait_for(None)
+    }
+
+    fn wait_for(&mut self, timeout: Option<std::time::Duration>) -> Wake {
         if let Some(m) = &self.idle {
             if self.tx.blocking_send(m.clone()).is_err() {
                 return Wake::Stop;
@@ -431,7 +437,14 @@ impl<T: Clone + Send> Waiter for DirWaiter<T> {
                         _ => std::future::pending().await,
                     }
                 };
+                let timer = async {
+                    match timeout {
+                        Some(t) => tokio::time::sleep(t).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
+                    () = timer => Woken::Timeout,
                     r = rx.changed() => if r.is_ok() { Woken::Dir } else { Woken::Stop },
                     r = rt_changed => if r { Woken::Runtime } else { Woken::Stop },
                     _ = tx.closed() => Woken::Stop,
@@ -440,6 +453,7 @@ impl<T: Clone + Send> Waiter for DirWaiter<T> {
             });
             match woken {
                 Woken::Stop => return Wake::Stop,
+                Woken::Timeout => return Wake::Timeout,
                 Woken::Dir => break,
                 Woken::Runtime => {
                     let x = self.exit.as_ref().expect("only a runtime watch wakes so");
@@ -575,6 +589,10 @@ pub fn plan(
         (Some(s), _) => Some(now.saturating_sub((s as i64).saturating_mul(1_000_000_000))),
         (None, t) => t,
     };
+    // The container's delimiter and event cap, from its policy.
+    let policy = podlog_policy::PodPolicy::from_annotations(p.annotations())
+        .resolve(&state.node_policy, container)
+        .effective;
     let spec = ReadSpec {
         stream: params.stream,
         since,
@@ -586,8 +604,9 @@ pub fn plan(
         format,
         timestamps: params.timestamps,
         follow: params.follow,
-        max_event_bytes: state.max_event_bytes,
+        max_event_bytes: usize::try_from(policy.max_event_bytes).unwrap_or(usize::MAX),
         per_event: false,
+        framing: Framing::from_policy(&policy.delimiter),
     };
     let inst = p.instance(container, attempt);
     let target = Target {

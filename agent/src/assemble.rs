@@ -14,6 +14,7 @@
 //! is never copied.
 
 use crate::cri_log::{self, CriLine, Nanos, Stream, Tag};
+use crate::framing::{Framer, Framing, Start};
 
 /// Where a line sits: the index of its file in the attempt's ordered file set
 /// and its byte range (the end includes the `\n`).
@@ -25,7 +26,7 @@ pub struct LinePos {
 }
 
 /// A point between lines: file index and byte offset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mark {
     pub file: u32,
     pub offset: u64,
@@ -69,6 +70,14 @@ pub struct Event<'a> {
     /// Where reading must restart to rebuild every event after this one: the
     /// head of the oldest chain still open, or the end of this event's line.
     pub restart: Mark,
+    /// Where the event's first stored line starts.
+    pub head: Mark,
+    /// Per stream (stdout, stderr): where the oldest event still unfinished
+    /// once this one is delivered begins; `None` when nothing is open.
+    pub open: [Option<Mark>; 2],
+    /// Cut by a delimiter policy ([`crate::framing`]): resuming after this
+    /// event needs `open`, not only `restart`.
+    pub framed: bool,
 }
 
 #[derive(Default)]
@@ -89,11 +98,13 @@ pub struct Assembler {
     synced: [bool; 2],
     last_time: Option<Nanos>,
     dropped_end: Option<Mark>,
+    /// The delimiter policy's framer, if it is not `newline`.
+    framer: Option<Box<Framer>>,
 }
 
 /// Piece numbers of the events [`Assembler::finish`] flushes: above any piece
 /// number a line can produce, so they sort after the last line's events.
-const FINISH_SUB: u32 = u32::MAX - 1;
+pub const FINISH_SUB: u32 = u32::MAX - 1;
 
 /// Chain buffers larger than this are released after their event.
 const KEEP_CAPACITY: usize = 64 << 10;
@@ -116,7 +127,49 @@ impl Assembler {
             synced: [synced; 2],
             last_time: None,
             dropped_end: None,
+            framer: None,
         }
+    }
+
+    /// Cuts lines into events by `framing` (a delimiter policy other than
+    /// `newline`), knowing `start` of where reading starts.
+    pub fn with_framing(mut self, framing: Option<Framing>, start: Start) -> Self {
+        self.framer = framing.map(|f| {
+            let mut fr = Framer::new(f, self.max_event_bytes, self.keep_raw);
+            fr.set_start(start);
+            Box::new(fr)
+        });
+        self
+    }
+
+    /// True with a delimiter policy other than `newline`.
+    pub fn is_framed(&self) -> bool {
+        self.framer.is_some()
+    }
+
+    /// With a multi-line policy: when (CRI time) the next open event is due
+    /// to be flushed if no line comes.
+    pub fn deadline(&self) -> Option<Nanos> {
+        self.framer.as_ref().and_then(|f| f.deadline())
+    }
+
+    /// A follower's timer: flushes the multi-line events due at `now`
+    /// (CRI time, [`crate::framing::GRACE`] already subtracted).
+    pub fn expire<F: FnMut(&Event<'_>)>(&mut self, now: Nanos, emit: &mut F) {
+        let chains = self.open_heads();
+        if let Some(fr) = &mut self.framer {
+            fr.expire(now, chains, emit);
+        }
+    }
+
+    /// True while an event that may still be delivered before `until` is
+    /// open: a chain, or a multi-line event that began before it.
+    pub fn has_open_before(&self, until: Nanos) -> bool {
+        self.has_open_chain()
+            || self
+                .framer
+                .as_ref()
+                .is_some_and(|f| f.has_open_before(until))
     }
 
     /// Sets, per stream (stdout, stderr), whether reading starts outside
@@ -134,7 +187,8 @@ impl Assembler {
     /// The end of the last line dropped because its stream was not synced:
     /// an event (possibly a tail of one) that was not delivered.
     pub fn dropped_end(&self) -> Option<Mark> {
-        self.dropped_end
+        let framed = self.framer.as_ref().and_then(|f| f.dropped_end());
+        self.dropped_end.max(framed)
     }
 
     /// True while some `P` chain waits for its `F`.
@@ -142,13 +196,23 @@ impl Assembler {
         self.chains.iter().any(|c| c.open)
     }
 
-    /// The head of the oldest open chain, if any.
+    /// The head of the oldest open chain (or framed event), if any.
     pub fn oldest_open_head(&self) -> Option<Mark> {
-        self.chains
+        let chains = self
+            .chains
             .iter()
             .filter(|c| c.open)
             .filter_map(|c| c.head)
-            .min()
+            .min();
+        match self.framer.as_ref().and_then(|f| f.oldest_open_head()) {
+            Some(g) => Some(chains.map_or(g, |c| c.min(g))),
+            None => chains,
+        }
+    }
+
+    /// Per stream, the head of its open chain.
+    pub fn open_heads(&self) -> [Option<Mark>; 2] {
+        [0, 1].map(|i| self.chains[i].head.filter(|_| self.chains[i].open))
     }
 
     fn restart_after(&self, end: Mark) -> Mark {
@@ -158,6 +222,35 @@ impl Assembler {
     /// Feeds one line. `line` excludes the `\n`; `raw` is the stored line
     /// with it (used for the `cri` output).
     pub fn push<F: FnMut(&Event<'_>)>(
+        &mut self,
+        line: &[u8],
+        raw: &[u8],
+        pos: LinePos,
+        emit: &mut F,
+    ) {
+        let Some(mut fr) = self.framer.take() else {
+            self.push_line(line, raw, pos, emit);
+            return;
+        };
+        let (stream, time) = match cri_log::parse_line(line) {
+            Ok(l) => (Some(l.stream), Some(l.time)),
+            Err(_) => (None, None),
+        };
+        let start = Mark {
+            file: pos.file,
+            offset: pos.start,
+        };
+        if fr.before_line(stream, time, start, self.open_heads(), emit) {
+            self.push_line(line, raw, pos, &mut |ev: &Event<'_>| fr.event(ev, emit));
+        }
+        fr.after_line(Mark {
+            file: pos.file,
+            offset: pos.end,
+        });
+        self.framer = Some(fr);
+    }
+
+    fn push_line<F: FnMut(&Event<'_>)>(
         &mut self,
         line: &[u8],
         raw: &[u8],
@@ -174,13 +267,11 @@ impl Assembler {
                 let restart = self.restart_after(end_mark);
                 self.emit_pieces(
                     line,
-                    &[],
                     raw,
-                    None,
                     self.last_time,
-                    Flags {
-                        malformed: true,
-                        ..Flags::default()
+                    Mark {
+                        file: pos.file,
+                        offset: pos.start,
                     },
                     end_mark,
                     restart,
@@ -245,7 +336,9 @@ impl Assembler {
                 }
                 r
             };
-            let (piece_time, stream) = (chain.time, cri.stream);
+            let (piece_time, stream, head) =
+                (chain.time, cri.stream, chain.head.unwrap_or(end_mark));
+            let open = self.open_heads();
             let flags = Flags {
                 truncated: true,
                 ..Flags::default()
@@ -260,6 +353,9 @@ impl Assembler {
                     flags,
                     end,
                     restart,
+                    head,
+                    open,
+                    framed: false,
                 };
                 emit(&ev);
             } else {
@@ -273,6 +369,9 @@ impl Assembler {
                     flags,
                     end,
                     restart,
+                    head,
+                    open,
+                    framed: false,
                 };
                 emit(&ev);
             }
@@ -299,12 +398,17 @@ impl Assembler {
                     (chain.time, chain.pieces > 0)
                 };
                 let restart = self.restart_after(end_mark);
+                let open = self.open_heads();
                 let flags = Flags {
                     truncated,
                     ..Flags::default()
                 };
                 let end = End { at: end_mark, sub };
                 let chain = &mut self.chains[s];
+                let head = chain.head.unwrap_or(Mark {
+                    file: pos.file,
+                    offset: pos.start,
+                });
                 if chain.content.is_empty() && chain.raw.is_empty() {
                     emit(&Event {
                         time: Some(time),
@@ -314,6 +418,9 @@ impl Assembler {
                         flags,
                         end,
                         restart,
+                        head,
+                        open,
+                        framed: false,
                     });
                 } else {
                     chain.content.extend_from_slice(data);
@@ -326,6 +433,9 @@ impl Assembler {
                         flags,
                         end,
                         restart,
+                        head,
+                        open,
+                        framed: false,
                     });
                     chain.content.clear();
                     chain.raw.clear();
@@ -343,51 +453,61 @@ impl Assembler {
         }
     }
 
-    /// Emits `content` as one event, or as pieces of at most
-    /// `max_event_bytes` flagged truncated (used for malformed lines).
+    /// Emits a malformed line as one event, or as pieces of at most
+    /// `max_event_bytes` flagged truncated; the stored line goes with the
+    /// last piece.
     #[allow(clippy::too_many_arguments)]
     fn emit_pieces<F: FnMut(&Event<'_>)>(
         &self,
         content: &[u8],
-        raw_before: &[u8],
         raw: &[u8],
-        stream: Option<Stream>,
         time: Option<Nanos>,
-        flags: Flags,
+        head: Mark,
         end_mark: Mark,
         restart: Mark,
         emit: &mut F,
     ) {
         let max = self.max_event_bytes;
+        let open = self.open_heads();
+        let flags = Flags {
+            malformed: true,
+            ..Flags::default()
+        };
         let mut data = content;
         let mut sub = 0;
         while data.len() > max {
             emit(&Event {
                 time,
-                stream,
+                stream: None,
                 content: &data[..max],
-                raw: if sub == 0 { raw_before } else { &[] },
+                raw: &[],
                 flags: Flags {
                     truncated: true,
                     ..flags
                 },
                 end: End { at: end_mark, sub },
                 restart,
+                head,
+                open,
+                framed: false,
             });
             data = &data[max..];
             sub += 1;
         }
         emit(&Event {
             time,
-            stream,
+            stream: None,
             content: data,
             raw,
             flags: Flags {
-                truncated: flags.truncated || sub > 0,
+                truncated: sub > 0,
                 ..flags
             },
             end: End { at: end_mark, sub },
             restart,
+            head,
+            open,
+            framed: false,
         });
     }
 
@@ -395,43 +515,72 @@ impl Assembler {
     /// is closed for good, so no `F` will come. `at` is the end of the last
     /// file; chains are flushed oldest head first.
     pub fn finish<F: FnMut(&Event<'_>)>(&mut self, at: Mark, emit: &mut F) {
+        match self.framer.take() {
+            None => self.finish_chains(at, emit),
+            Some(mut fr) => {
+                // Stream by stream: its last line, then its open event.
+                for i in 0..2 {
+                    self.finish_chain(i, at, FINISH_SUB, &mut |ev: &Event<'_>| fr.event(ev, emit));
+                    fr.finish(i, at, self.open_heads(), emit);
+                }
+                self.framer = Some(fr);
+            }
+        }
+    }
+
+    fn finish_chains<F: FnMut(&Event<'_>)>(&mut self, at: Mark, emit: &mut F) {
         let mut order: Vec<usize> = (0..2).filter(|&i| self.chains[i].open).collect();
         order.sort_by_key(|&i| self.chains[i].head);
         for (sub, i) in order.into_iter().enumerate() {
-            let chain = &mut self.chains[i];
-            chain.open = false;
-            let stream = if i == 0 {
-                Stream::Stdout
-            } else {
-                Stream::Stderr
-            };
-            let ev = Event {
-                time: Some(chain.time),
-                stream: Some(stream),
-                content: &chain.content,
-                raw: &chain.raw,
-                flags: Flags {
-                    partial: true,
-                    truncated: chain.pieces > 0,
-                    malformed: false,
-                },
-                // After any event the last line itself completed.
-                end: End {
-                    at,
-                    sub: FINISH_SUB + sub as u32,
-                },
-                restart: at,
-            };
-            emit(&ev);
-            chain.content.clear();
-            chain.raw.clear();
-            chain.head = None;
+            self.finish_chain(i, at, FINISH_SUB + sub as u32, emit);
         }
+    }
+
+    /// Flushes stream `i`'s open chain, if any, as a `partial` event.
+    fn finish_chain<F: FnMut(&Event<'_>)>(&mut self, i: usize, at: Mark, sub: u32, emit: &mut F) {
+        if !self.chains[i].open {
+            return;
+        }
+        self.chains[i].open = false;
+        // The other stream's chain may still be open: a cursor on this
+        // event must restart at its head.
+        let open = self.open_heads();
+        let restart = self.restart_after(at);
+        let chain = &mut self.chains[i];
+        let stream = if i == 0 {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
+        let ev = Event {
+            time: Some(chain.time),
+            stream: Some(stream),
+            content: &chain.content,
+            raw: &chain.raw,
+            flags: Flags {
+                partial: true,
+                truncated: chain.pieces > 0,
+                malformed: false,
+            },
+            // After any event the last line itself completed.
+            end: End { at, sub },
+            restart,
+            head: chain.head.unwrap_or(at),
+            open,
+            framed: false,
+        };
+        emit(&ev);
+        chain.content.clear();
+        chain.raw.clear();
+        chain.head = None;
     }
 
     /// Drops open chains (the file was truncated under the reader: what
     /// they held can no longer be completed) and marks both streams synced.
     pub fn reset(&mut self) {
+        if let Some(fr) = &mut self.framer {
+            fr.reset();
+        }
         for c in &mut self.chains {
             c.open = false;
             c.head = None;

@@ -55,6 +55,12 @@ pub struct FileConfig {
     pub resync_interval: Option<String>,
     /// The lifecycle journal's directory; turns the lifecycle manager on.
     pub state_dir: Option<PathBuf>,
+    /// Period of the lifecycle manager's full pass, e.g. `10s` (the
+    /// default; at least `100ms`).
+    pub lifecycle_tick: Option<String>,
+    /// How long a rotated file stays uncompressed after its last event, for
+    /// tailers, e.g. `60s` (the default); `0s` compresses at once.
+    pub compress_grace: Option<String>,
     /// Node defaults of the log policy (see docs/policy.md).
     pub policy: Option<podlog_policy::PolicySpec>,
 }
@@ -101,6 +107,26 @@ pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Parses the duration `value` of the setting `key` (`10s`, `1m`, `250ms`,
+/// see [`podlog_policy::parse_duration`]), which must be at least `min`.
+///
+/// # Errors
+///
+/// Not a duration, or shorter than `min`.
+pub fn duration(key: &'static str, value: &str, min: Duration) -> Result<Duration, ConfigError> {
+    let d = podlog_policy::parse_duration(value).map_err(|e| ConfigError::Invalid {
+        key,
+        reason: e.to_string(),
+    })?;
+    if d < min {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: format!("{value:?} is shorter than {min:?}"),
+        });
+    }
+    Ok(d)
 }
 
 /// Checks `maxEventBytes`: between 1 KiB and 64 MiB.

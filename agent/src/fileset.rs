@@ -2,17 +2,19 @@
 //!
 //! In a container's log directory the runtime writes `N.log` for attempt
 //! `N`; rotation (the kubelet's or podlog's) renames it to
-//! `N.log.<UTC timestamp>` and may compress that to `…gz`. The rotated
-//! files, sorted by their suffix, come before the active file. `.tmp`
-//! leftovers of an interrupted compression are ignored, and when both a plain
-//! and a compressed copy of one rotation exist the plain one is read.
+//! `N.log.<UTC timestamp>` and may compress that to `….gz` (gzip) or
+//! `….zst` (zstd), which are decompressed when opened ([`decoder`]). The
+//! rotated files, sorted by their suffix, come before the active file.
+//! `.tmp` leftovers of an interrupted compression are ignored, and when both
+//! a plain and a compressed copy of one rotation exist the plain one is read.
+//! Files compressed with anything else (`.xz`, `.bz2`, `.lz4`) are not read.
 //!
 //! A file is identified for cursors by the fingerprint of its first line,
 //! which survives renames and compression, and for followers by
 //! `(dev, inode)` plus that fingerprint, since inodes are reused.
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt as _;
 
 use crate::cursor::fnv1a64;
@@ -21,9 +23,22 @@ use crate::safe_open::{FileKey, Kind, SafeOpenError, SafeRoot};
 /// How many leading bytes at most the fingerprint covers.
 pub const FINGERPRINT_BYTES: usize = 256;
 
-/// Largest decompressed size of a rotated `.gz` file podlog will serve
-/// (1 GiB): a bomb must not exhaust the node's memory.
+/// Largest decompressed size of a compressed rotated file podlog will
+/// serve (1 GiB): a bomb must not exhaust the node's memory.
 pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// Last extensions of rotated files compressed with something podlog does
+/// not read: such a file is never served as if it were text.
+const UNREAD_CODECS: [&str; 3] = ["xz", "bz2", "lz4"];
+
+/// How a rotated file is compressed, by its name's last extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// gzip (`.gz`), read across concatenated members.
+    Gzip,
+    /// zstd (`.zst`), read across concatenated frames.
+    Zstd,
+}
 
 /// One log file of an attempt, by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +47,72 @@ pub struct LogFile {
     pub attempt: u32,
     /// The rotation suffix (`20261121-050000`), `None` for the active file.
     pub rotated: Option<String>,
+    /// Whether the name ends in a codec's extension ([`LogFile::codec`]).
     pub compressed: bool,
+}
+
+// === impl Codec ===
+
+impl Codec {
+    /// Every codec podlog reads, in the order the reader prefers twins.
+    pub const ALL: [Codec; 2] = [Codec::Gzip, Codec::Zstd];
+
+    /// The extension of a file compressed with it, with its dot.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Codec::Gzip => ".gz",
+            Codec::Zstd => ".zst",
+        }
+    }
+
+    /// `name` without its codec's extension, and the codec; `None` when
+    /// `name` does not end in one.
+    pub fn strip(name: &str) -> Option<(&str, Codec)> {
+        Codec::ALL
+            .into_iter()
+            .find_map(|c| name.strip_suffix(c.ext()).map(|stem| (stem, c)))
+    }
+
+    /// A reader of what `raw` decompresses to, to its end: every gzip member
+    /// or zstd frame in turn. The caller bounds how much it reads
+    /// ([`MAX_DECOMPRESSED`]). A file cut short, or corrupt, fails with an
+    /// error when the reader gets there.
+    ///
+    /// # Errors
+    ///
+    /// zstd's decompression context cannot be allocated.
+    pub fn decoder<'a, R: Read + 'a>(self, raw: R) -> io::Result<Box<dyn Read + 'a>> {
+        Ok(match self {
+            Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+            Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
+        })
+    }
+}
+
+// === impl LogFile ===
+
+impl LogFile {
+    /// How the file is compressed; `None` for a plain file.
+    pub fn codec(&self) -> Option<Codec> {
+        if !self.compressed {
+            return None;
+        }
+        Codec::strip(&self.name).map(|(_, c)| c)
+    }
+}
+
+/// The content of the log file `file`, read from `raw` (the opened file):
+/// decompressed with the file's codec ([`Codec::decoder`]), or `raw` itself
+/// for a plain file.
+///
+/// # Errors
+///
+/// The decoder cannot be set up (see [`Codec::decoder`]).
+pub fn decoder<'a, R: Read + 'a>(file: &LogFile, raw: R) -> io::Result<Box<dyn Read + 'a>> {
+    match file.codec() {
+        Some(c) => c.decoder(raw),
+        None => Ok(Box::new(raw)),
+    }
 }
 
 /// What a directory entry name means, if it is a log file.
@@ -59,15 +139,17 @@ pub fn classify(name: &str) -> Option<LogFile> {
     if suffix.ends_with(".tmp") || suffix.is_empty() {
         return None;
     }
-    // Compressed with something podlog cannot read yet: never served as if
-    // it were text.
-    let last = suffix.rsplit('.').next().unwrap_or(suffix);
-    if ["zst", "xz", "bz2", "lz4"].contains(&last) {
-        return None;
-    }
-    let (suffix, compressed) = match suffix.strip_suffix(".gz") {
-        Some(s) => (s, true),
-        None => (suffix, false),
+    let (suffix, compressed) = match Codec::strip(suffix) {
+        Some((s, _)) => (s, true),
+        None => {
+            // Compressed with something podlog cannot read: never served as
+            // if it were text. A bare `N.log.zst` is no rotation either.
+            let last = suffix.rsplit('.').next().unwrap_or(suffix);
+            if last == "zst" || UNREAD_CODECS.contains(&last) {
+                return None;
+            }
+            (suffix, false)
+        }
     };
     if suffix.is_empty()
         || !suffix
@@ -100,9 +182,13 @@ pub fn group(entries: &[(String, Kind)]) -> BTreeMap<u32, Vec<LogFile>> {
             (None, None) => std::cmp::Ordering::Equal,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (Some(_), None) => std::cmp::Ordering::Less,
-            (Some(x), Some(y)) => x.cmp(y).then(a.compressed.cmp(&b.compressed)),
+            (Some(x), Some(y)) => x
+                .cmp(y)
+                .then(a.compressed.cmp(&b.compressed))
+                .then_with(|| a.name.cmp(&b.name)),
         });
-        // A plain and a compressed copy of one rotation: keep the plain one.
+        // A plain and a compressed copy of one rotation: keep the plain one;
+        // two compressed ones (`.gz` and `.zst`): keep the first by name.
         files
             .dedup_by(|later, earlier| later.rotated.is_some() && later.rotated == earlier.rotated);
     }
@@ -217,7 +303,7 @@ pub fn open_log(root: &SafeRoot, dir: &[&str], file: &LogFile) -> Result<OpenLog
     };
     let (content, size) = if file.compressed {
         let mut out = Vec::new();
-        let dec = flate2::read::MultiGzDecoder::new(&opened.file);
+        let dec = decoder(file, &opened.file).map_err(read_err)?;
         dec.take(MAX_DECOMPRESSED + 1)
             .read_to_end(&mut out)
             .map_err(read_err)?;
@@ -269,16 +355,47 @@ mod tests {
             c("0.log.20261121-050000.gz"),
             Some((0, Some("20261121-050000".into()), true))
         );
+        assert_eq!(
+            c("0.log.20261121-050000.zst"),
+            Some((0, Some("20261121-050000".into()), true))
+        );
+        assert_eq!(
+            c("3.log.20261121-050000.001.zst"),
+            Some((3, Some("20261121-050000.001".into()), true))
+        );
         assert_eq!(c("0.log.20261121-050000.tmp"), None);
         assert_eq!(c("0.log.20261121-050000.gz.tmp"), None);
-        assert_eq!(c("0.log.20261121-050000.zst"), None);
+        assert_eq!(c("0.log.20261121-050000.zst.tmp"), None);
         assert_eq!(c("0.log.20261121-050000.xz"), None);
+        assert_eq!(c("0.log.20261121-050000.bz2"), None);
+        assert_eq!(c("0.log.20261121-050000.lz4"), None);
         assert_eq!(c("0.log.xz"), None);
+        assert_eq!(c("0.log.zst"), None);
+        assert_eq!(c("0.log..zst"), None);
+        assert_eq!(c("0.log..gz"), None);
         assert_eq!(c("x.log"), None);
         assert_eq!(c("0.logx"), None);
         assert_eq!(c(".log"), None);
         assert_eq!(c("0.log."), None);
         assert_eq!(c("99999999999.log"), None);
+    }
+
+    #[test]
+    fn codecs_follow_the_last_extension() {
+        let codec = |n: &str| classify(n).and_then(|f| f.codec());
+        assert_eq!(codec("0.log"), None);
+        assert_eq!(codec("0.log.20261121-050000"), None);
+        assert_eq!(codec("0.log.20261121-050000.gz"), Some(Codec::Gzip));
+        assert_eq!(codec("0.log.20261121-050000.zst"), Some(Codec::Zstd));
+        for c in Codec::ALL {
+            let name = format!("0.log.20261121-050000{}", c.ext());
+            assert_eq!(
+                Codec::strip(&name),
+                Some(("0.log.20261121-050000", c)),
+                "{name}"
+            );
+        }
+        assert_eq!(Codec::strip("0.log.20261121-050000.xz"), None);
     }
 
     #[test]
@@ -301,6 +418,120 @@ mod tests {
             vec!["0.log.20261121-040000.gz", "0.log.20261121-050000", "0.log"]
         );
         assert_eq!(g[&1].len(), 1);
+    }
+
+    #[test]
+    fn groups_zstd_files_with_the_others() {
+        let names = [
+            "0.log",
+            "0.log.20261121-030000.zst",
+            "0.log.20261121-040000.gz",
+            "0.log.20261121-050000.zst",
+            "0.log.20261121-050000",
+            "0.log.20261121-060000.zst",
+            "0.log.20261121-060000.gz",
+            "0.log.20261121-070000.zst.tmp",
+            "0.log.20261121-070000.xz",
+        ];
+        let entries: Vec<(String, Kind)> =
+            names.iter().map(|n| (n.to_string(), Kind::File)).collect();
+        let order: Vec<String> = group(&entries)[&0].iter().map(|f| f.name.clone()).collect();
+        // A plain twin wins over its `.zst`; of two compressed twins, the
+        // first by name; temporary files and unread codecs are left out.
+        assert_eq!(
+            order,
+            vec![
+                "0.log.20261121-030000.zst",
+                "0.log.20261121-040000.gz",
+                "0.log.20261121-050000",
+                "0.log.20261121-060000.gz",
+                "0.log",
+            ]
+        );
+    }
+
+    /// One zstd frame with a content checksum, as the executor writes it.
+    fn zstd_bytes(plain: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.include_checksum(true).unwrap();
+        e.write_all(plain).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn gzip_bytes(plain: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(plain).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// `(name, bytes)` files in `p/c` beneath a temporary root.
+    fn tree(files: &[(&str, &[u8])]) -> (tempfile::TempDir, SafeRoot) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p").join("c");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let root = SafeRoot::open(tmp.path()).unwrap();
+        (tmp, root)
+    }
+
+    fn all_of(o: &OpenLog) -> Vec<u8> {
+        let mut buf = vec![0u8; o.size as usize];
+        let n = o.content.read_at(0, &mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn compressed_files_are_served_decompressed_with_the_plain_identity() {
+        let plain = b"2026-11-21T05:00:00.000000001Z stdout F first\n\
+                      2026-11-21T05:00:00.000000002Z stdout F second\n"
+            .repeat(50);
+        // Two zstd frames one after the other, as an appending compressor
+        // would leave them.
+        let mut frames = zstd_bytes(&plain[..1000]);
+        frames.extend(zstd_bytes(&plain[1000..]));
+        let files: [(&str, Vec<u8>); 4] = [
+            ("0.log.1", plain.clone()),
+            ("0.log.2.gz", gzip_bytes(&plain)),
+            ("0.log.3.zst", zstd_bytes(&plain)),
+            ("0.log.4.zst", frames),
+        ];
+        let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+        let (_tmp, root) = tree(&refs);
+        let want_fp = fingerprint_of(&plain);
+        assert!(want_fp.is_some());
+        for (name, _) in &files {
+            let f = classify(name).unwrap();
+            let o = open_log(&root, &["p", "c"], &f).unwrap();
+            assert_eq!(o.size, plain.len() as u64, "{name}");
+            assert_eq!(all_of(&o), plain, "{name}");
+            assert_eq!(o.fingerprint, want_fp, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_broken_zstd_file_is_an_error_not_text() {
+        let plain = b"2026-11-21T05:00:00.000000001Z stdout F x\n".repeat(100);
+        let z = zstd_bytes(&plain);
+        let mut flipped = z.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0xff;
+        let files: [(&str, &[u8]); 4] = [
+            ("0.log.1.zst", &z[..z.len() - 5]),
+            ("0.log.2.zst", b""),
+            ("0.log.3.zst", &plain),
+            ("0.log.4.zst", &flipped),
+        ];
+        let (_tmp, root) = tree(&files);
+        for (name, _) in files {
+            let f = classify(name).unwrap();
+            let e = open_log(&root, &["p", "c"], &f).unwrap_err();
+            assert!(matches!(e, OpenLogError::Read { .. }), "{name}: {e:?}");
+        }
     }
 
     #[test]

@@ -128,7 +128,10 @@ pub enum Intent {
         container_id: String,
     },
     /// Compress `source` into `temp`, rename `temp` to `target`, then
-    /// delete `source`.
+    /// delete `source`. `target` is `source` plus the codec's extension
+    /// (`.gz` or `.zst`), which is how recovery knows the codec: the record
+    /// has no codec field, so records written when podlog compressed with
+    /// gzip only read as they did.
     Compress {
         dir: Vec<String>,
         source: String,
@@ -894,6 +897,51 @@ mod tests {
         );
         assert!(matches!(j.complete(id), Err(JournalError::Unknown { .. })));
         assert!(j.corrupt().is_empty());
+    }
+
+    #[test]
+    fn compress_records_name_the_codec_by_the_target_alone() {
+        let s = state();
+        std::fs::create_dir_all(s.dir.path().join(DIR)).unwrap();
+        // A record as the gzip-only podlog wrote it.
+        let body = br#"{"v":"1","id":5,"intent":{"op":"compress","dir":["ns_pod_uid","app"],"source":"0.log.1","temp":"0.log.1.gz.tmp","target":"0.log.1.gz"},"phase":"temp_written"}"#;
+        let mut old = Vec::new();
+        old.extend_from_slice(HEAD);
+        old.extend_from_slice(format!("{:08x}", crc32(body)).as_bytes());
+        old.extend_from_slice(MID);
+        old.extend_from_slice(body);
+        old.extend_from_slice(TAIL);
+        s.write(&record_name(EntryId(5)), &old);
+        let zstd = Intent::Compress {
+            dir: vec!["ns_pod_uid".into(), "app".into()],
+            source: "0.log.2".into(),
+            temp: "0.log.2.zst.tmp".into(),
+            target: "0.log.2.zst".into(),
+        };
+        let id = {
+            let mut j = s.open();
+            assert!(j.corrupt().is_empty());
+            j.begin(zstd.clone()).unwrap()
+        };
+        let j = s.open();
+        assert!(j.corrupt().is_empty());
+        assert_eq!(
+            j.pending(),
+            vec![
+                (EntryId(5), compress("0.log.1"), Phase::TempWritten),
+                (id, zstd, Phase::Begun),
+            ]
+        );
+        // The same fields as before: nothing but the names changed.
+        let v: serde_json::Value = serde_json::from_slice(&s.read(&record_name(id))).unwrap();
+        let mut keys: Vec<&str> = v["record"]["intent"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["dir", "op", "source", "target", "temp"]);
     }
 
     #[test]

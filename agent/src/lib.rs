@@ -13,6 +13,7 @@ pub mod cri_log;
 pub mod cursor;
 pub mod discovery;
 pub mod fileset;
+pub mod framing;
 pub mod grpc;
 pub mod inventory;
 pub mod journal;
@@ -54,6 +55,12 @@ pub async fn run(
     on_listening: impl FnOnce(&Listening),
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    let mut config = config;
+    // The agent's maxEventBytes is the node default of the policy's.
+    config
+        .node_policy
+        .max_event_bytes
+        .get_or_insert(config.max_event_bytes as u64);
     let root = safe_open::SafeRoot::open(&config.log_root)
         .with_context(|| format!("log root {}", config.log_root.display()))?;
     let discovery = discovery::Discovery::new(Arc::new(root));

@@ -14,9 +14,10 @@
 //!   writes into the renamed file, which the reader already serves as the
 //!   newest rotated file; after the reopen the new `N.log` continues it.
 //!   If the runtime refuses, the rename is undone.
-//! - [`Executor::compress`]: gzip a rotated file into `<file>.gz.tmp`,
-//!   rename that to `<file>.gz`, delete the plain file. While both exist the
-//!   reader serves the plain one.
+//! - [`Executor::compress`]: gzip or zstd a rotated file into
+//!   `<file>.gz.tmp` or `<file>.zst.tmp`, rename that to `<file>.gz` or
+//!   `<file>.zst`, delete the plain file. While both exist the reader serves
+//!   the plain one.
 //! - [`Executor::trim_head`]: rewrite a rotated file without its oldest
 //!   bytes, cut at an event boundary, through a temporary file that
 //!   replaces it atomically.
@@ -55,7 +56,7 @@ use std::sync::Arc;
 
 use podlog_policy::Compress;
 
-use crate::fileset::{self, LogFile};
+use crate::fileset::{self, Codec, LogFile};
 use crate::journal::{EntryId, Intent, Journal, JournalError, Phase};
 use crate::safe_open::{Kind, SafeOpenError, SafeRoot};
 
@@ -68,6 +69,10 @@ pub use reopen::{reopen_error, ReopenError, Reopener, RuntimeReopener};
 const DEFAULT_MODE: u32 = 0o640;
 /// Copy buffer size.
 const CHUNK: usize = 64 << 10;
+/// zstd's level: its default, which compresses about as well as gzip's
+/// default at several times its speed; higher levels cost a node agent
+/// more CPU than the disk they save is worth.
+const ZSTD_LEVEL: i32 = 3;
 
 /// A rotation done: the runtime writes a new `N.log`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +87,7 @@ pub struct Rotated {
 /// A compression done: `target` replaced `source`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compressed {
-    /// The compressed file's name (`<source>.gz`).
+    /// The compressed file's name (`<source>.gz` or `<source>.zst`).
     pub target: String,
     /// Size of the plain file, in bytes.
     pub source_bytes: u64,
@@ -91,7 +96,7 @@ pub struct Compressed {
 }
 
 impl Compressed {
-    /// Disk space given back, in bytes (0 if gzip made it larger).
+    /// Disk space given back, in bytes (0 if compression made it larger).
     pub fn bytes_freed(&self) -> u64 {
         self.source_bytes.saturating_sub(self.compressed_bytes)
     }
@@ -212,6 +217,58 @@ fn fs(step: &'static str) -> impl FnOnce(SafeOpenError) -> LifecycleError {
 /// The file if it is a rotated, uncompressed log file.
 fn rotated_plain(name: &str) -> Option<LogFile> {
     fileset::classify(name).filter(|f| f.rotated.is_some() && !f.compressed)
+}
+
+/// A compressing writer of either codec.
+enum Encoder<W: io::Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+// === impl Encoder ===
+
+impl<W: io::Write> Encoder<W> {
+    /// Gzip at its default level; zstd at [`ZSTD_LEVEL`] with a content
+    /// checksum, so that a damaged file fails to decompress instead of
+    /// yielding other bytes (gzip always has its CRC).
+    fn new(codec: Codec, out: W) -> io::Result<Self> {
+        Ok(match codec {
+            Codec::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                out,
+                flate2::Compression::default(),
+            )),
+            Codec::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+                e.include_checksum(true)?;
+                Encoder::Zstd(e)
+            }
+        })
+    }
+
+    /// Writes the end of the stream; returns the inner writer.
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+impl<W: io::Write> io::Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+
+    /// Ends the current block, so what was written so far reaches `W`.
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
 }
 
 /// Reads until `buf` is full or the end; returns the bytes read.
@@ -466,50 +523,49 @@ impl Executor {
     // --- compress ---
 
     /// Compresses the rotated file `file` in `dir` with `codec`: writes
-    /// `<file>.gz.tmp`, fsyncs it, renames it to `<file>.gz` (never
-    /// replacing anything), then deletes `file`. Only gzip is supported.
+    /// `<file><ext>.tmp` (`ext` is `.gz` for gzip, `.zst` for zstd), fsyncs
+    /// it, renames it to `<file><ext>` (never replacing anything), then
+    /// deletes `file`.
     ///
     /// # Errors
     ///
-    /// [`LifecycleError::Codec`] for zstd (not supported yet) and for
-    /// `none`; [`LifecycleError::WrongFile`] when `file` is not a rotated,
-    /// uncompressed log file (`N.log` itself is never compressed);
-    /// [`LifecycleError::Exists`] when `<file>.gz` exists;
-    /// [`LifecycleError::Changed`] when `file` changed while it was read
-    /// (it is then left as it was); a journal conflict, or a failed step.
+    /// [`LifecycleError::Codec`] for `none`; [`LifecycleError::WrongFile`]
+    /// when `file` is not a rotated, uncompressed log file (`N.log` itself
+    /// is never compressed); [`LifecycleError::Exists`] when a compressed
+    /// copy of `file` exists, in either codec (the reader would serve only
+    /// one of them); [`LifecycleError::Changed`] when `file` changed while
+    /// it was read (it is then left as it was); a journal conflict, or a
+    /// failed step.
     pub fn compress(
         &mut self,
         dir: [&str; 2],
         file: &str,
         codec: Compress,
     ) -> Result<Compressed, LifecycleError> {
-        match codec {
-            Compress::Gzip => {}
-            Compress::Zstd => {
-                return Err(LifecycleError::Codec {
-                    codec: "zstd",
-                    reason: "not supported yet: podlog compresses with gzip only",
-                })
-            }
+        let codec = match codec {
+            Compress::Gzip => Codec::Gzip,
+            Compress::Zstd => Codec::Zstd,
             Compress::None => {
                 return Err(LifecycleError::Codec {
                     codec: "none",
                     reason: "is no codec: nothing to compress with",
                 })
             }
-        }
+        };
         if rotated_plain(file).is_none() {
             return Err(LifecycleError::WrongFile {
                 path: self.path(&dir, file),
                 want: "a rotated, uncompressed log file",
             });
         }
-        let target = format!("{file}.gz");
+        let target = format!("{file}{}", codec.ext());
         let temp = format!("{target}.tmp");
-        if self.taken(&dir, &target)? {
-            return Err(LifecycleError::Exists {
-                path: self.path(&dir, &target),
-            });
+        for twin in Codec::ALL.map(|c| format!("{file}{}", c.ext())) {
+            if self.taken(&dir, &twin)? {
+                return Err(LifecycleError::Exists {
+                    path: self.path(&dir, &twin),
+                });
+            }
         }
         let id = self.journal.begin(Intent::Compress {
             dir: dir.iter().map(|s| (*s).to_owned()).collect(),
@@ -518,7 +574,8 @@ impl Executor {
             target: target.clone(),
         })?;
         self.fault.hit(Fault::CompressBegun);
-        let (source_bytes, compressed_bytes) = match self.write_gzip(&dir, file, &temp) {
+        let (source_bytes, compressed_bytes) = match self.write_compressed(&dir, file, &temp, codec)
+        {
             Ok(sizes) => sizes,
             Err(e) => {
                 self.abandon(id, &dir, &temp);
@@ -548,7 +605,7 @@ impl Executor {
         self.journal.advance(id, Phase::SourceDeleted)?;
         self.fault.hit(Fault::CompressSourceDeleted);
         self.journal.complete(id)?;
-        tracing::info!(path = %self.path(&dir, &target).display(), source_bytes, compressed_bytes, "compressed");
+        tracing::info!(path = %self.path(&dir, &target).display(), ?codec, source_bytes, compressed_bytes, "compressed");
         Ok(Compressed {
             target,
             source_bytes,
@@ -556,13 +613,14 @@ impl Executor {
         })
     }
 
-    /// Writes `source` gzipped to the new file `temp` and fsyncs it;
-    /// returns the plain and the compressed size.
-    fn write_gzip(
+    /// Writes `source` compressed with `codec` to the new file `temp` and
+    /// fsyncs it; returns the plain and the compressed size.
+    fn write_compressed(
         &self,
         dir: &[&str],
         source: &str,
         temp: &str,
+        codec: Codec,
     ) -> Result<(u64, u64), LifecycleError> {
         let src = self
             .root
@@ -576,10 +634,8 @@ impl Executor {
             path: temp_path.clone(),
             source,
         };
-        let mut enc = flate2::write::GzEncoder::new(
-            BufWriter::with_capacity(CHUNK, out),
-            flate2::Compression::default(),
-        );
+        let mut enc =
+            Encoder::new(codec, BufWriter::with_capacity(CHUNK, out)).map_err(write_err)?;
         let mut input = (&src.file).take(src.size);
         let mut buf = vec![0u8; CHUNK];
         let mut read = 0u64;

@@ -55,8 +55,8 @@ struct Cli {
     grpc_listen: Option<String>,
 
     /// YAML configuration file (logRoot, listen, nodeName, maxEventBytes,
-    /// criEndpoint, grpcListen, resyncInterval, stateDir, policy).
-    /// Flags override it.
+    /// criEndpoint, grpcListen, resyncInterval, stateDir, lifecycleTick,
+    /// compressGrace, policy). Flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -122,10 +122,18 @@ fn build_config(cli: Cli) -> Result<Config, config::ConfigError> {
                 reason,
             })?,
     };
+    let lifecycle_tick = match file.lifecycle_tick.as_deref() {
+        None => Duration::from_secs(10),
+        Some(s) => config::duration("lifecycleTick", s, Duration::from_millis(100))?,
+    };
+    let compress_grace = match file.compress_grace.as_deref() {
+        None => Duration::from_secs(60),
+        Some(s) => config::duration("compressGrace", s, Duration::ZERO)?,
+    };
     Ok(Config {
         state_dir: cli.state_dir.or(file.state_dir),
-        lifecycle_tick: Duration::from_secs(10),
-        compress_grace: Duration::from_secs(60),
+        lifecycle_tick,
+        compress_grace,
         node_policy: file.policy.unwrap_or_default(),
         grpc_listen,
         resync_interval,

@@ -249,6 +249,9 @@ mod tests {
             flags: Flags::default(),
             end: End { at: m, sub: 0 },
             restart: m,
+            head: m,
+            open: [None; 2],
+            framed: false,
         }
     }
 

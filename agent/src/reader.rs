@@ -23,6 +23,7 @@ use crate::assemble::{Assembler, End, Event, LinePos, Mark};
 use crate::cri_log::{self, Nanos, Stream, Tag};
 use crate::cursor::{Cursor, FilePoint};
 use crate::fileset::{self, Content, LogFile, OpenLog};
+use crate::framing::{Framing, Start};
 use crate::output::{self, Context, Format};
 use crate::safe_open::{FileKey, SafeRoot};
 use crate::telemetry;
@@ -62,6 +63,8 @@ pub struct ReadSpec {
     /// Hand each event to [`Sink::send_event`] alone, with its time (for
     /// merging several containers); no unfiltered `cri` passthrough.
     pub per_event: bool,
+    /// The container's delimiter policy, when it is not `newline`.
+    pub framing: Option<Framing>,
 }
 
 impl Default for ReadSpec {
@@ -79,6 +82,7 @@ impl Default for ReadSpec {
             follow: false,
             max_event_bytes: crate::assemble::DEFAULT_MAX_EVENT_BYTES,
             per_event: false,
+            framing: None,
         }
     }
 }
@@ -117,6 +121,8 @@ pub enum Wake {
     Modified,
     /// Files were created, renamed or deleted (or the view was rebuilt).
     Changed,
+    /// The timeout given to [`Waiter::wait_for`] passed.
+    Timeout,
     /// Stop: the client left or the agent shuts down.
     Stop,
 }
@@ -124,6 +130,13 @@ pub enum Wake {
 /// Blocks until something happens to the container directory.
 pub trait Waiter {
     fn wait(&mut self) -> Wake;
+
+    /// Like [`Waiter::wait`], but gives up after `timeout` (when given)
+    /// with [`Wake::Timeout`]. Waiters without a clock ignore it.
+    fn wait_for(&mut self, timeout: Option<std::time::Duration>) -> Wake {
+        let _ = timeout;
+        self.wait()
+    }
 }
 
 /// Why a read failed before any output.
@@ -229,6 +242,14 @@ impl Out<'_> {
                     fingerprint: fp(ev.restart.file),
                     offset: ev.restart.offset,
                 },
+                open: ev.framed.then(|| {
+                    ev.open.map(|h| {
+                        h.map(|m| FilePoint {
+                            fingerprint: fp(m.file),
+                            offset: m.offset,
+                        })
+                    })
+                }),
             }
             .encode_into(&mut self.cursor);
         }
@@ -834,13 +855,14 @@ impl<'s> Session<'s> {
     /// Runs the historic part and, with `follow`, follows until the attempt
     /// ends, the output is done, or `waiter` says stop.
     pub fn run(mut self, waiter: &mut dyn Waiter) {
-        let (start, sync, after) = self.start_point();
-        let (start, sync, after) = self.tail_window(start, sync, after);
+        let (start, sync, after, framed) = self.start_point();
+        let (start, sync, after, framed) = self.tail_window(start, sync, after, framed);
         let mut asm = Assembler::new(
             self.spec.max_event_bytes,
             self.spec.format == Format::Cri,
             true,
-        );
+        )
+        .with_framing(self.spec.framing.clone(), framed);
         asm.set_synced(sync);
         asm.set_last_time(self.files.time_before(start));
         let sel = self.selector(after);
@@ -866,6 +888,11 @@ impl<'s> Session<'s> {
             } else if self.spec.follow {
                 self.out.flush();
                 self.follow(asm, &sel, end, waiter);
+            } else {
+                // A multi-line event the container paused after is
+                // complete; one still being written is held back, as an
+                // open `P` chain is.
+                self.expire(&mut asm, &sel);
             }
         }
         self.out.flush();
@@ -882,11 +909,12 @@ impl<'s> Session<'s> {
     }
 
     /// Where the historic part starts: (mark, per-stream sync, events to
-    /// skip).
-    fn start_point(&mut self) -> (Mark, [bool; 2], Option<End>) {
+    /// skip, what a delimiter policy's framer knows there).
+    fn start_point(&mut self) -> (Mark, [bool; 2], Option<End>, Start) {
         let mut start = self.files.set_start();
         let mut sync = [true; 2];
         let mut after = None;
+        let mut framed = Start::Fresh;
         if let Some(c) = &self.spec.cursor {
             let c = Cursor::decode(c, self.target.ctx.key())
                 .expect("the cursor was checked when the session was opened");
@@ -908,6 +936,21 @@ impl<'s> Session<'s> {
                         start = r;
                     }
                 }
+                if let Some(open) = c.open {
+                    // Each stream resumes where its open event began; with
+                    // nothing open, after the cursor's event. A head whose
+                    // file is gone: from the oldest file.
+                    framed = Start::Skip(open.map(|h| match h {
+                        None => a.at,
+                        Some(p) => self.files.index_of(p.fingerprint).map_or(
+                            Mark::default(),
+                            |file| Mark {
+                                file,
+                                offset: p.offset,
+                            },
+                        ),
+                    }));
+                }
             } else {
                 telemetry::cursor_file_gone();
             }
@@ -917,9 +960,10 @@ impl<'s> Session<'s> {
             if m > start {
                 start = m;
                 sync = self.files.sync_at(m);
+                framed = Start::Unknown;
             }
         }
-        (start, sync, after)
+        (start, sync, after, framed)
     }
 
     /// With `tailLines`: where to start reading (a window at the end of the
@@ -930,9 +974,10 @@ impl<'s> Session<'s> {
         floor: Mark,
         floor_sync: [bool; 2],
         after: Option<End>,
-    ) -> (Mark, [bool; 2], Option<End>) {
+        floor_framed: Start,
+    ) -> (Mark, [bool; 2], Option<End>, Start) {
         let Some(n) = self.spec.tail else {
-            return (floor, floor_sync, after);
+            return (floor, floor_sync, after, floor_framed);
         };
         let last = (self.files.list.len() - 1) as u32;
         if n == 0 {
@@ -944,21 +989,22 @@ impl<'s> Session<'s> {
             })
             .max(after);
             if end <= floor {
-                return (floor, floor_sync, after);
+                return (floor, floor_sync, after, floor_framed);
             }
-            return (end, self.files.sync_at(end), after);
+            return (end, self.files.sync_at(end), after, Start::Unknown);
         }
         let cap = n.min(1 << 24) as usize;
         let mut step: u64 = n.saturating_mul(512).max(64 << 10);
         loop {
             let w = self.files.back_off(step);
-            let (w, sync) = if w <= floor {
-                (floor, floor_sync)
+            let (w, sync, framed) = if w <= floor {
+                (floor, floor_sync, floor_framed)
             } else {
-                (w, self.files.sync_at(w))
+                (w, self.files.sync_at(w), Start::Unknown)
             };
             let whole = w <= floor;
-            let mut asm = Assembler::new(self.spec.max_event_bytes, false, true);
+            let mut asm = Assembler::new(self.spec.max_event_bytes, false, true)
+                .with_framing(self.spec.framing.clone(), framed);
             asm.set_synced(sync);
             asm.set_last_time(self.files.time_before(w));
             let sel = self.selector(after);
@@ -978,15 +1024,19 @@ impl<'s> Session<'s> {
                 if let Some(e) = end {
                     asm.finish(e, &mut |ev: &Event<'_>| on(ev, &[]));
                 }
+            } else if asm.deadline().is_some() {
+                // The multi-line events the read will flush as paused.
+                let now = now_nanos().saturating_sub(crate::framing::GRACE);
+                asm.expire(now, &mut |ev: &Event<'_>| on(ev, &[]));
             }
             if ring.len() >= cap {
                 let t = ring[0];
                 if whole || asm.dropped_end().is_none_or(|d| d < t.at) {
                     // Deliver from t on: everything after the one before it.
-                    return (w, sync, Some(before(t)).max(after));
+                    return (w, sync, Some(before(t)).max(after), framed);
                 }
             } else if whole {
-                return (w, sync, after);
+                return (w, sync, after, framed);
             }
             step = step.saturating_mul(4);
         }
@@ -1152,9 +1202,25 @@ impl<'s> Session<'s> {
         let active = format!("{}.log", self.target.ctx.attempt);
         self.files.buf = vec![0u8; FOLLOW_CHUNK];
         loop {
-            let wake = waiter.wait();
+            // A multi-line event with no line for `flushAfter` is complete.
+            self.expire(&mut asm, sel);
+            self.out.flush();
+            if self.out.done {
+                return;
+            }
+            let timeout = asm.deadline().map(|due| {
+                let wait = due
+                    .saturating_add(crate::framing::GRACE)
+                    .saturating_sub(now_nanos());
+                std::time::Duration::from_nanos(wait.max(0) as u64)
+            });
+            let mut wake = waiter.wait_for(timeout);
             if wake == Wake::Stop || self.out.done {
                 return;
+            }
+            if wake == Wake::Timeout {
+                // Read what came meanwhile, then flush what is due.
+                wake = Wake::Modified;
             }
             let cur = end.file as usize;
             let mut handled = false;
@@ -1239,6 +1305,21 @@ impl<'s> Session<'s> {
                 return;
             }
         }
+    }
+
+    /// Flushes the multi-line events due by now (less the grace).
+    fn expire(&mut self, asm: &mut Assembler, sel: &Selector) {
+        if asm.deadline().is_none() {
+            return;
+        }
+        let now = now_nanos().saturating_sub(crate::framing::GRACE);
+        let fps = &self.files.fps;
+        let out = &mut self.out;
+        asm.expire(now, &mut |ev: &Event<'_>| {
+            if sel.accepts(ev) {
+                out.event(ev, fps);
+            }
+        });
     }
 
     /// After the directory changed: finishes the current file wherever it
@@ -1339,6 +1420,13 @@ impl<'s> Session<'s> {
     }
 }
 
+/// The wall clock in CRI time (nanoseconds since the epoch).
+fn now_nanos() -> Nanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// The completion position just before `t`, so that `ev.end > result`
 /// selects `t` and what follows.
 fn before(t: End) -> End {
@@ -1380,7 +1468,7 @@ fn emit_range(out: &mut Out<'_>, content: &Content, from: u64, to: u64) {
 /// nothing after it can be delivered.
 fn past_until(until: Option<Nanos>, line: &[u8], asm: &Assembler) -> bool {
     match until {
-        Some(u) => !asm.has_open_chain() && cri_log::line_timestamp(line).is_some_and(|t| t >= u),
+        Some(u) => !asm.has_open_before(u) && cri_log::line_timestamp(line).is_some_and(|t| t >= u),
         None => false,
     }
 }
@@ -1442,7 +1530,9 @@ pub fn file_time_span(
             return (None, None);
         };
         let mut head = vec![0u8; 4096];
-        let mut dec = flate2::read::MultiGzDecoder::new(&o.file);
+        let Ok(mut dec) = fileset::decoder(file, &o.file) else {
+            return (None, None);
+        };
         let n = std::io::Read::read(&mut dec, &mut head).unwrap_or(0);
         let first = head[..n]
             .split(|&b| b == b'\n')

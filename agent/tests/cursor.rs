@@ -350,3 +350,133 @@ async fn cursor_of_a_truncated_piece_and_of_a_partial_event() {
         );
     }
 }
+
+/// Compresses `path` with the zstd crate as podlog's executor does:
+/// `<path>.zst.tmp`, renamed to `<path>.zst`, then `path` removed.
+fn zstd_in_place(path: &std::path::Path) {
+    let plain = read(path);
+    let mut name = path.as_os_str().to_owned();
+    name.push(".zst");
+    let target = PathBuf::from(name);
+    let temp = target.with_extension("zst.tmp");
+    let z = zstd::stream::encode_all(plain.as_slice(), 3).unwrap();
+    assert_eq!(zstd::stream::decode_all(z.as_slice()).unwrap(), plain);
+    write_file(&temp, &z);
+    std::fs::rename(&temp, &target).unwrap();
+    std::fs::remove_file(path).unwrap();
+}
+
+#[tokio::test]
+async fn cursor_survives_rotation_and_zstd_compression() {
+    let f = fixture(false);
+    let log = f.dir.join("0.log");
+    // A stdout chain left open at the end of the file.
+    append(
+        &log,
+        &cri("2026-11-21T05:00:10.000000000Z", "stdout", "P", "across-"),
+    );
+    let before = json(&f.d, "").await;
+    assert_eq!(logs(&before), LOGS);
+
+    let rotated = f.dir.join("0.log.20261121-060000");
+    std::fs::rename(&log, &rotated).unwrap();
+    write_file(
+        &log,
+        &cri_lines(&[
+            ("2026-11-21T05:00:11.000000000Z", "stderr", "F", "n-1"),
+            (
+                "2026-11-21T05:00:12.000000000Z",
+                "stdout",
+                "F",
+                "the-rotation",
+            ),
+            ("2026-11-21T05:00:13.000000000Z", "stdout", "F", "n-2"),
+        ]),
+    );
+    let after = json(&f.d, "").await;
+    let mut want = LOGS.to_vec();
+    want.extend(["n-1", "across-the-rotation", "n-2"]);
+    assert_eq!(logs(&after), want);
+    check_every_cursor(&f.d, &before, &after, "after rotation").await;
+
+    zstd_in_place(&rotated);
+    // The compressed file is listed as such and served in its place.
+    let inv = inventory(f.d.addr, "").await;
+    let files = &inv["pods"][0]["containers"][0]["files"];
+    assert_eq!(files[0]["name"], "0.log.20261121-060000.zst", "{inv}");
+    assert_eq!(files[0]["compressed"], true, "{inv}");
+    assert_eq!(files[0]["attempt"], 0, "{inv}");
+    let z = json(&f.d, "").await;
+    assert_eq!(without_cursor(&z), without_cursor(&after));
+    check_every_cursor(&f.d, &before, &after, "after zstd compression").await;
+    check_every_cursor(&f.d, &after, &after, "rotation cursors after zstd").await;
+    check_every_cursor(&f.d, &z, &after, "cursors taken after zstd").await;
+    let c = cursor_of(&after[2]);
+    assert_eq!(
+        get_text(f.d.addr, &format!("{APP}?cursor={c}")).await,
+        "chain-mid-end\nc-3\nc-4\nc-5\nn-1\nacross-the-rotation\nn-2\n"
+    );
+}
+
+#[tokio::test]
+async fn a_follower_continues_through_files_compressed_with_zstd() {
+    let f = fixture(false);
+    let all = json(&f.d, "").await;
+    let c = cursor_of(&all[4]);
+    let mut fol = Follow::open(
+        f.d.addr,
+        &format!("{APP}?format=json&follow=true&cursor={c}"),
+    )
+    .await;
+    assert_eq!(fol.next_json().await["log"], "c-4");
+    assert_eq!(fol.next_json().await["log"], "c-5");
+    let log = f.dir.join("0.log");
+    let mut n: i128 = 0;
+    let mut line = |stream: &str, tag: &str, text: &str| {
+        n += 1;
+        cri(
+            &rfc3339(1_795_240_000_000_000_000 + n * 1000),
+            stream,
+            tag,
+            text,
+        )
+    };
+    let mut want: Vec<String> = Vec::new();
+    for round in 0..8 {
+        // Read by the follower, or not yet: either way inside the file.
+        append(&log, &line("stdout", "F", &format!("r{round}-a")));
+        append(&log, &line("stdout", "F", &format!("r{round}-b")));
+        want.extend([format!("r{round}-a"), format!("r{round}-b")]);
+        let rotated = f.dir.join(format!("0.log.20261121-0700{round:02}"));
+        std::fs::rename(&log, &rotated).unwrap();
+        // The runtime still writes into the renamed file until it reopens:
+        // these lines are only ever in the compressed file.
+        append(&rotated, &line("stdout", "F", &format!("r{round}-late")));
+        append(&rotated, &line("stderr", "P", &format!("open-{round}|")));
+        want.push(format!("r{round}-late"));
+        zstd_in_place(&rotated);
+        write_file(&log, &line("stderr", "F", &format!("closed-{round}")));
+        want.push(format!("open-{round}|closed-{round}"));
+    }
+    append(&log, &line("stdout", "F", "last"));
+    want.push("last".into());
+    let mut got: Vec<String> = Vec::new();
+    let mut followed = Vec::new();
+    while got.len() < want.len() {
+        let e = fol.next_json().await;
+        got.push(e["log"].as_str().unwrap().to_owned());
+        followed.push(e);
+    }
+    assert_eq!(got, want, "every event once, in order");
+    // Nothing more: the next event is the next one written.
+    append(&log, &line("stdout", "F", "after"));
+    assert_eq!(fol.next_json().await["log"], "after");
+    // What a fresh read serves, and where the follower's cursors resume.
+    let everything = json(&f.d, "").await;
+    let mut all_logs = LOGS.to_vec();
+    all_logs.extend(want.iter().map(String::as_str));
+    all_logs.push("after");
+    assert_eq!(logs(&everything), all_logs);
+    let tail = &everything[LOGS.len()..];
+    check_every_cursor(&f.d, &followed, tail, "cursors of followed events").await;
+}

@@ -1,6 +1,7 @@
 //! The lifecycle executor under kills: each operation is cut at every fault
 //! point (see `podlog_agent::lifecycle::Fault`) in a child process, which
-//! dies there with `abort()` (no destructors, no flushing, like SIGKILL).
+//! dies there by `SIGKILL` (no destructors, no flushing, no handler).
+//! `lifecycle_kill.rs` does the same to the whole `podlogd`.
 //! The test then opens a new executor on the same log tree and state
 //! directory, recovers, and checks that no byte was lost or duplicated, no
 //! temporary file is left, the journal is empty, and the reader serves the
@@ -50,6 +51,7 @@ const CHILD_OP: &str = "PODLOG_TEST_LIFECYCLE_OP";
 const CHILD_BASE: &str = "PODLOG_TEST_LIFECYCLE_BASE";
 const CHILD_FILE: &str = "PODLOG_TEST_LIFECYCLE_FILE";
 const CHILD_OFFSET: &str = "PODLOG_TEST_LIFECYCLE_OFFSET";
+const CHILD_CODEC: &str = "PODLOG_TEST_LIFECYCLE_CODEC";
 
 // ---------------------------------------------------------------------------
 // The simulated runtime
@@ -302,7 +304,13 @@ fn crash_child() {
     let mut ex = executor(&base, Answer::Reopen);
     let r = match op.as_str() {
         "rotate" => ex.rotate(DIR, 0, "c1", T0).map(|_| ()),
-        "compress" => ex.compress(DIR, &file, Compress::Gzip).map(|_| ()),
+        "compress" => {
+            let codec = match std::env::var(CHILD_CODEC).as_deref() {
+                Ok("zstd") => Compress::Zstd,
+                _ => Compress::Gzip,
+            };
+            ex.compress(DIR, &file, codec).map(|_| ())
+        }
         "trim" => {
             let offset: u64 = std::env::var(CHILD_OFFSET).unwrap().parse().unwrap();
             ex.trim_head(DIR, &file, offset).map(|_| ())
@@ -316,6 +324,11 @@ fn crash_child() {
 
 /// Runs `op` in a child process that dies at `fault`.
 fn crash(base: &Path, op: &str, fault: Fault, file: &str, offset: u64) {
+    crash_with(base, op, fault, file, offset, "gzip");
+}
+
+/// [`crash`], compressing with `codec` (`gzip` or `zstd`).
+fn crash_with(base: &Path, op: &str, fault: Fault, file: &str, offset: u64, codec: &str) {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
         .args([
@@ -330,14 +343,15 @@ fn crash(base: &Path, op: &str, fault: Fault, file: &str, offset: u64) {
         .env(CHILD_BASE, base)
         .env(CHILD_FILE, file)
         .env(CHILD_OFFSET, offset.to_string())
+        .env(CHILD_CODEC, codec)
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.signal(),
-        Some(nix::sys::signal::Signal::SIGABRT as i32),
-        "{fault}: the child did not abort: {:?}\n{stderr}",
+        Some(nix::sys::signal::Signal::SIGKILL as i32),
+        "{fault}: the child was not killed by SIGKILL: {:?}\n{stderr}",
         out.status
     );
     assert!(
@@ -481,11 +495,28 @@ fn rotated_setup(tree: &Tree) -> SimRuntime {
     rt
 }
 
+/// Reads a compressed file and returns its plain content.
+type Decompress = fn(&Path) -> Vec<u8>;
+
+/// Decompresses with the codec crates themselves, not through podlog.
+fn gunzip(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+fn unzstd(path: &Path) -> Vec<u8> {
+    zstd::stream::decode_all(std::fs::File::open(path).unwrap()).unwrap()
+}
+
 #[cfg(debug_assertions)]
 #[test]
 fn a_compression_killed_at_any_step_recovers_without_loss() {
     use Fault::*;
-    let gz = format!("{X}.gz");
     let cases = [
         (CompressBegun, false),
         (CompressPartialTemp, false),
@@ -496,51 +527,60 @@ fn a_compression_killed_at_any_step_recovers_without_loss() {
         (CompressAfterUnlink, true),
         (CompressSourceDeleted, true),
     ];
-    let mut seen = Vec::new();
-    for (fault, done) in cases {
-        let tree = Tree::new();
-        let rt = rotated_setup(&tree);
-        let plain = std::fs::read(tree.dir().join(X)).unwrap();
-        crash(&tree.base, "compress", fault, X, 0);
-        // Whatever is on disk now, the reader serves everything once.
-        assert_eq!(
-            concatenated(&tree.base),
-            rt.written(),
-            "{fault}: before recovery"
-        );
-        if fault == CompressPartialTemp {
-            let temp = std::fs::read(tree.dir().join(format!("{gz}.tmp"))).unwrap();
-            assert!(!temp.is_empty(), "the temporary file is partly written");
+    let codecs: [(&str, &str, Decompress); 2] = [("gzip", ".gz", gunzip), ("zstd", ".zst", unzstd)];
+    for (codec, ext, decompress) in codecs {
+        let target = format!("{X}{ext}");
+        let mut seen = Vec::new();
+        for (fault, done) in cases {
+            let tree = Tree::new();
+            let rt = rotated_setup(&tree);
+            let plain = std::fs::read(tree.dir().join(X)).unwrap();
+            crash_with(&tree.base, "compress", fault, X, 0, codec);
+            // Whatever is on disk now, the reader serves everything once.
+            assert_eq!(
+                concatenated(&tree.base),
+                rt.written(),
+                "{codec} {fault}: before recovery"
+            );
+            let names = tree.names();
+            let temp = format!("{target}.tmp");
+            // The files of this codec, never the other's.
+            assert!(
+                names
+                    .iter()
+                    .all(|n| !n.starts_with(X) || n == X || n == &target || n == &temp),
+                "{codec} {fault}: {names:?}"
+            );
+            if fault == CompressPartialTemp {
+                let partial = std::fs::read(tree.dir().join(&temp)).unwrap();
+                assert!(!partial.is_empty(), "the temporary file is partly written");
+            }
+            let (outcome, kept) = if done {
+                (Recovered::Finished, target.as_str())
+            } else {
+                (Recovered::RolledBack, X)
+            };
+            recover_and_check(
+                &tree,
+                fault,
+                Answer::Reopen,
+                Expect {
+                    outcome,
+                    names: strings(&["0.log", kept]),
+                    from: 0,
+                },
+            );
+            if done {
+                assert_eq!(
+                    decompress(&tree.dir().join(&target)),
+                    plain,
+                    "{codec} {fault}"
+                );
+            }
+            seen.push(fault);
         }
-        let (outcome, kept) = if done {
-            (Recovered::Finished, gz.as_str())
-        } else {
-            (Recovered::RolledBack, X)
-        };
-        recover_and_check(
-            &tree,
-            fault,
-            Answer::Reopen,
-            Expect {
-                outcome,
-                names: strings(&["0.log", kept]),
-                from: 0,
-            },
-        );
-        if done {
-            let mut out = Vec::new();
-            std::io::Read::read_to_end(
-                &mut flate2::read::MultiGzDecoder::new(
-                    std::fs::File::open(tree.dir().join(&gz)).unwrap(),
-                ),
-                &mut out,
-            )
-            .unwrap();
-            assert_eq!(out, plain, "{fault}");
-        }
-        seen.push(fault);
+        assert_all(&seen, "compress:");
     }
-    assert_all(&seen, "compress:");
 }
 
 #[cfg(debug_assertions)]

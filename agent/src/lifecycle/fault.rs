@@ -1,11 +1,14 @@
-//! Fault points: places in the executor's steps where a test makes the
-//! process die as if killed with `SIGKILL`, to prove that recovery finishes
-//! or rolls back every step from whatever it left on disk.
+//! Fault points: places in the executor's steps where a test kills the
+//! process with `SIGKILL`, to prove that recovery finishes or rolls back
+//! every step from whatever it left on disk.
 //!
 //! Set `PODLOG_FAULT` to one or more point names separated by commas (e.g.
-//! `PODLOG_FAULT=compress:renamed`); the first armed point reached calls
-//! [`std::process::abort`]: no destructors run, no buffer is flushed,
-//! nothing is unwound, like a kill. Only debug builds
+//! `PODLOG_FAULT=compress:renamed`); the first armed point reached sends
+//! the process `SIGKILL`: no destructors run, no buffer is flushed, nothing
+//! is unwound, no handler runs, exactly as under `kill -9`. Every executor
+//! reads the variable ([`FaultPoints::from_env`]), the one `podlogd` builds
+//! for its lifecycle manager included, so the same points serve tests of
+//! the executor alone and of the whole daemon. Only debug builds
 //! (`debug_assertions`) have fault points: in a release build the variable
 //! is ignored (with a warning) and [`FaultPoints`] checks nothing.
 //!
@@ -195,12 +198,19 @@ impl FaultPoints {
         }
     }
 
-    /// Aborts the process if `point` is armed.
+    /// Kills the process with `SIGKILL` if `point` is armed.
     pub fn hit(&self, point: Fault) {
         #[cfg(debug_assertions)]
         if self.is_armed(point) {
-            // stderr is unbuffered: this line is out before the abort.
-            eprintln!("podlog: fault point {point} reached: aborting");
+            // stderr is unbuffered: this line is out before the kill.
+            eprintln!("podlog: fault point {point} reached: killing the process with SIGKILL");
+            // SIGKILL cannot be caught, blocked or ignored, and a signal a
+            // thread sends itself is delivered before `raise` returns: the
+            // whole process ends here.
+            let r = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            // Unreachable; should the signal somehow not be sent, still die
+            // without unwinding.
+            eprintln!("podlog: fault point {point}: SIGKILL not delivered ({r:?}): aborting");
             std::process::abort();
         }
         #[cfg(not(debug_assertions))]

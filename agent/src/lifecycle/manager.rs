@@ -46,8 +46,8 @@ type Key = (String, String);
 /// first looked, and those it made since.
 type Known = HashMap<Key, std::collections::HashSet<String>>;
 
-/// The rotations among `names` (`N.log.<suffix>[.gz]`) that are neither in
-/// `known` nor compressed copies of a known one: another rotator (the
+/// The rotations among `names` (`N.log.<suffix>[.gz|.zst]`) that are
+/// neither in `known` nor compressed copies of a known one: another rotator (the
 /// kubelet, logrotate) is at work. They are added to `known`, so each is
 /// reported once.
 pub fn foreign_rotations(
@@ -56,7 +56,7 @@ pub fn foreign_rotations(
 ) -> Vec<String> {
     let mut out = Vec::new();
     for n in names {
-        let base = n.strip_suffix(".gz").unwrap_or(n);
+        let base = fileset::Codec::strip(n).map_or(n.as_str(), |(stem, _)| stem);
         if !known.contains(base) {
             known.insert(base.to_owned());
             out.push(n.clone());
@@ -258,6 +258,61 @@ struct Job {
 }
 
 impl Job {
+    /// Where the events of an attempt cut by a delimiter policy lie, as
+    /// `(head, completion)` pairs over its plain files (by index in
+    /// `files`); an event still open reaches to the end. Compressed files
+    /// are skipped (they are kept or deleted whole).
+    fn framed_spans(
+        &self,
+        framing: &crate::framing::Framing,
+        policy: &podlog_policy::Effective,
+        rel: &[&str; 2],
+        files: &[fileset::LogFile],
+    ) -> Vec<(crate::assemble::Mark, crate::assemble::Mark)> {
+        use crate::assemble::{Assembler, Event, LinePos, Mark};
+        let max = usize::try_from(policy.max_event_bytes).unwrap_or(usize::MAX);
+        let mut asm = Assembler::new(max, false, true)
+            .with_framing(Some(framing.clone()), crate::framing::Start::Fresh);
+        let mut spans = Vec::new();
+        for (idx, f) in files.iter().enumerate() {
+            if f.compressed {
+                continue;
+            }
+            let Ok(o) = fileset::open_log(&self.root, rel, f) else {
+                continue;
+            };
+            let buf = read_head(&o.content, o.size);
+            let mut pos = 0usize;
+            while let Some(n) = memchr::memchr(b'\n', &buf[pos..]) {
+                let end = pos + n + 1;
+                let lp = LinePos {
+                    file: idx as u32,
+                    start: pos as u64,
+                    end: end as u64,
+                };
+                asm.push(
+                    &buf[pos..end - 1],
+                    &buf[pos..end],
+                    lp,
+                    &mut |e: &Event<'_>| {
+                        spans.push((e.head, e.end.at));
+                    },
+                );
+                pos = end;
+            }
+        }
+        if let Some(h) = asm.oldest_open_head() {
+            spans.push((
+                h,
+                Mark {
+                    file: u32::MAX,
+                    offset: u64::MAX,
+                },
+            ));
+        }
+        spans
+    }
+
     fn run(mut self, executor: &Mutex<Executor>, marks: &Mutex<MarkCache>, known: &Mutex<Known>) {
         // After a rotation, plan once more at once: the rotated file now
         // counts against the budget, which may call for a deletion.
@@ -330,10 +385,16 @@ impl Job {
             }
         }
         let mut facts = Vec::new();
+        let framing = crate::framing::Framing::from_policy(&policy.delimiter);
         for (attempt, files) in &groups {
+            // With a delimiter policy, where its events span: no trim may
+            // cut there.
+            let spans = framing
+                .as_ref()
+                .map(|fr| self.framed_spans(fr, &policy, &rel, files));
             // Chains open at the end of the previous file of this attempt.
             let mut open = [false, false];
-            for f in files {
+            for (idx, f) in files.iter().enumerate() {
                 let path = [dir.as_str(), container.as_str(), f.name.as_str()];
                 let Ok(plain) = self.root.open_file(&path) else {
                     continue;
@@ -378,7 +439,19 @@ impl Job {
                         }
                     };
                     open = end;
-                    m
+                    match &spans {
+                        None => m,
+                        Some(sp) => m
+                            .into_iter()
+                            .filter(|e| {
+                                let x = crate::assemble::Mark {
+                                    file: idx as u32,
+                                    offset: e.offset,
+                                };
+                                !sp.iter().any(|&(h, end)| h < x && x < end)
+                            })
+                            .collect(),
+                    }
                 };
                 let (first_time, last_time) = reader::file_time_span(&self.root, &rel, f);
                 facts.push(FileFacts {
@@ -460,6 +533,7 @@ mod tests {
         // Ours compressed, and the same again: nothing new.
         let later = [
             "0.log.20261121-050000.gz".to_owned(),
+            "0.log.20261121-050000.zst".to_owned(),
             "0.log.20261121-060000".to_owned(),
         ];
         known.insert("0.log.20261121-060000".to_owned());
@@ -468,6 +542,13 @@ mod tests {
         let other = ["0.log.20261121-070000.gz".to_owned()];
         assert_eq!(foreign_rotations(&mut known, &other), other.to_vec());
         assert!(foreign_rotations(&mut known, &other).is_empty());
+        let other = ["0.log.20261121-080000.zst".to_owned()];
+        assert_eq!(foreign_rotations(&mut known, &other), other.to_vec());
+        assert!(foreign_rotations(&mut known, &other).is_empty());
+        // Ours compressed with zstd: not foreign.
+        known.insert("0.log.20261121-090000".to_owned());
+        let ours = ["0.log.20261121-090000.zst".to_owned()];
+        assert!(foreign_rotations(&mut known, &ours).is_empty());
     }
 
     #[test]

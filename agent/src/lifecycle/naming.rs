@@ -29,9 +29,10 @@ const SEQ_MAX: u32 = 999;
 /// the 255-byte limit of a file name.
 pub const MAX_SUFFIX_LEN: usize = 200;
 
-/// Extensions of compressed copies that the reader does not read (yet). A
-/// rotation must not take the name of their plain twin either.
-const OTHER_CODECS: [&str; 4] = [".zst", ".xz", ".bz2", ".lz4"];
+/// Extensions of compressed copies that the reader does not read (`.gz`
+/// and `.zst` it reads: [`fileset::classify`] knows them). A rotation must
+/// not take the name of their plain twin either.
+const OTHER_CODECS: [&str; 3] = [".xz", ".bz2", ".lz4"];
 
 /// The kubelet's rotation suffix for `now` (Unix nanoseconds), in UTC:
 /// `YYYYMMDD-HHMMSS`.
@@ -163,14 +164,22 @@ mod tests {
             (&["0.log.20261121-060000"], T0, "20261121-060000.001"),
             // A foreign suffix that sorts last.
             (&["0.log.zzz"], T0, "zzz.001"),
-            // A twin in a codec the reader does not read still holds the name.
+            // A zstd twin holds the name, as does one in a codec the
+            // reader does not read.
             (&["0.log.20261121-050000.zst"], T0, "20261121-050000.001"),
+            (&["0.log.20261121-050000.xz"], T0, "20261121-050000.001"),
+            (
+                &["0.log.20261121-050000.gz", "0.log.20261121-050000.001.zst"],
+                T0,
+                "20261121-050000.002",
+            ),
             // Other attempts, temporary files and other names do not count.
             (
                 &[
                     "1.log.20261121-050000",
                     "0.log.20261121-050000.tmp",
                     "0.log.20261121-050000.gz.tmp",
+                    "0.log.20261121-050000.zst.tmp",
                     "x.log.20261121-050000",
                     "junk",
                 ],
@@ -232,12 +241,12 @@ mod tests {
         /// present rotation and right before `N.log`.
         #[test]
         fn new_names_sort_last_and_never_collide(
-            present in proptest::collection::vec((suffix_strategy(), any::<bool>()), 0..8),
+            present in proptest::collection::vec((suffix_strategy(), 0usize..3), 0..8),
             now_s in 0i64..4000,
         ) {
             let mut names: Vec<String> = vec!["0.log".into()];
-            for (s, gz) in &present {
-                names.push(format!("0.log.{s}{}", if *gz { ".gz" } else { "" }));
+            for (s, ext) in &present {
+                names.push(format!("0.log.{s}{}", ["", ".gz", ".zst"][*ext]));
             }
             let Some(s) = rotated_suffix(names.iter().map(String::as_str), 0, T0 + now_s * S) else {
                 // Only a suffix already at the length limit has no successor.
@@ -248,7 +257,7 @@ mod tests {
             let f = fileset::classify(&new).expect("the reader accepts the name");
             prop_assert_eq!(f.rotated.as_deref(), Some(s.as_str()));
             prop_assert!(!f.compressed);
-            for n in [new.clone(), format!("{new}.gz")] {
+            for n in [new.clone(), format!("{new}.gz"), format!("{new}.zst")] {
                 prop_assert!(!names.contains(&n), "{} is taken", n);
             }
             names.push(new.clone());

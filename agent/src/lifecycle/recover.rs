@@ -15,9 +15,12 @@
 //!   complete (the plain file is intact). `TempWritten` with the temporary
 //!   file present: it is whole (fsynced before the phase was recorded);
 //!   rename it to the target. Then, target and source both present: the
-//!   target must decompress completely to exactly the source's bytes;
-//!   if so delete the source, else delete the broken target (the source is
-//!   intact). `SourceDeleted`: complete.
+//!   target must decompress completely, with the codec its name ends in
+//!   (`.gz` or `.zst`), to exactly the source's bytes; if so delete the
+//!   source, else delete the broken target (the source is intact).
+//!   `SourceDeleted`: complete. The journal records the names, not the
+//!   codec: a journal written when podlog compressed with gzip only is
+//!   recovered the same way.
 //! - **Trim.** `Begun`: remove the possibly partial temporary file,
 //!   complete (untrimmed). `TempWritten` with the temporary file present:
 //!   replace the file with it (never cut again: `offset` is relative to
@@ -27,6 +30,7 @@
 
 use std::io;
 
+use crate::fileset::Codec;
 use crate::journal::{EntryId, Intent, Phase};
 
 use super::{at, fs, read_full, Executor, LifecycleError, ReopenError, Undo, CHUNK};
@@ -215,7 +219,7 @@ impl Executor {
         let has = |n: &str| files.iter().any(|f| f == n);
         match (has(target), has(source)) {
             (true, true) => {
-                if let Err(e) = self.verify_gzip(dir, source, target) {
+                if let Err(e) = self.verify_archive(dir, source, target) {
                     tracing::error!(error = %e, "a compressed file does not hold its source's content; removing it and keeping the plain file");
                     self.remove(dir, target, "compress: remove the broken compressed file")?;
                     self.sync_dir(dir, "compress: sync the directory")?;
@@ -235,15 +239,23 @@ impl Executor {
         }
     }
 
-    /// Checks that `target` decompresses completely to exactly the bytes of
-    /// `source`.
-    fn verify_gzip(&self, dir: &[&str], source: &str, target: &str) -> Result<(), LifecycleError> {
+    /// Checks that `target` decompresses completely, with the codec its
+    /// name ends in, to exactly the bytes of `source`.
+    fn verify_archive(
+        &self,
+        dir: &[&str],
+        source: &str,
+        target: &str,
+    ) -> Result<(), LifecycleError> {
         let bad = |reason| LifecycleError::BadArchive {
             target: self.path(dir, target),
             source_path: self.path(dir, source),
             reason,
         };
-        let gz = self
+        let Some((_, codec)) = Codec::strip(target) else {
+            return Err(bad("its name ends in no codec's extension"));
+        };
+        let archive = self
             .root
             .open_file(&at(dir, target))
             .map_err(fs("compress: open the compressed file"))?;
@@ -251,7 +263,9 @@ impl Executor {
             .root
             .open_file(&at(dir, source))
             .map_err(fs("compress: open the plain file"))?;
-        let dec = flate2::read::MultiGzDecoder::new(io::BufReader::new(&gz.file));
+        let Ok(dec) = codec.decoder(&archive.file) else {
+            return Err(bad("it does not decompress"));
+        };
         match same_content(dec, &plain.file) {
             Ok(true) => Ok(()),
             Ok(false) => Err(bad("the content differs")),

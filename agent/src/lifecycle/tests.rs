@@ -211,6 +211,21 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Decompresses with the zstd crate itself, not through the executor's or
+/// the reader's code.
+fn unzstd(bytes: &[u8]) -> Vec<u8> {
+    zstd::stream::decode_all(bytes).unwrap()
+}
+
+/// A function from bytes to bytes: a compressor or a decompressor.
+type Transform = fn(&[u8]) -> Vec<u8>;
+
+/// Both codecs, with their policy value, extension and a decompressor.
+const CODECS: [(Compress, &str, Transform); 2] = [
+    (Compress::Gzip, ".gz", gunzip),
+    (Compress::Zstd, ".zst", unzstd),
+];
+
 fn lines(text: &[u8]) -> usize {
     text.iter().filter(|b| **b == b'\n').count()
 }
@@ -414,19 +429,50 @@ fn rotated_file(s: &Setup, ex: &mut Executor, n: usize) -> Vec<u8> {
 
 #[test]
 fn compress_round_trip() {
+    for (codec, ext, decompress) in CODECS {
+        let s = setup();
+        let mut ex = s.executor();
+        let plain = rotated_file(&s, &mut ex, 3000);
+        let c = ex.compress(DIR, X, codec).unwrap();
+        let target = format!("{X}{ext}");
+        assert_eq!(c.target, target);
+        assert_eq!(c.source_bytes, plain.len() as u64);
+        assert_eq!(c.compressed_bytes, s.read(&target).len() as u64);
+        assert!(
+            c.bytes_freed() > 0 && c.compressed_bytes < c.source_bytes,
+            "{codec:?}: {c:?}"
+        );
+        assert_eq!(decompress(&s.read(&target)), plain, "{codec:?}");
+        assert_eq!(s.names(), vec!["0.log".to_owned(), target], "{codec:?}");
+        assert_eq!(s.served(), s.rt.written(), "{codec:?}");
+        assert!(!ex.has_pending());
+        // The reader's identity of the file survives: the same first line.
+        let entries = s.root().list_dir(&DIR).unwrap();
+        let f = &fileset::group(&entries)[&0][0];
+        assert_eq!(f.codec(), Some(fileset::Codec::strip(&c.target).unwrap().1));
+        let o = fileset::open_log(&s.root(), &DIR, f).unwrap();
+        assert_eq!(o.fingerprint, fileset::fingerprint_of(&plain), "{codec:?}");
+    }
+}
+
+#[test]
+fn zstd_output_is_one_checksummed_frame() {
     let s = setup();
     let mut ex = s.executor();
-    let plain = rotated_file(&s, &mut ex, 3000);
-    let c = ex.compress(DIR, X, Compress::Gzip).unwrap();
-    let gz = format!("{X}.gz");
-    assert_eq!(c.target, gz);
-    assert_eq!(c.source_bytes, plain.len() as u64);
-    assert_eq!(c.compressed_bytes, s.read(&gz).len() as u64);
-    assert!(c.bytes_freed() > 0 && c.compressed_bytes < c.source_bytes);
-    assert_eq!(gunzip(&s.read(&gz)), plain);
-    assert_eq!(s.names(), vec!["0.log".to_owned(), gz]);
-    assert_eq!(s.served(), s.rt.written());
-    assert!(!ex.has_pending());
+    let plain = rotated_file(&s, &mut ex, 100);
+    ex.compress(DIR, X, Compress::Zstd).unwrap();
+    let z = s.read(&format!("{X}.zst"));
+    // The frame magic, then a frame header whose descriptor has the
+    // content-checksum flag (bit 2).
+    assert_eq!(&z[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+    assert_ne!(z[4] & 0b100, 0, "no content checksum");
+    // A changed byte inside fails the checksum instead of yielding
+    // other text.
+    let mut bad = z.clone();
+    let at = bad.len() - 6;
+    bad[at] ^= 0x01;
+    assert!(zstd::stream::decode_all(bad.as_slice()).is_err());
+    assert_eq!(unzstd(&z), plain);
 }
 
 #[test]
@@ -442,12 +488,6 @@ fn compress_refuses_what_it_must_not_compress() {
             "{file}: {e:?}"
         );
     }
-    let e = ex.compress(DIR, X, Compress::Zstd).unwrap_err();
-    assert!(
-        matches!(e, LifecycleError::Codec { codec: "zstd", .. }),
-        "{e:?}"
-    );
-    assert!(e.to_string().contains("not supported yet"), "{e}");
     let e = ex.compress(DIR, X, Compress::None).unwrap_err();
     assert!(
         matches!(e, LifecycleError::Codec { codec: "none", .. }),
@@ -469,14 +509,54 @@ fn compress_refuses_what_it_must_not_compress() {
 }
 
 #[test]
+fn compress_refuses_a_file_compressed_in_either_codec() {
+    for (codec, ext, decompress) in CODECS {
+        let s = setup();
+        let mut ex = s.executor();
+        let plain = rotated_file(&s, &mut ex, 10);
+        ex.compress(DIR, X, codec).unwrap();
+        let done = format!("{X}{ext}");
+        // Not again, in no codec.
+        for other in [Compress::Gzip, Compress::Zstd] {
+            let e = ex.compress(DIR, &done, other).unwrap_err();
+            assert!(matches!(e, LifecycleError::WrongFile { .. }), "{e:?}");
+        }
+        // A plain twin back beside it: compressing it in the other codec
+        // would leave two compressed copies, of which the reader serves one.
+        std::fs::write(s.dir.join(X), &plain).unwrap();
+        for other in [Compress::Gzip, Compress::Zstd] {
+            let e = ex.compress(DIR, X, other).unwrap_err();
+            assert!(
+                matches!(&e, LifecycleError::Exists { path } if path.ends_with(&done)),
+                "{codec:?} then {other:?}: {e:?}"
+            );
+        }
+        assert_eq!(
+            s.names(),
+            vec!["0.log".to_owned(), X.to_owned(), done.clone()]
+        );
+        assert_eq!(decompress(&s.read(&done)), plain);
+        assert!(!ex.has_pending());
+        // Neither trimmed; deleted like any log file.
+        let e = ex.trim_head(DIR, &done, 0).unwrap_err();
+        assert!(matches!(e, LifecycleError::WrongFile { .. }), "{e:?}");
+        let size = s.read(&done).len() as u64;
+        assert_eq!(ex.delete(DIR, &done).unwrap().bytes_freed, size);
+        assert_eq!(s.names(), vec!["0.log".to_owned(), X.to_owned()]);
+    }
+}
+
+#[test]
 fn compress_replaces_a_stale_temporary_file() {
-    let s = setup();
-    let mut ex = s.executor();
-    let plain = rotated_file(&s, &mut ex, 10);
-    std::fs::write(s.dir.join(format!("{X}.gz.tmp")), b"half a gzip").unwrap();
-    ex.compress(DIR, X, Compress::Gzip).unwrap();
-    assert_eq!(gunzip(&s.read(&format!("{X}.gz"))), plain);
-    assert_eq!(s.names(), vec!["0.log".to_owned(), format!("{X}.gz")]);
+    for (codec, ext, decompress) in CODECS {
+        let s = setup();
+        let mut ex = s.executor();
+        let plain = rotated_file(&s, &mut ex, 10);
+        std::fs::write(s.dir.join(format!("{X}{ext}.tmp")), b"half an archive").unwrap();
+        ex.compress(DIR, X, codec).unwrap();
+        assert_eq!(decompress(&s.read(&format!("{X}{ext}"))), plain);
+        assert_eq!(s.names(), vec!["0.log".to_owned(), format!("{X}{ext}")]);
+    }
 }
 
 // --- trim ---
@@ -557,16 +637,16 @@ fn delete_removes_the_file() {
 
 // --- recovery ---
 
-/// Records a compression in the journal at `phase`, as a crash would have
-/// left it.
-fn interrupted_compress(s: &Setup, phase: Phase) {
+/// Records a compression to `X<ext>` in the journal at `phase`, as a crash
+/// would have left it.
+fn interrupted_compress(s: &Setup, ext: &str, phase: Phase) {
     let mut j = s.journal();
     let id = j
         .begin(Intent::Compress {
             dir: DIR.iter().map(|d| (*d).to_owned()).collect(),
             source: X.into(),
-            temp: format!("{X}.gz.tmp"),
-            target: format!("{X}.gz"),
+            temp: format!("{X}{ext}.tmp"),
+            target: format!("{X}{ext}"),
         })
         .unwrap();
     if phase != Phase::Begun {
@@ -580,38 +660,88 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+fn zstd(bytes: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(bytes, 1).unwrap()
+}
+
 #[test]
 fn recovery_checks_a_compressed_file_before_deleting_its_source() {
-    for (what, gz_of, want) in [
+    let cases = [
         ("whole", None, Recovered::Finished),
         ("cut short", Some(0usize), Recovered::RolledBack),
         ("other content", Some(1), Recovered::RolledBack),
-    ] {
-        let s = setup();
-        let mut ex = s.executor();
-        let plain = rotated_file(&s, &mut ex, 200);
-        drop(ex);
-        let gz = match gz_of {
-            None => gzip(&plain),
-            Some(0) => gzip(&plain)[..100].to_vec(),
-            Some(_) => gzip(&plain[1..]),
-        };
-        std::fs::write(s.dir.join(format!("{X}.gz")), &gz).unwrap();
-        interrupted_compress(&s, Phase::Renamed);
-        let mut ex = s.executor();
-        let reports = ex.recover();
-        assert_eq!(reports.len(), 1, "{what}");
-        assert_eq!(reports[0].outcome.as_ref().ok(), Some(&want), "{what}");
-        let kept = if want == Recovered::Finished {
-            format!("{X}.gz")
-        } else {
-            X.to_owned()
-        };
-        assert_eq!(s.names(), vec!["0.log".to_owned(), kept], "{what}");
-        assert_eq!(s.served(), s.rt.written(), "{what}");
-        assert!(!ex.has_pending(), "{what}");
-        assert!(ex.recover().is_empty());
+        ("the other codec", Some(2), Recovered::RolledBack),
+    ];
+    // Each extension with its compressor, and the other codec's.
+    let codecs: [(&str, Transform, Transform); 2] = [(".gz", gzip, zstd), (".zst", zstd, gzip)];
+    for (ext, compress, other) in codecs {
+        for (what, broken, want) in cases {
+            let what = format!("{ext}: {what}");
+            let s = setup();
+            let mut ex = s.executor();
+            let plain = rotated_file(&s, &mut ex, 200);
+            drop(ex);
+            let archive = match broken {
+                None => compress(&plain),
+                Some(0) => compress(&plain)[..100].to_vec(),
+                Some(1) => compress(&plain[1..]),
+                Some(_) => other(&plain),
+            };
+            std::fs::write(s.dir.join(format!("{X}{ext}")), &archive).unwrap();
+            interrupted_compress(&s, ext, Phase::Renamed);
+            let mut ex = s.executor();
+            let reports = ex.recover();
+            assert_eq!(reports.len(), 1, "{what}");
+            assert_eq!(reports[0].outcome.as_ref().ok(), Some(&want), "{what}");
+            let kept = if want == Recovered::Finished {
+                format!("{X}{ext}")
+            } else {
+                X.to_owned()
+            };
+            assert_eq!(s.names(), vec!["0.log".to_owned(), kept], "{what}");
+            assert_eq!(s.served(), s.rt.written(), "{what}");
+            assert!(!ex.has_pending(), "{what}");
+            assert!(ex.recover().is_empty());
+        }
     }
+}
+
+#[test]
+fn recovery_renames_a_whole_zstd_temporary_file() {
+    let s = setup();
+    let mut ex = s.executor();
+    let plain = rotated_file(&s, &mut ex, 200);
+    drop(ex);
+    std::fs::write(s.dir.join(format!("{X}.zst.tmp")), zstd(&plain)).unwrap();
+    interrupted_compress(&s, ".zst", Phase::TempWritten);
+    let mut ex = s.executor();
+    let reports = ex.recover();
+    assert_eq!(reports[0].outcome.as_ref().ok(), Some(&Recovered::Finished));
+    assert_eq!(s.names(), vec!["0.log".to_owned(), format!("{X}.zst")]);
+    assert_eq!(unzstd(&s.read(&format!("{X}.zst"))), plain);
+    assert_eq!(s.served(), s.rt.written());
+    assert!(!ex.has_pending());
+}
+
+#[test]
+fn recovery_removes_a_partial_zstd_temporary_file() {
+    let s = setup();
+    let mut ex = s.executor();
+    let plain = rotated_file(&s, &mut ex, 200);
+    drop(ex);
+    let z = zstd(&plain);
+    std::fs::write(s.dir.join(format!("{X}.zst.tmp")), &z[..z.len() / 2]).unwrap();
+    interrupted_compress(&s, ".zst", Phase::Begun);
+    let mut ex = s.executor();
+    let reports = ex.recover();
+    assert_eq!(
+        reports[0].outcome.as_ref().ok(),
+        Some(&Recovered::RolledBack)
+    );
+    assert_eq!(s.names(), vec!["0.log".to_owned(), X.to_owned()]);
+    assert_eq!(s.read(X), plain);
+    assert_eq!(s.served(), s.rt.written());
+    assert!(!ex.has_pending());
 }
 
 #[test]

@@ -10,6 +10,9 @@ use podlog_proto::cri::runtime_service_server::{RuntimeService, RuntimeServiceSe
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+/// See [`State::on_reopen`].
+pub type ReopenHook = Arc<dyn Fn(&Path) + Send + Sync>;
+
 /// What the fake runtime knows.
 #[derive(Default)]
 pub struct State {
@@ -27,7 +30,7 @@ pub struct State {
     /// `0.log`, before the call answers: a writer standing in for the
     /// runtime switches to the new file here (the runtime has reopened by
     /// the time the call returns).
-    pub on_reopen: Option<Arc<dyn Fn(&Path) + Send + Sync>>,
+    pub on_reopen: Option<ReopenHook>,
 }
 
 #[derive(Clone, Default)]

@@ -1,0 +1,1053 @@
+//! Delimiter policies: a container's lines cut into events by content.
+//!
+//! The [`Assembler`](crate::assemble::Assembler) joins the runtime's `P…F`
+//! records into lines; with the default `newline` delimiter each line is an
+//! event. A policy may instead cut each stream at a byte sequence
+//! (`{bytes: "..."}`), or join lines into multi-line events that begin at a
+//! line matching a pattern (`{multiline: {start, maxLines, flushAfter}}`,
+//! for stack traces). The [`Framer`] does that, per stream, with the lines
+//! the assembler completes.
+//!
+//! A replay must cut the same events as the first read: a cursor resumes by
+//! reading again from where the oldest open event began and skipping what
+//! was delivered, and a follower's timer must agree with a later historic
+//! read. So every rule depends on the stored lines only:
+//!
+//! - `flushAfter` compares CRI timestamps: a multi-line event ends when a
+//!   line of the container (either stream) is stamped more than `flushAfter`
+//!   after the event's last line. A follower applies the same rule to the
+//!   clock, less [`GRACE`] for lines stamped but not yet written, when no
+//!   line comes.
+//! - Completion positions are local to a line L: the event that L ends (by
+//!   its pattern, or the size cap) is piece 0 at L; events L completes
+//!   itself are pieces 1…. Events ended by a pause complete at the end of
+//!   the line before the pause, as piece [`TIMEOUT_SUB`] + stream; those
+//!   flushed when the attempt ends as pieces from [`FINISH_BASE`].
+//! - Each event says, per stream, where the oldest event still open begins
+//!   ([`Event::open`]); a cursor carries that, and the replay skips each
+//!   stream's lines before it ([`Start::Skip`]).
+//!
+//! Read from anywhere else (a `tailLines` window, `sinceTime`), a stream's
+//! state is unknown ([`Start::Unknown`]): its lines are dropped until one
+//! that begins an event whatever came before it (a `start` match, a pause,
+//! a delimiter).
+
+use podlog_policy::Delimiter;
+use regex::bytes::Regex;
+
+use crate::assemble::{End, Event, Flags, Mark, FINISH_SUB};
+use crate::cri_log::{Nanos, Stream};
+
+/// Piece numbers of events ended by a pause: `TIMEOUT_SUB + stream`.
+pub const TIMEOUT_SUB: u32 = FINISH_BASE - 2;
+/// Piece numbers of events flushed when the attempt ends: from
+/// `FINISH_BASE + stream × FINISH_SPAN`, the stream's open event last.
+pub const FINISH_BASE: u32 = u32::MAX - 2 * FINISH_SPAN - 2;
+/// Piece numbers per stream at the end of the attempt.
+const FINISH_SPAN: u32 = 1 << 20;
+/// How long after a multi-line event's deadline a follower waits before it
+/// flushes the event: a line stamped before the deadline is in the file by
+/// then.
+pub const GRACE: Nanos = 200_000_000;
+
+/// How lines are cut into events, when not one per line.
+#[derive(Clone, Debug)]
+pub enum Framing {
+    /// Events end at this byte sequence in the stream's content (lines
+    /// joined by `\n`); the delimiter and the `\n` around it are dropped.
+    Bytes(Vec<u8>),
+    /// Events begin at a line matching `start`.
+    Multiline {
+        start: Regex,
+        max_lines: u32,
+        flush_after: Nanos,
+    },
+}
+
+impl Framing {
+    /// The framing of a policy's delimiter; `None` for `newline`.
+    pub fn from_policy(d: &Delimiter) -> Option<Self> {
+        match d {
+            Delimiter::Newline => None,
+            Delimiter::Bytes(s) => Some(Framing::Bytes(s.as_bytes().to_vec())),
+            Delimiter::Multiline(m) => Some(Framing::Multiline {
+                start: m.start.regex().clone(),
+                max_lines: m.max_lines.max(1),
+                flush_after: i64::try_from(m.flush_after.as_nanos()).unwrap_or(i64::MAX),
+            }),
+        }
+    }
+}
+
+/// What the framer knows of the point where reading starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Nothing is open there (the start of the attempt).
+    Fresh,
+    /// Anything may be open: each stream's lines are dropped until one that
+    /// surely begins an event.
+    Unknown,
+    /// A cursor's restart point: per stream, the lines that start before
+    /// this mark belong to delivered events.
+    Skip([Mark; 2]),
+}
+
+/// One stream's event being built.
+#[derive(Default)]
+struct Group {
+    open: bool,
+    /// The stream's state is unknown: its lines are dropped.
+    dropping: bool,
+    head: Mark,
+    time: Nanos,
+    /// Time of the last line (also of a dropped one, for the pause rule).
+    last_time: Option<Nanos>,
+    content: Vec<u8>,
+    raw: Vec<u8>,
+    lines: u32,
+    flags: Flags,
+}
+
+/// Cuts lines into events by a [`Framing`]; see the module docs.
+pub struct Framer {
+    framing: Framing,
+    max: usize,
+    keep_raw: bool,
+    groups: [Group; 2],
+    skip: Option<[Mark; 2]>,
+    dropped_end: Option<Mark>,
+    prev_end: Option<Mark>,
+}
+
+/// Buffers larger than this are released after their event.
+const KEEP_CAPACITY: usize = 64 << 10;
+
+fn stream_of(s: usize) -> Stream {
+    if s == 0 {
+        Stream::Stdout
+    } else {
+        Stream::Stderr
+    }
+}
+
+fn min_mark(a: Option<Mark>, b: Option<Mark>) -> Option<Mark> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+// === impl Framer ===
+
+impl Framer {
+    pub fn new(framing: Framing, max_event_bytes: usize, keep_raw: bool) -> Self {
+        Self {
+            framing,
+            max: max_event_bytes.max(1),
+            keep_raw,
+            groups: Default::default(),
+            skip: None,
+            dropped_end: None,
+            prev_end: None,
+        }
+    }
+
+    /// Says what is known of the point where reading starts.
+    pub fn set_start(&mut self, start: Start) {
+        self.skip = None;
+        for g in &mut self.groups {
+            g.dropping = false;
+        }
+        match start {
+            Start::Fresh => {}
+            Start::Unknown => {
+                for g in &mut self.groups {
+                    g.dropping = true;
+                }
+            }
+            Start::Skip(m) => self.skip = Some(m),
+        }
+    }
+
+    /// The end of the last line dropped while a stream's state was unknown.
+    pub fn dropped_end(&self) -> Option<Mark> {
+        self.dropped_end
+    }
+
+    /// The head of the oldest open event.
+    pub fn oldest_open_head(&self) -> Option<Mark> {
+        self.groups.iter().filter(|g| g.open).map(|g| g.head).min()
+    }
+
+    /// True while an event that began before `until` is open.
+    pub fn has_open_before(&self, until: Nanos) -> bool {
+        self.groups.iter().any(|g| g.open && g.time < until)
+    }
+
+    /// When the first open multi-line event (in stream order) times out, in
+    /// CRI time: the next flush a follower must wake for.
+    pub fn deadline(&self) -> Option<Nanos> {
+        let Framing::Multiline { flush_after, .. } = self.framing else {
+            return None;
+        };
+        self.groups
+            .iter()
+            .find(|g| g.open)
+            .and_then(|g| g.last_time)
+            .map(|t| t.saturating_add(flush_after))
+    }
+
+    /// Drops what is open (the file was truncated under the reader).
+    pub fn reset(&mut self) {
+        for g in &mut self.groups {
+            g.open = false;
+            g.dropping = false;
+            g.content.clear();
+            g.raw.clear();
+        }
+    }
+
+    /// Before a line of `stream` (`None`: malformed) stamped `time` that
+    /// starts at `start`: applies the pause rule. False when the line was
+    /// delivered before a cursor and must be skipped.
+    pub fn before_line<F: FnMut(&Event<'_>)>(
+        &mut self,
+        stream: Option<Stream>,
+        time: Option<Nanos>,
+        start: Mark,
+        chains: [Option<Mark>; 2],
+        emit: &mut F,
+    ) -> bool {
+        if let (Some(st), Some(skip)) = (stream, self.skip) {
+            if start < skip[st.index()] {
+                return false;
+            }
+        }
+        if let (Some(t), Some(at)) = (time, self.prev_end) {
+            self.pause(t, at, chains, false, emit);
+        }
+        true
+    }
+
+    /// After a line (skipped or not) that ends at `end`.
+    pub fn after_line(&mut self, end: Mark) {
+        self.prev_end = Some(end);
+    }
+
+    /// A follower's timer: ends the multi-line events whose pause is
+    /// certain at `now` (CRI time, grace already subtracted).
+    pub fn expire<F: FnMut(&Event<'_>)>(
+        &mut self,
+        now: Nanos,
+        chains: [Option<Mark>; 2],
+        emit: &mut F,
+    ) {
+        if let Some(at) = self.prev_end {
+            self.pause(now, at, chains, true, emit);
+        }
+    }
+
+    /// Ends the multi-line events whose last line is more than
+    /// `flushAfter` before `now`, completing at `at`. A timer (`timer`)
+    /// goes in stream order and stops at an open event not yet due, so
+    /// events completing at one point are delivered in piece order.
+    fn pause<F: FnMut(&Event<'_>)>(
+        &mut self,
+        now: Nanos,
+        at: Mark,
+        chains: [Option<Mark>; 2],
+        timer: bool,
+        emit: &mut F,
+    ) {
+        let Framing::Multiline { flush_after, .. } = self.framing else {
+            return;
+        };
+        for s in 0..2 {
+            let g = &mut self.groups[s];
+            let due = g
+                .last_time
+                .is_some_and(|t| now > t.saturating_add(flush_after));
+            if !due {
+                if timer && g.open {
+                    break;
+                }
+                continue;
+            }
+            if g.dropping {
+                // A pause: the next line begins an event.
+                g.dropping = false;
+                g.last_time = None;
+                continue;
+            }
+            if g.open {
+                let end = End {
+                    at,
+                    sub: TIMEOUT_SUB + s as u32,
+                };
+                self.close(s, end, chains, None, emit);
+            }
+        }
+    }
+
+    /// The open heads per stream once `s`… are closed: the assembler's
+    /// chains, the open events, and a line about to open one.
+    fn heads(
+        &self,
+        chains: [Option<Mark>; 2],
+        pending: Option<(usize, Mark)>,
+    ) -> [Option<Mark>; 2] {
+        [0, 1].map(|i| {
+            let g = &self.groups[i];
+            let mut h = chains[i];
+            if g.open {
+                h = min_mark(h, Some(g.head));
+            }
+            if let Some((ps, m)) = pending {
+                if ps == i {
+                    h = min_mark(h, Some(m));
+                }
+            }
+            h
+        })
+    }
+
+    fn restart(open: &[Option<Mark>; 2], at: Mark) -> Mark {
+        open.iter().flatten().copied().fold(at, Mark::min)
+    }
+
+    /// Emits the open event of stream `s` as completing at `end`.
+    fn close<F: FnMut(&Event<'_>)>(
+        &mut self,
+        s: usize,
+        end: End,
+        chains: [Option<Mark>; 2],
+        pending: Option<(usize, Mark)>,
+        emit: &mut F,
+    ) {
+        if !self.groups[s].open {
+            return;
+        }
+        self.groups[s].open = false;
+        let open = self.heads(chains, pending);
+        let g = &self.groups[s];
+        let mut content: &[u8] = &g.content;
+        if matches!(self.framing, Framing::Bytes(_)) {
+            content = content.strip_suffix(b"\n").unwrap_or(content);
+        }
+        emit(&Event {
+            time: Some(g.time),
+            stream: Some(stream_of(s)),
+            content,
+            raw: &g.raw,
+            flags: g.flags,
+            end,
+            restart: Self::restart(&open, end.at),
+            head: g.head,
+            open,
+            framed: true,
+        });
+        let g = &mut self.groups[s];
+        g.content.clear();
+        g.raw.clear();
+        if g.content.capacity() > KEEP_CAPACITY {
+            g.content = Vec::new();
+        }
+        if g.raw.capacity() > KEEP_CAPACITY {
+            g.raw = Vec::new();
+        }
+    }
+
+    /// Passes an event of the assembler through (a malformed line, a piece
+    /// of an over-long line) with the framer's open heads.
+    fn pass<F: FnMut(&Event<'_>)>(&self, ev: &Event<'_>, end: End, emit: &mut F) {
+        let open = self.heads(ev.open, None);
+        emit(&Event {
+            end,
+            restart: Self::restart(&open, end.at),
+            open,
+            framed: true,
+            ..*ev
+        });
+    }
+
+    /// Takes an event of the assembler: a line, a malformed line, or a
+    /// piece of a line longer than the cap.
+    pub fn event<F: FnMut(&Event<'_>)>(&mut self, ev: &Event<'_>, emit: &mut F) {
+        let Some(stream) = ev.stream else {
+            self.pass(ev, ev.end, emit);
+            return;
+        };
+        let s = stream.index();
+        let at = ev.end.at;
+        let fin = ev.end.sub >= FINISH_SUB;
+        let base = if fin {
+            FINISH_BASE + FINISH_SPAN * s as u32
+        } else {
+            0
+        };
+        if ev.flags.truncated {
+            // A line over the cap: its pieces are events of their own, and
+            // whatever was open in its stream ends before them.
+            self.groups[s].dropping = false;
+            self.close(s, End { at, sub: base }, ev.open, None, emit);
+            let k = if fin { 0 } else { ev.end.sub };
+            self.pass(
+                ev,
+                End {
+                    at,
+                    sub: base + 1 + k,
+                },
+                emit,
+            );
+            return;
+        }
+        match &self.framing {
+            Framing::Multiline { .. } => self.multiline(s, ev, base, emit),
+            Framing::Bytes(_) => self.bytes(s, ev, base, emit),
+        }
+    }
+
+    fn multiline<F: FnMut(&Event<'_>)>(
+        &mut self,
+        s: usize,
+        ev: &Event<'_>,
+        base: u32,
+        emit: &mut F,
+    ) {
+        let Framing::Multiline {
+            start, max_lines, ..
+        } = &self.framing
+        else {
+            return;
+        };
+        let max_lines = *max_lines;
+        let at = ev.end.at;
+        let time = ev.time.unwrap_or_default();
+        let starts = start.is_match(ev.content);
+        let g = &mut self.groups[s];
+        if g.dropping {
+            if !starts {
+                g.last_time = Some(time);
+                self.dropped_end = Some(at);
+                return;
+            }
+            g.dropping = false;
+        }
+        if g.open {
+            let over = g.content.len() + 1 + ev.content.len() > self.max;
+            if starts || over {
+                // Cut for size: the part delivered says so. (The rest is
+                // not flagged: a replay from its first line could not know.)
+                g.flags.truncated |= over && !starts;
+                let end = End { at, sub: base };
+                self.close(s, end, ev.open, Some((s, ev.head)), emit);
+                self.open_with(s, ev, time);
+            } else {
+                let keep_raw = self.keep_raw;
+                g.content.push(b'\n');
+                g.content.extend_from_slice(ev.content);
+                if keep_raw {
+                    g.raw.extend_from_slice(ev.raw);
+                }
+                g.lines += 1;
+                g.last_time = Some(time);
+                g.flags.partial |= ev.flags.partial;
+            }
+        } else {
+            self.open_with(s, ev, time);
+        }
+        if self.groups[s].lines >= max_lines {
+            self.close(s, End { at, sub: base + 1 }, ev.open, None, emit);
+        }
+    }
+
+    /// Opens stream `s`'s event with the line `ev`.
+    fn open_with(&mut self, s: usize, ev: &Event<'_>, time: Nanos) {
+        let keep_raw = self.keep_raw;
+        let g = &mut self.groups[s];
+        g.open = true;
+        g.head = ev.head;
+        g.time = time;
+        g.last_time = Some(time);
+        g.content.clear();
+        g.content.extend_from_slice(ev.content);
+        g.raw.clear();
+        if keep_raw {
+            g.raw.extend_from_slice(ev.raw);
+        }
+        g.lines = 1;
+        g.flags = Flags {
+            partial: ev.flags.partial,
+            ..Flags::default()
+        };
+    }
+
+    fn bytes<F: FnMut(&Event<'_>)>(&mut self, s: usize, ev: &Event<'_>, base: u32, emit: &mut F) {
+        let Framing::Bytes(delim) = &self.framing else {
+            return;
+        };
+        let dlen = delim.len();
+        let at = ev.end.at;
+        let time = ev.time.unwrap_or_default();
+        let keep_raw = self.keep_raw;
+        let max = self.max;
+        let g = &mut self.groups[s];
+        if !g.open {
+            g.open = true;
+            g.head = ev.head;
+            g.time = time;
+            g.content.clear();
+            g.raw.clear();
+            g.flags = Flags::default();
+        }
+        // Search from just before what this line adds: a delimiter may
+        // span the joining `\n`.
+        let mut search = g.content.len().saturating_sub(dlen - 1);
+        g.content.extend_from_slice(ev.content);
+        g.content.push(b'\n');
+        g.last_time = Some(time);
+        g.flags.partial |= ev.flags.partial;
+        let mut cuts: Vec<(usize, usize)> = Vec::new();
+        let mut from = 0;
+        while let Some(i) = memchr::memmem::find(&g.content[search..], delim) {
+            let i = search + i;
+            cuts.push((from, i));
+            from = i + dlen;
+            if g.content.get(from) == Some(&b'\n') {
+                from += 1;
+            }
+            search = from;
+        }
+        let rest_empty = from == g.content.len();
+        let n = cuts.len();
+        let mut sub = base + 1;
+        for (k, (a, b)) in cuts.into_iter().enumerate() {
+            let closes = k + 1 == n && rest_empty;
+            let g = &mut self.groups[s];
+            if closes && keep_raw {
+                g.raw.extend_from_slice(ev.raw);
+            }
+            let b = if b > a && g.content[b - 1] == b'\n' {
+                b - 1
+            } else {
+                b
+            };
+            let dropping = g.dropping;
+            g.dropping = false;
+            if closes {
+                g.open = false;
+            }
+            let pending = (!closes).then_some((s, ev.head));
+            let open = self.heads(ev.open, pending);
+            let g = &self.groups[s];
+            let content = &g.content[a..b];
+            if dropping {
+                self.dropped_end = Some(at);
+            } else {
+                emit(&Event {
+                    time: Some(g.time),
+                    stream: Some(stream_of(s)),
+                    content,
+                    raw: &g.raw,
+                    flags: g.flags,
+                    end: End { at, sub },
+                    restart: Self::restart(&open, at),
+                    head: g.head,
+                    open,
+                    framed: true,
+                });
+            }
+            sub = sub
+                .saturating_add(1)
+                .min(base.saturating_add(FINISH_SPAN - 2));
+            let g = &mut self.groups[s];
+            g.raw.clear();
+            g.flags = Flags::default();
+            // What follows the delimiter begins in this line.
+            g.head = ev.head;
+            g.time = time;
+        }
+        let g = &mut self.groups[s];
+        if rest_empty {
+            g.open = false;
+            g.content.clear();
+            return;
+        }
+        g.content.drain(..from);
+        let line_len = ev.content.len() + 1;
+        if n == 0 && g.content.len() > max && g.content.len() > line_len {
+            // No delimiter for too long: what came before this line is
+            // delivered as a piece, and the event goes on from this line
+            // (where a replay can pick it up).
+            let cut = g.content.len() - line_len;
+            g.flags.truncated = true;
+            let dropping = g.dropping;
+            let open = self.heads(ev.open, Some((s, ev.head)));
+            let g = &self.groups[s];
+            let content = &g.content[..cut];
+            let content = content.strip_suffix(b"\n").unwrap_or(content);
+            if dropping {
+                self.dropped_end = Some(at);
+            } else {
+                emit(&Event {
+                    time: Some(g.time),
+                    stream: Some(stream_of(s)),
+                    content,
+                    raw: &g.raw,
+                    flags: g.flags,
+                    end: End { at, sub },
+                    restart: Self::restart(&open, at),
+                    head: g.head,
+                    open,
+                    framed: true,
+                });
+            }
+            let g = &mut self.groups[s];
+            g.content.drain(..cut);
+            g.raw.clear();
+            g.head = ev.head;
+            g.time = time;
+            g.flags = Flags::default();
+        }
+        if keep_raw {
+            self.groups[s].raw.extend_from_slice(ev.raw);
+        }
+    }
+
+    /// The attempt ended at `at`: flushes stream `s`'s open event (after
+    /// its last line, if that had no end, went through [`Framer::event`]).
+    pub fn finish<F: FnMut(&Event<'_>)>(
+        &mut self,
+        s: usize,
+        at: Mark,
+        chains: [Option<Mark>; 2],
+        emit: &mut F,
+    ) {
+        let end = End {
+            at,
+            sub: FINISH_BASE + FINISH_SPAN * (s as u32 + 1) - 1,
+        };
+        if !self.groups[s].dropping {
+            self.close(s, end, chains, None, emit);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assemble::{Assembler, LinePos};
+    use crate::cri_log::timestamp_string;
+    use proptest::prelude::*;
+
+    /// 2026-11-21T05:00:00Z.
+    const T0: Nanos = 1_795_237_200 * 1_000_000_000;
+
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct Ev {
+        stream: Option<Stream>,
+        content: String,
+        raw: String,
+        flags: Flags,
+        end: End,
+        restart: Mark,
+        open: [Option<Mark>; 2],
+    }
+
+    /// One stored line: (time offset in ms, stream 0/1 or 2 for malformed,
+    /// full, content).
+    type In = (i64, u8, bool, String);
+
+    fn stored(l: &In) -> String {
+        let (ms, s, full, c) = l;
+        if *s == 2 {
+            return format!("garbage {c}\n");
+        }
+        format!(
+            "{} {} {} {c}\n",
+            timestamp_string(T0 + ms * 1_000_000),
+            if *s == 0 { "stdout" } else { "stderr" },
+            if *full { "F" } else { "P" }
+        )
+    }
+
+    fn multiline(start: &str, max_lines: u32, flush_ms: i64) -> Framing {
+        Framing::Multiline {
+            start: Regex::new(start).unwrap(),
+            max_lines,
+            flush_after: flush_ms * 1_000_000,
+        }
+    }
+
+    /// What a read does: feeds the lines from index `from`, calling the
+    /// follower's timer at `timers` (before line i, with a CRI time), then
+    /// finishes when `finish`.
+    struct Run<'a> {
+        lines: &'a [In],
+        framing: Framing,
+        max: usize,
+        keep_raw: bool,
+    }
+
+    impl Run<'_> {
+        fn go(
+            &self,
+            from: usize,
+            start: Start,
+            timers: &[(usize, Nanos)],
+            finish: bool,
+        ) -> Vec<Ev> {
+            let mut asm = Assembler::new(self.max, self.keep_raw, true)
+                .with_framing(Some(self.framing.clone()), start);
+            let mut out = Vec::new();
+            let mut collect = |e: &Event<'_>| {
+                out.push(Ev {
+                    stream: e.stream,
+                    content: String::from_utf8_lossy(e.content).into_owned(),
+                    raw: String::from_utf8_lossy(e.raw).into_owned(),
+                    flags: e.flags,
+                    end: e.end,
+                    restart: e.restart,
+                    open: e.open,
+                })
+            };
+            let mut off = 0u64;
+            let mut at = Mark::default();
+            for (i, l) in self.lines.iter().enumerate() {
+                let text = stored(l);
+                let len = text.len() as u64;
+                if i >= from {
+                    for &(_, now) in timers.iter().filter(|t| t.0 == i) {
+                        asm.expire(now, &mut collect);
+                    }
+                    let pos = LinePos {
+                        file: 0,
+                        start: off,
+                        end: off + len,
+                    };
+                    asm.push(
+                        &text.as_bytes()[..text.len() - 1],
+                        text.as_bytes(),
+                        pos,
+                        &mut collect,
+                    );
+                }
+                off += len;
+                at = Mark {
+                    file: 0,
+                    offset: off,
+                };
+            }
+            for &(_, now) in timers.iter().filter(|t| t.0 == self.lines.len()) {
+                asm.expire(now, &mut collect);
+            }
+            if finish {
+                asm.finish(at, &mut collect);
+            }
+            out
+        }
+
+        fn line_at(&self, m: Mark) -> usize {
+            let mut off = 0;
+            for (i, l) in self.lines.iter().enumerate() {
+                if off >= m.offset {
+                    return i;
+                }
+                off += stored(l).len() as u64;
+            }
+            self.lines.len()
+        }
+    }
+
+    fn l(ms: i64, s: u8, c: &str) -> In {
+        (ms, s, true, c.to_owned())
+    }
+
+    fn contents(evs: &[Ev]) -> Vec<(Option<Stream>, &str)> {
+        evs.iter().map(|e| (e.stream, e.content.as_str())).collect()
+    }
+
+    #[test]
+    fn stack_traces_join_the_line_that_starts_them() {
+        let lines = [
+            l(0, 0, "E Exception: boom"),
+            l(1, 0, "  at a"),
+            l(2, 1, "W warning"),
+            l(3, 0, "  at b"),
+            (4, 0, false, "  at ".into()),
+            (4, 0, true, "c".into()),
+            l(5, 0, "I next"),
+            l(6, 1, "  detail"),
+        ];
+        let run = Run {
+            lines: &lines,
+            framing: multiline(r"^[A-Z] ", 1000, 2000),
+            max: 1 << 20,
+            keep_raw: true,
+        };
+        let evs = run.go(0, Start::Fresh, &[], true);
+        assert_eq!(
+            contents(&evs),
+            [
+                (
+                    Some(Stream::Stdout),
+                    "E Exception: boom\n  at a\n  at b\n  at c"
+                ),
+                (Some(Stream::Stdout), "I next"),
+                (Some(Stream::Stderr), "W warning\n  detail"),
+            ]
+        );
+        // The raw form is every stored line of the event, the P line too.
+        assert_eq!(evs[0].raw.lines().count(), 5);
+        // Ended by the next start: piece 0 at that line; the rest at the
+        // end of the attempt, in stream order.
+        assert_eq!(evs[0].end.sub, 0);
+        assert_eq!(evs[1].end.sub, FINISH_BASE + FINISH_SPAN - 1);
+        assert_eq!(evs[2].end.sub, FINISH_BASE + 2 * FINISH_SPAN - 1);
+        // Still open when the first was delivered: stderr's event.
+        assert_eq!(
+            evs[0].open[1],
+            Some(Mark {
+                file: 0,
+                offset: stored(&lines[0]).len() as u64 + stored(&lines[1]).len() as u64
+            })
+        );
+        assert!(
+            evs[0].open[0].is_some(),
+            "the line that ended it opens the next"
+        );
+    }
+
+    #[test]
+    fn max_lines_and_the_size_cap_cut_long_events() {
+        let mut lines = vec![l(0, 0, "S start")];
+        lines.extend((1..=7).map(|i| l(i, 0, &format!(" {i}"))));
+        let run = Run {
+            lines: &lines,
+            framing: multiline("^S", 3, 2000),
+            max: 1 << 20,
+            keep_raw: false,
+        };
+        let evs = run.go(0, Start::Fresh, &[], true);
+        assert_eq!(
+            contents(&evs).iter().map(|c| c.1).collect::<Vec<_>>(),
+            ["S start\n 1\n 2", " 3\n 4\n 5", " 6\n 7"]
+        );
+        // The third line completes the first event itself: piece 1.
+        assert_eq!(evs[0].end.sub, 1);
+        let run = Run { max: 12, ..run };
+        let evs = run.go(0, Start::Fresh, &[], true);
+        assert_eq!(
+            contents(&evs).iter().map(|c| c.1).collect::<Vec<_>>(),
+            ["S start\n 1", " 2\n 3\n 4", " 5\n 6\n 7"]
+        );
+        // Only the part cut for size says so.
+        let cut: Vec<bool> = evs.iter().map(|e| e.flags.truncated).collect();
+        assert_eq!(cut, [true, false, false]);
+    }
+
+    #[test]
+    fn a_pause_ends_an_event_and_a_timer_agrees_with_the_lines() {
+        let lines = [
+            l(0, 0, "S one"),
+            l(100, 0, " more"),
+            l(3000, 0, " late"),
+            l(3100, 1, "S err"),
+            l(9000, 0, "S two"),
+        ];
+        let run = Run {
+            lines: &lines,
+            framing: multiline("^S", 1000, 1000),
+            max: 1 << 20,
+            keep_raw: false,
+        };
+        let evs = run.go(0, Start::Fresh, &[], true);
+        assert_eq!(
+            contents(&evs),
+            [
+                (Some(Stream::Stdout), "S one\n more"),
+                (Some(Stream::Stdout), " late"),
+                (Some(Stream::Stderr), "S err"),
+                (Some(Stream::Stdout), "S two"),
+            ]
+        );
+        // Ended by the pause: at the end of its last line.
+        let first_end = (stored(&lines[0]).len() + stored(&lines[1]).len()) as u64;
+        assert_eq!(
+            evs[0].end,
+            End {
+                at: Mark {
+                    file: 0,
+                    offset: first_end
+                },
+                sub: TIMEOUT_SUB
+            }
+        );
+        // A follower's timer firing in the pauses delivers the same events
+        // with the same positions, earlier; one firing too early does
+        // nothing.
+        let timers = [
+            (2, T0 + 500 * 1_000_000),
+            (2, T0 + 1200 * 1_000_000),
+            (4, T0 + 5000 * 1_000_000),
+        ];
+        let timed = run.go(0, Start::Fresh, &timers, true);
+        assert_eq!(timed, evs);
+    }
+
+    #[test]
+    fn a_timer_keeps_completion_order_across_streams() {
+        // stderr's event is due first, but stdout's (earlier piece number
+        // at the same point) is still open: the timer waits for it.
+        let lines = [l(0, 1, "S err"), l(500, 0, "S out"), l(5000, 0, "S next")];
+        let run = Run {
+            lines: &lines,
+            framing: multiline("^S", 1000, 1000),
+            max: 1 << 20,
+            keep_raw: false,
+        };
+        let timer = [(2, T0 + 1200 * 1_000_000)];
+        let two = Run {
+            lines: &lines[..2],
+            framing: run.framing.clone(),
+            ..run
+        };
+        assert_eq!(two.go(0, Start::Fresh, &timer, false), []);
+        let both = [(2, T0 + 1600 * 1_000_000)];
+        let evs = two.go(0, Start::Fresh, &both, false);
+        assert_eq!(
+            evs.iter().map(|e| e.end.sub).collect::<Vec<_>>(),
+            [TIMEOUT_SUB, TIMEOUT_SUB + 1]
+        );
+        assert_eq!(
+            run.go(0, Start::Fresh, &timer, true),
+            run.go(0, Start::Fresh, &[], true)
+        );
+    }
+
+    #[test]
+    fn bytes_delimiters_cut_inside_and_across_lines() {
+        let lines = [
+            l(0, 0, "a##b"),
+            l(1, 0, "c##"),
+            l(2, 1, "x"),
+            l(3, 0, "d"),
+            l(4, 0, "##e##f##"),
+            l(5, 1, "y##"),
+        ];
+        let run = Run {
+            lines: &lines,
+            framing: Framing::Bytes(b"##".to_vec()),
+            max: 1 << 20,
+            keep_raw: true,
+        };
+        let evs = run.go(0, Start::Fresh, &[], true);
+        assert_eq!(
+            contents(&evs),
+            [
+                (Some(Stream::Stdout), "a"),
+                (Some(Stream::Stdout), "b\nc"),
+                (Some(Stream::Stdout), "d"),
+                (Some(Stream::Stdout), "e"),
+                (Some(Stream::Stdout), "f"),
+                (Some(Stream::Stderr), "x\ny"),
+            ]
+        );
+        // Each stored line is served once, with the event it ends in.
+        let raws: Vec<usize> = evs.iter().map(|e| e.raw.lines().count()).collect();
+        assert_eq!(raws, [0, 2, 1, 0, 1, 2]);
+        // Pieces of one line: 1, 2, … in order.
+        assert_eq!(
+            evs[2..5].iter().map(|e| e.end.sub).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+    }
+
+    fn arb_lines(bytes: bool) -> impl Strategy<Value = Vec<In>> {
+        let content = if bytes {
+            prop::sample::select(vec!["a", "b##", "##c", "d#", "#e", "##", "long text here"])
+        } else {
+            prop::sample::select(vec![
+                "S start",
+                " cont",
+                " more text",
+                "S",
+                "x",
+                " a longer line",
+            ])
+        };
+        prop::collection::vec(
+            (
+                0i64..1500,
+                prop::sample::select(vec![0u8, 0, 1, 1, 2]),
+                prop::bool::weighted(0.8),
+                content,
+            ),
+            0..40,
+        )
+        .prop_map(|v| {
+            let mut t = 0;
+            v.into_iter()
+                .map(|(dt, s, full, c)| {
+                    t += dt;
+                    (t, s, full, c.to_owned())
+                })
+                .collect()
+        })
+    }
+
+    fn framing_of(bytes: bool) -> Framing {
+        if bytes {
+            Framing::Bytes(b"##".to_vec())
+        } else {
+            multiline("^S", 3, 1000)
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Resuming after any event with its cursor (restart point and
+        /// open heads) delivers exactly the events after it.
+        #[test]
+        fn a_cursor_resumes_exactly(bytes: bool, lines in arb_lines(false), blines in arb_lines(true)) {
+            let lines = if bytes { blines } else { lines };
+            let run = Run { lines: &lines, framing: framing_of(bytes), max: 24, keep_raw: true };
+            let all = run.go(0, Start::Fresh, &[], true);
+            for w in all.windows(2) {
+                prop_assert!(w[0].end < w[1].end, "completion order: {:?}", w);
+            }
+            for (i, e) in all.iter().enumerate() {
+                prop_assert!(e.restart <= e.end.at);
+                let skip = e.open.map(|h| h.unwrap_or(e.end.at));
+                let from = run.line_at(e.restart);
+                let again: Vec<Ev> = run
+                    .go(from, Start::Skip(skip), &[], true)
+                    .into_iter()
+                    .filter(|x| x.end > e.end)
+                    .collect();
+                let strip = |v: &[Ev]| v.iter().map(|x| (x.stream, x.content.clone(), x.raw.clone(), x.flags, x.end)).collect::<Vec<_>>();
+                prop_assert_eq!(strip(&again), strip(&all[i + 1..]), "after event {}", i);
+            }
+        }
+
+        /// Read from anywhere with the state unknown, whatever is delivered
+        /// is an event of the full read, whole.
+        #[test]
+        fn an_unknown_start_delivers_only_whole_events(bytes: bool, lines in arb_lines(false), blines in arb_lines(true), at in 0usize..40) {
+            let mut lines = if bytes { blines } else { lines };
+            // Start where no P chain is open.
+            for l in &mut lines {
+                l.2 = true;
+            }
+            let run = Run { lines: &lines, framing: framing_of(bytes), max: 1 << 20, keep_raw: false };
+            let all = run.go(0, Start::Fresh, &[], true);
+            let from = at.min(lines.len());
+            for e in run.go(from, Start::Unknown, &[], true) {
+                let same = all.iter().find(|x| x.end == e.end);
+                prop_assert_eq!(same.map(|x| (&x.content, x.stream)), Some((&e.content, e.stream)));
+            }
+        }
+    }
+}
