@@ -581,10 +581,7 @@ pub fn plan(
             }
         }
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
+    let now = crate::cri_log::now_nanos();
     let since = match (params.since_seconds, params.since_time) {
         (Some(s), _) => Some(now.saturating_sub((s as i64).saturating_mul(1_000_000_000))),
         (None, t) => t,

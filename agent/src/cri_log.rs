@@ -249,6 +249,13 @@ pub fn format_timestamp(t: Nanos, out: &mut Vec<u8>) {
     out.extend_from_slice(&b);
 }
 
+/// The wall clock in CRI time (nanoseconds since the epoch).
+pub fn now_nanos() -> Nanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// [`format_timestamp`] into a new `String`.
 pub fn timestamp_string(t: Nanos) -> String {
     let mut v = Vec::with_capacity(30);

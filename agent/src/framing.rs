@@ -330,8 +330,37 @@ impl Framer {
         }
         self.groups[s].open = false;
         let open = self.heads(chains, pending);
+        let len = self.groups[s].content.len();
+        self.deliver(s, 0..len, end, open, emit);
+        let g = &mut self.groups[s];
+        g.content.clear();
+        g.raw.clear();
+        if g.content.capacity() > KEEP_CAPACITY {
+            g.content = Vec::new();
+        }
+        if g.raw.capacity() > KEEP_CAPACITY {
+            g.raw = Vec::new();
+        }
+    }
+
+    /// Delivers `content[range]` of stream `s`'s event as completing at
+    /// `end`, with the open heads `open`; while the stream's state is
+    /// unknown, drops it instead. A `bytes` event never ends with the `\n`
+    /// that joined its lines.
+    fn deliver<F: FnMut(&Event<'_>)>(
+        &mut self,
+        s: usize,
+        range: std::ops::Range<usize>,
+        end: End,
+        open: [Option<Mark>; 2],
+        emit: &mut F,
+    ) {
         let g = &self.groups[s];
-        let mut content: &[u8] = &g.content;
+        if g.dropping {
+            self.dropped_end = Some(end.at);
+            return;
+        }
+        let mut content = &g.content[range];
         if matches!(self.framing, Framing::Bytes(_)) {
             content = content.strip_suffix(b"\n").unwrap_or(content);
         }
@@ -347,15 +376,6 @@ impl Framer {
             open,
             framed: true,
         });
-        let g = &mut self.groups[s];
-        g.content.clear();
-        g.raw.clear();
-        if g.content.capacity() > KEEP_CAPACITY {
-            g.content = Vec::new();
-        }
-        if g.raw.capacity() > KEEP_CAPACITY {
-            g.raw = Vec::new();
-        }
     }
 
     /// Passes an event of the assembler through (a malformed line, a piece
@@ -525,39 +545,17 @@ impl Framer {
         for (k, (a, b)) in cuts.into_iter().enumerate() {
             let closes = k + 1 == n && rest_empty;
             let g = &mut self.groups[s];
-            if closes && keep_raw {
-                g.raw.extend_from_slice(ev.raw);
-            }
-            let b = if b > a && g.content[b - 1] == b'\n' {
-                b - 1
-            } else {
-                b
-            };
-            let dropping = g.dropping;
-            g.dropping = false;
             if closes {
+                if keep_raw {
+                    g.raw.extend_from_slice(ev.raw);
+                }
                 g.open = false;
             }
             let pending = (!closes).then_some((s, ev.head));
             let open = self.heads(ev.open, pending);
-            let g = &self.groups[s];
-            let content = &g.content[a..b];
-            if dropping {
-                self.dropped_end = Some(at);
-            } else {
-                emit(&Event {
-                    time: Some(g.time),
-                    stream: Some(stream_of(s)),
-                    content,
-                    raw: &g.raw,
-                    flags: g.flags,
-                    end: End { at, sub },
-                    restart: Self::restart(&open, at),
-                    head: g.head,
-                    open,
-                    framed: true,
-                });
-            }
+            // The first cut of a stream whose state is unknown is dropped.
+            self.deliver(s, a..b, End { at, sub }, open, emit);
+            self.groups[s].dropping = false;
             sub = sub
                 .saturating_add(1)
                 .min(base.saturating_add(FINISH_SPAN - 2));
@@ -582,27 +580,8 @@ impl Framer {
             // (where a replay can pick it up).
             let cut = g.content.len() - line_len;
             g.flags.truncated = true;
-            let dropping = g.dropping;
             let open = self.heads(ev.open, Some((s, ev.head)));
-            let g = &self.groups[s];
-            let content = &g.content[..cut];
-            let content = content.strip_suffix(b"\n").unwrap_or(content);
-            if dropping {
-                self.dropped_end = Some(at);
-            } else {
-                emit(&Event {
-                    time: Some(g.time),
-                    stream: Some(stream_of(s)),
-                    content,
-                    raw: &g.raw,
-                    flags: g.flags,
-                    end: End { at, sub },
-                    restart: Self::restart(&open, at),
-                    head: g.head,
-                    open,
-                    framed: true,
-                });
-            }
+            self.deliver(s, 0..cut, End { at, sub }, open, emit);
             let g = &mut self.groups[s];
             g.content.drain(..cut);
             g.raw.clear();

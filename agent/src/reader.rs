@@ -1026,7 +1026,7 @@ impl<'s> Session<'s> {
                 }
             } else if asm.deadline().is_some() {
                 // The multi-line events the read will flush as paused.
-                let now = now_nanos().saturating_sub(crate::framing::GRACE);
+                let now = cri_log::now_nanos().saturating_sub(crate::framing::GRACE);
                 asm.expire(now, &mut |ev: &Event<'_>| on(ev, &[]));
             }
             if ring.len() >= cap {
@@ -1211,7 +1211,7 @@ impl<'s> Session<'s> {
             let timeout = asm.deadline().map(|due| {
                 let wait = due
                     .saturating_add(crate::framing::GRACE)
-                    .saturating_sub(now_nanos());
+                    .saturating_sub(cri_log::now_nanos());
                 std::time::Duration::from_nanos(wait.max(0) as u64)
             });
             let mut wake = waiter.wait_for(timeout);
@@ -1312,7 +1312,7 @@ impl<'s> Session<'s> {
         if asm.deadline().is_none() {
             return;
         }
-        let now = now_nanos().saturating_sub(crate::framing::GRACE);
+        let now = cri_log::now_nanos().saturating_sub(crate::framing::GRACE);
         let fps = &self.files.fps;
         let out = &mut self.out;
         asm.expire(now, &mut |ev: &Event<'_>| {
@@ -1418,13 +1418,6 @@ impl<'s> Session<'s> {
         // one pushed is now the current file.
         Some(end)
     }
-}
-
-/// The wall clock in CRI time (nanoseconds since the epoch).
-fn now_nanos() -> Nanos {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// The completion position just before `t`, so that `ev.end > result`
