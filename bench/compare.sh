@@ -20,6 +20,11 @@
 # table is printed and written to $OUT; the script exits 0 even when a target
 # is missed (the row is marked MISS). Everything it starts and the temporary
 # directory are removed on exit.
+#
+# Rotation under load (a writer at 50 MB/s under maxFileSize: 10Mi, podlogd
+# with and without its lifecycle manager) is a separate benchmark, which
+# writes bench/rotation-latest.md; see docs/performance.md:
+#   cargo bench -p podlog-agent --bench rotation
 
 set -euo pipefail
 

@@ -4,8 +4,20 @@
 //! One inotify instance watches the root, each pod directory and each
 //! container directory. Structural events (create, delete, rename) rescan the
 //! pod they concern; writes to a container's files only notify that
-//! container's followers. At start-up and after an inotify queue overflow a
-//! full rescan rebuilds the view, since events may have been missed.
+//! container's followers and the lifecycle manager. At start-up and after an
+//! inotify queue overflow a full rescan rebuilds the view, since events may
+//! have been missed.
+//!
+//! Writes are asked for only where someone waits for them. A runtime
+//! writes every log line separately, so `IN_MODIFY` on every container
+//! directory would wake podlogd for every line of every container. A
+//! container directory's watch asks for `IN_MODIFY` while a follower is
+//! subscribed to it ([`Discovery::subscribe`] adds it before it returns),
+//! and, once the lifecycle manager tracks writes, until the first write
+//! after its last [`Discovery::take_written`]: the manager is told once,
+//! and the watch asks again when the manager takes the news, just before
+//! it checks the files. A watch that no longer needs writes drops them at
+//! its next write event.
 //!
 //! Everything read here goes through [`SafeRoot`]; inotify watches are added
 //! with `IN_DONT_FOLLOW | IN_ONLYDIR`, and a watch only yields notifications,
@@ -65,11 +77,29 @@ pub struct Discovery {
     /// container that exited): the runtime snapshot should catch up.
     hints: watch::Sender<u64>,
     /// Containers written since the lifecycle manager last looked, and its
-    /// wake-up; only kept once a manager asked ([`Discovery::track_writes`]),
-    /// since every write of every container passes here.
+    /// wake-up; only kept once a manager asked ([`Discovery::track_writes`]).
     tracking_writes: AtomicBool,
-    written: Mutex<std::collections::HashSet<(String, String)>>,
+    written: Mutex<std::collections::HashSet<Key>>,
     written_wake: tokio::sync::Notify,
+    /// The inotify watches. Lock order: `watches`, then `dirs` or
+    /// `written`.
+    watches: Mutex<WatchSet>,
+}
+
+/// `(pod directory, container)`.
+type Key = (String, String);
+
+/// The inotify watches, shared by the watcher task, which adds them as
+/// directories appear, and by the callers that change whether a container
+/// directory's watch asks for writes.
+#[derive(Default)]
+struct WatchSet {
+    /// Set while the watcher task runs.
+    inotify: Option<inotify::Watches>,
+    by_wd: HashMap<WatchDescriptor, Watched>,
+    /// Each watched container directory: its watch, and whether that asks
+    /// for `IN_MODIFY` now.
+    containers: HashMap<Arc<Key>, (WatchDescriptor, bool)>,
 }
 
 /// Splits a pod directory name `<namespace>_<pod>_<uid>`. Kubernetes names
@@ -98,6 +128,7 @@ impl Discovery {
             tracking_writes: AtomicBool::new(false),
             written: Mutex::default(),
             written_wake: tokio::sync::Notify::new(),
+            watches: Mutex::default(),
         })
     }
 
@@ -155,9 +186,15 @@ impl Discovery {
     }
 
     /// Starts recording which containers are written, for
-    /// [`Discovery::written`] and [`Discovery::take_written`].
+    /// [`Discovery::written`] and [`Discovery::take_written`]: every
+    /// container directory's watch asks for writes from now on.
     pub fn track_writes(&self) {
+        let mut w = self.lock_watches();
         self.tracking_writes.store(true, Ordering::Release);
+        let keys: Vec<Arc<Key>> = w.containers.keys().cloned().collect();
+        for k in keys {
+            self.refresh(&mut w, &k);
+        }
     }
 
     /// Resolves when some container's files were written since the last
@@ -167,16 +204,119 @@ impl Discovery {
     }
 
     /// The containers written since the last call: `(pod directory,
-    /// container)`.
+    /// container)`. Each one's watch asks for writes again before this
+    /// returns, so a caller that checks their files afterwards misses no
+    /// write: an earlier one is in what it checks, a later one is reported.
     pub fn take_written(&self) -> Vec<(String, String)> {
-        std::mem::take(
-            &mut *self
-                .written
-                .lock()
-                .expect("written lock is never poisoned: no panics while held"),
-        )
-        .into_iter()
-        .collect()
+        let mut w = self.lock_watches();
+        let taken = std::mem::take(&mut *self.lock_written());
+        for k in &taken {
+            self.refresh(&mut w, k);
+        }
+        taken.into_iter().collect()
+    }
+
+    fn lock_watches(&self) -> std::sync::MutexGuard<'_, WatchSet> {
+        self.watches
+            .lock()
+            .expect("watches lock is never poisoned: no panics while held")
+    }
+
+    fn lock_written(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<Key>> {
+        self.written
+            .lock()
+            .expect("written lock is never poisoned: no panics while held")
+    }
+
+    /// Whether writes to a container's files are wanted now: a follower is
+    /// subscribed, or the lifecycle manager tracks writes and has taken the
+    /// last news of this container.
+    fn wants_writes(&self, key: &Key) -> bool {
+        let followed = self
+            .dirs
+            .lock()
+            .expect("dirs lock is never poisoned: no panics while held")
+            .get(key)
+            .is_some_and(|tx| tx.receiver_count() > 0);
+        followed
+            || (self.tracking_writes.load(Ordering::Acquire) && !self.lock_written().contains(key))
+    }
+
+    /// Adds the watch of `what` (or updates its mask), under the watches
+    /// lock.
+    fn add_watch(&self, w: &mut WatchSet, what: Watched) {
+        let Some(inotify) = w.inotify.as_mut() else {
+            return;
+        };
+        let root = self.root.path();
+        let (path, mask, writes) = match &what {
+            Watched::Root => (root.to_owned(), DIR_MASK, false),
+            Watched::Pod(p) => (root.join(p), DIR_MASK, false),
+            Watched::Container(k) => {
+                let writes = self.wants_writes(k);
+                let mask = DIR_MASK
+                    | WatchMask::CLOSE_WRITE
+                    | if writes {
+                        WatchMask::MODIFY
+                    } else {
+                        WatchMask::empty()
+                    };
+                (root.join(&k.0).join(&k.1), mask, writes)
+            }
+        };
+        match inotify.add(&path, mask) {
+            Ok(wd) => {
+                if let Watched::Container(k) = &what {
+                    w.containers.insert(k.clone(), (wd.clone(), writes));
+                }
+                w.by_wd.insert(wd, what);
+            }
+            Err(e) => tracing::debug!(path = %path.display(), error = %e, "watch not added"),
+        }
+    }
+
+    /// Makes a watched container directory's watch ask for writes exactly
+    /// when they are wanted (see [`Discovery::wants_writes`]).
+    fn refresh(&self, w: &mut WatchSet, key: &Key) {
+        let Some((k, &(_, asks))) = w.containers.get_key_value(key) else {
+            return;
+        };
+        if asks != self.wants_writes(key) {
+            let k = k.clone();
+            self.add_watch(w, Watched::Container(k));
+        }
+    }
+
+    /// A write event of a container directory: the lifecycle manager is
+    /// told once, and the watch stops asking for writes nobody waits for.
+    fn wrote(&self, key: &Arc<Key>) {
+        let mut w = self.lock_watches();
+        if self.tracking_writes.load(Ordering::Acquire) {
+            let fresh = {
+                let mut written = self.lock_written();
+                !written.contains(&**key) && written.insert((**key).clone())
+            };
+            if fresh {
+                self.written_wake.notify_one();
+            }
+        }
+        self.refresh(&mut w, key);
+    }
+
+    /// After a queue overflow: writes may have been missed, so every
+    /// container counts as written.
+    fn all_written(&self) {
+        if !self.tracking_writes.load(Ordering::Acquire) {
+            return;
+        }
+        let mut w = self.lock_watches();
+        let keys: Vec<Arc<Key>> = w.containers.keys().cloned().collect();
+        self.lock_written()
+            .extend(keys.iter().map(|k| (**k).clone()));
+        for k in &keys {
+            self.refresh(&mut w, k);
+        }
+        self.written_wake.notify_one();
     }
 
     /// Advances when the runtime may know something new: see `hints`.
@@ -193,27 +333,34 @@ impl Discovery {
         self.hints.send_modify(|g| *g += 1);
     }
 
-    /// Change notifications for one container directory.
+    /// Change notifications for one container directory. Once this
+    /// returns, every write to its files is notified (the directory's
+    /// watch asks for writes while a receiver lives).
     pub fn subscribe(&self, pod_dir: &str, container: &str) -> watch::Receiver<DirSeq> {
-        let mut dirs = self
+        let key = (pod_dir.to_owned(), container.to_owned());
+        let rx = self
             .dirs
             .lock()
-            .expect("dirs lock is never poisoned: no panics while held");
-        dirs.entry((pod_dir.to_owned(), container.to_owned()))
+            .expect("dirs lock is never poisoned: no panics while held")
+            .entry(key.clone())
             .or_insert_with(|| watch::channel(DirSeq::default()).0)
-            .subscribe()
+            .subscribe();
+        // With the receiver counted, so that the watcher task, which may
+        // be adding this watch now, asks for writes too.
+        let mut w = self.lock_watches();
+        self.refresh(&mut w, &key);
+        rx
     }
 
-    fn notify(&self, pod_dir: &str, container: &str, structural: bool) {
+    fn notify(&self, key: &Key, structural: bool) {
         let mut dirs = self
             .dirs
             .lock()
             .expect("dirs lock is never poisoned: no panics while held");
-        let key = (pod_dir.to_owned(), container.to_owned());
-        if let Some(tx) = dirs.get(&key) {
+        if let Some(tx) = dirs.get(key) {
             if tx.receiver_count() == 0 {
                 // No follower left: forget the channel.
-                dirs.remove(&key);
+                dirs.remove(key);
                 return;
             }
             tx.send_modify(|s| {
@@ -320,7 +467,7 @@ impl Discovery {
 enum Watched {
     Root,
     Pod(String),
-    Container(String, String),
+    Container(Arc<Key>),
 }
 
 const DIR_MASK: WatchMask = WatchMask::CREATE
@@ -339,41 +486,29 @@ const DIR_MASK: WatchMask = WatchMask::CREATE
 pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Result<()> {
     let inotify = Inotify::init()?;
     let mut stream = inotify.into_event_stream(vec![0u8; 64 << 10])?;
-    let mut watches = stream.watches();
-    let mut by_wd: HashMap<WatchDescriptor, Watched> = HashMap::new();
-    let root_path = d.root().path().to_owned();
-
-    let mut add = |by_wd: &mut HashMap<WatchDescriptor, Watched>, what: Watched| {
-        let (path, mask) = match &what {
-            Watched::Root => (root_path.clone(), DIR_MASK),
-            Watched::Pod(p) => (root_path.join(p), DIR_MASK),
-            Watched::Container(p, c) => (
-                root_path.join(p).join(c),
-                DIR_MASK | WatchMask::MODIFY | WatchMask::CLOSE_WRITE,
-            ),
-        };
-        match watches.add(&path, mask) {
-            Ok(wd) => {
-                by_wd.insert(wd, what);
+    d.lock_watches().inotify = Some(stream.watches());
+    let add = |what: Watched| {
+        let mut w = d.lock_watches();
+        d.add_watch(&mut w, what);
+    };
+    let container = |p: &str, c: &str| Watched::Container(Arc::new((p.to_owned(), c.to_owned())));
+    let full = || {
+        add(Watched::Root);
+        for dir in d.rescan_all() {
+            add(Watched::Pod(dir.clone()));
+            let containers: Vec<String> = d
+                .pods
+                .read()
+                .expect("lock")
+                .get(&dir)
+                .map(|p| p.containers.keys().cloned().collect())
+                .unwrap_or_default();
+            for c in containers {
+                add(container(&dir, &c));
             }
-            Err(e) => tracing::debug!(path = %path.display(), error = %e, "watch not added"),
         }
     };
-
-    let full =
-        |by_wd: &mut HashMap<WatchDescriptor, Watched>,
-         add: &mut dyn FnMut(&mut HashMap<WatchDescriptor, Watched>, Watched)| {
-            add(by_wd, Watched::Root);
-            for dir in d.rescan_all() {
-                add(by_wd, Watched::Pod(dir.clone()));
-                if let Some(p) = d.pods.read().expect("lock").get(&dir) {
-                    for c in p.containers.keys() {
-                        add(by_wd, Watched::Container(dir.clone(), c.clone()));
-                    }
-                }
-            }
-        };
-    full(&mut by_wd, &mut add);
+    full();
     d.set_ready();
     tracing::info!(root = %d.root().path().display(), openat2 = d.root().uses_openat2(), "initial scan done");
 
@@ -392,86 +527,85 @@ pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Resul
         };
         if ev.mask.contains(EventMask::Q_OVERFLOW) {
             telemetry::inotify_overflow();
-            full(&mut by_wd, &mut add);
+            full();
+            d.all_written();
             d.notify_all();
             continue;
         }
         if ev.mask.contains(EventMask::IGNORED) {
-            by_wd.remove(&ev.wd);
+            let mut w = d.lock_watches();
+            if let Some(Watched::Container(k)) = w.by_wd.remove(&ev.wd) {
+                if w.containers.get(&k).is_some_and(|(wd, _)| *wd == ev.wd) {
+                    w.containers.remove(&k);
+                }
+            }
             continue;
         }
-        let Some(what) = by_wd.get(&ev.wd).cloned() else {
+        let Some(what) = d.lock_watches().by_wd.get(&ev.wd).cloned() else {
             continue;
         };
-        let name = ev.name.as_ref().and_then(|n| n.to_str()).map(str::to_owned);
         match what {
             Watched::Root => {
-                if let Some(n) = name {
-                    if parse_pod_dir(&n).is_some() {
-                        if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                            // Watch first, then scan, then watch what the
-                            // scan found and scan again: a container
-                            // directory or file created at any point in
-                            // between is seen by a watch or a scan.
-                            add(&mut by_wd, Watched::Pod(n.clone()));
-                            d.rescan_pod(&n);
-                            let containers: Vec<String> = d
-                                .pods
-                                .read()
-                                .expect("lock")
-                                .get(&n)
-                                .map(|p| p.containers.keys().cloned().collect())
-                                .unwrap_or_default();
-                            for c in containers {
-                                add(&mut by_wd, Watched::Container(n.clone(), c));
-                            }
-                            d.rescan_pod(&n);
-                        } else {
-                            d.rescan_pod(&n);
-                            notify_pod(&d, &n);
+                let name = ev.name.as_ref().and_then(|n| n.to_str());
+                if let Some(n) = name.filter(|n| parse_pod_dir(n).is_some()) {
+                    let n = n.to_owned();
+                    if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                        // Watch first, then scan, then watch what the
+                        // scan found and scan again: a container
+                        // directory or file created at any point in
+                        // between is seen by a watch or a scan.
+                        add(Watched::Pod(n.clone()));
+                        d.rescan_pod(&n);
+                        let containers: Vec<String> = d
+                            .pods
+                            .read()
+                            .expect("lock")
+                            .get(&n)
+                            .map(|p| p.containers.keys().cloned().collect())
+                            .unwrap_or_default();
+                        for c in containers {
+                            add(container(&n, &c));
                         }
+                        d.rescan_pod(&n);
+                    } else {
+                        d.rescan_pod(&n);
+                        notify_pod(&d, &n);
                     }
                 }
             }
             Watched::Pod(p) => {
-                if let Some(c) = &name {
+                let name = ev.name.as_ref().and_then(|n| n.to_str());
+                if let Some(c) = name {
                     if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
                         // Watch first, then scan: files that appear in
                         // between are seen by one or the other.
-                        add(&mut by_wd, Watched::Container(p.clone(), c.clone()));
+                        add(container(&p, c));
                     }
                 }
                 d.rescan_pod(&p);
                 if let Some(c) = name {
-                    d.notify(&p, &c, true);
+                    d.notify(&(p.clone(), c.to_owned()), true);
                 }
             }
-            Watched::Container(p, c) => {
+            Watched::Container(key) => {
                 let structural = !ev
                     .mask
                     .intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE);
                 if ev.mask.contains(EventMask::CLOSE_WRITE) {
                     d.hint();
                 }
-                if ev.mask.contains(EventMask::MODIFY) && d.tracking_writes.load(Ordering::Acquire)
-                {
-                    let fresh = d
-                        .written
-                        .lock()
-                        .expect("written lock is never poisoned: no panics while held")
-                        .insert((p.clone(), c.clone()));
-                    if fresh {
-                        d.written_wake.notify_one();
-                    }
+                if ev.mask.contains(EventMask::MODIFY) {
+                    d.wrote(&key);
                 }
                 if structural {
-                    d.rescan_pod(&p);
+                    d.rescan_pod(&key.0);
                 }
-                d.notify(&p, &c, structural);
+                d.notify(&key, structural);
             }
         }
     }
     d.set_unready();
+    *d.lock_watches() = WatchSet::default();
     Ok(())
 }
 
@@ -484,8 +618,8 @@ fn notify_pod(d: &Discovery, pod_dir: &str) {
         .filter(|(p, _)| p == pod_dir)
         .cloned()
         .collect();
-    for (p, c) in keys {
-        d.notify(&p, &c, true);
+    for k in keys {
+        d.notify(&k, true);
     }
 }
 

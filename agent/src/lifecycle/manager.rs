@@ -47,8 +47,8 @@ type Key = (String, String);
 type Known = HashMap<Key, std::collections::HashSet<String>>;
 
 /// The rotations among `names` (`N.log.<suffix>[.gz|.zst]`) that are
-/// neither in `known` nor compressed copies of a known one: another rotator (the
-/// kubelet, logrotate) is at work. They are added to `known`, so each is
+/// neither in `known` nor compressed copies of a known one: another rotator
+/// (the kubelet, logrotate) is at work. They are added to `known`, so each is
 /// reported once.
 pub fn foreign_rotations(
     known: &mut std::collections::HashSet<String>,
@@ -65,7 +65,8 @@ pub fn foreign_rotations(
     out
 }
 
-/// How long writes gather before a size check.
+/// How long writes gather before a size check: at most one check per
+/// container per `WRITE_BATCH` (plus the check) while it is written.
 const WRITE_BATCH: Duration = Duration::from_millis(5);
 
 /// Event marks of rotated files, which do not change: by name, size and
@@ -177,10 +178,12 @@ pub async fn run(
         let full = tokio::select! {
             _ = cancel.cancelled() => return,
             _ = discovery.written() => {
-                // A busy container writes thousands of times a second: let
-                // the writes of a few milliseconds gather into one check
-                // (at 50 MB/s, 5 ms is 250 KB, well inside the slack of
-                // maxFileSize x 1.5).
+                // A busy container writes thousands of times a second.
+                // Discovery reports it once and hears nothing more of it
+                // until `take_written` below, which comes after a few
+                // milliseconds (at 50 MB/s, 5 ms is 250 KB, well inside the
+                // slack of maxFileSize x 1.5): one wake-up and one check
+                // per batch, not per write.
                 tokio::time::sleep(WRITE_BATCH).await;
                 false
             }
@@ -384,6 +387,14 @@ impl Job {
                 }
             }
         }
+        if let (true, Some(id)) = (self.size_only, &running) {
+            // Past maxFileSize: rotate now. Retention, which reads every
+            // file of the container, is planned by the pass that follows
+            // a rotation (see `Job::run`), not before it, so the writer
+            // gains no more than the rotation itself takes.
+            let mut ex = executor.lock().expect("the executor lock is not poisoned");
+            return self.rotate(&mut ex, known, current, id);
+        }
         let mut facts = Vec::new();
         let framing = crate::framing::Framing::from_policy(&policy.delimiter);
         for (attempt, files) in &groups {
@@ -514,6 +525,30 @@ impl Job {
             }
         }
         rotated
+    }
+
+    /// Rotates the active file `<current>.log` of the running container
+    /// `id`, as a planned [`Action::Rotate`] does; true when it did. A
+    /// failure is counted and logged.
+    fn rotate(&self, ex: &mut Executor, known: &Mutex<Known>, current: u32, id: &str) -> bool {
+        let (dir, container) = (&self.key.0, &self.key.1);
+        match ex.rotate([dir.as_str(), container.as_str()], current, id, now_nanos()) {
+            Ok(r) => {
+                known
+                    .lock()
+                    .expect("the known lock is not poisoned")
+                    .entry(self.key.clone())
+                    .or_default()
+                    .insert(r.rotated);
+                telemetry::lifecycle_step("rotate", true, 0);
+                true
+            }
+            Err(e) => {
+                telemetry::lifecycle_step("rotate", false, 0);
+                tracing::warn!(pod = %dir, container = %container, op = "rotate", error = %e, "lifecycle step failed");
+                false
+            }
+        }
     }
 }
 
