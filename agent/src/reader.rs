@@ -15,6 +15,7 @@
 //!   the directory changed, finds where its file went and moves on to the
 //!   files after it. It holds no descriptor between notifications.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -45,6 +46,15 @@ const OUT_CAPACITY: usize = OUT_CHUNK + (16 << 10);
 const RECONCILE_ROUNDS: usize = 16;
 /// How far back the stream-sync scan looks before assuming no open chain.
 const SYNC_SCAN_BYTES: u64 = 1 << 20;
+/// How long after its last write a rotated file that a process still holds
+/// open for writing ends what can be read. A runtime writes out what it
+/// buffered and closes the old file within milliseconds of
+/// `ReopenContainerLog`; a writer that holds it longer without writing is
+/// not the runtime, and reads go on past it.
+const ROTATE_WAIT_NANOS: Nanos = 10_000_000_000;
+/// Where the kernel cannot tell whether a rotated file has writers: how
+/// long after its last write it may still receive lines.
+const ROTATE_QUIET_NANOS: Nanos = 1_000_000_000;
 
 /// What to read, validated (see [`crate::query`]).
 #[derive(Clone, Debug)]
@@ -736,15 +746,35 @@ impl Files {
     }
 }
 
-/// The attempt's files, opened, as one consistent view: (files in read
-/// order, whether a newer attempt exists, whether the directory changed
-/// while it was read).
+/// The attempt's files, opened, as one consistent view.
+struct View {
+    /// The files in read order, up to the first that may still be written.
+    opened: Vec<OpenLog>,
+    /// A newer attempt exists, or the attempt is known to be finished.
+    closed: bool,
+    /// The directory changed while it was read.
+    raced: bool,
+    /// When a rotated file ends the view because it may still be written:
+    /// the time to look again if no notification comes first.
+    held: Option<Nanos>,
+}
+
+/// The attempt's files, opened, as one consistent [`View`].
 ///
 /// Listing and opening are not atomic: a rotation between them shows a
 /// name that now holds another file, or none. A second listing that differs
 /// from the first reveals it (a rotation adds a name) even when every open
 /// succeeded; the caller then looks again.
-fn open_attempt(target: &Target) -> Result<(Vec<OpenLog>, bool, bool), ReadError> {
+///
+/// A rotated file that the runtime still writes ends the view: between the
+/// rename and `ReopenContainerLog`, and while the runtime writes out what it
+/// had buffered for the old file after opening the new one, lines still
+/// land in it. A reader that went on into the newer file would skip them
+/// (a follower, or a consumer resuming from a cursor in the newer file).
+/// The runtime closing the old file is a notification (`IN_CLOSE_WRITE`).
+/// Files the reader is already in (`reading`) are never cut off: what it
+/// read there was served.
+fn open_attempt(target: &Target, reading: &dyn Fn(&OpenLog) -> bool) -> Result<View, ReadError> {
     let attempt = target.ctx.attempt;
     let (names, closed) = list_attempt(target, attempt)?;
     let dir = [target.dir[0].as_str(), target.dir[1].as_str()];
@@ -760,7 +790,47 @@ fn open_attempt(target: &Target) -> Result<(Vec<OpenLog>, bool, bool), ReadError
     if !matches!(list_attempt(target, attempt), Ok((again, _)) if again == names) {
         raced = true;
     }
-    Ok((opened, closed, raced))
+    let mut closed = closed;
+    let mut held = None;
+    let last = opened.len().saturating_sub(1);
+    let cut = opened[..last]
+        .iter()
+        .enumerate()
+        .find_map(|(i, o)| written_until(o).map(|t| (i, t)));
+    if let Some((i, until)) = cut.filter(|&(i, _)| !opened[i + 1..].iter().any(reading)) {
+        opened.truncate(i + 1);
+        held = Some(until);
+        // Not finished while a file of it still grows.
+        closed = false;
+    }
+    Ok(View {
+        opened,
+        closed,
+        raced,
+        held,
+    })
+}
+
+/// Until when the rotated file `o` may still receive lines, if it may: a
+/// process holds it open for writing (or, where the kernel cannot tell, it
+/// was written very recently). Counted from its last write, so a writer
+/// that holds it and writes nothing cannot stop reads for long.
+fn written_until(o: &OpenLog) -> Option<Nanos> {
+    if o.file.rotated.is_none() || o.file.compressed {
+        return None;
+    }
+    let Content::Plain(f) = &o.content else {
+        return None;
+    };
+    let wait = match crate::safe_open::has_writer(f) {
+        Some(false) => return None,
+        Some(true) => ROTATE_WAIT_NANOS,
+        None => ROTATE_QUIET_NANOS,
+    };
+    let meta = f.metadata().ok()?;
+    let mtime = meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec();
+    let until = mtime.saturating_add(wait);
+    (until > cri_log::now_nanos()).then_some(until)
 }
 
 /// A read of one attempt: its files, and the state that follow continues.
@@ -772,6 +842,8 @@ pub struct Session<'s> {
     raw: bool,
     files: Files,
     closed: bool,
+    /// See [`View::held`].
+    held: Option<Nanos>,
     out: Out<'s>,
 }
 
@@ -798,14 +870,26 @@ impl<'s> Session<'s> {
             fps: Vec::new(),
             buf: vec![0u8; chunk],
         };
-        let mut view = open_attempt(&target)?;
+        // A cursor's file stays in the view.
+        let resume = spec
+            .cursor
+            .as_deref()
+            .and_then(|c| Cursor::decode(c, key).ok())
+            .map(|c| c.end.fingerprint);
+        let reading = |o: &OpenLog| resume.is_some() && o.fingerprint == resume;
+        let mut view = open_attempt(&target, &reading)?;
         for _ in 1..RECONCILE_ROUNDS {
-            if !view.2 {
+            if !view.raced {
                 break;
             }
-            view = open_attempt(&target)?;
+            view = open_attempt(&target, &reading)?;
         }
-        let (opened, closed, _) = view;
+        let View {
+            opened,
+            closed,
+            held,
+            ..
+        } = view;
         for o in opened {
             files.push(sess_file(o));
         }
@@ -838,6 +922,7 @@ impl<'s> Session<'s> {
             raw,
             files,
             closed,
+            held,
             out,
         })
     }
@@ -1208,10 +1293,13 @@ impl<'s> Session<'s> {
             if self.out.done {
                 return;
             }
-            let timeout = asm.deadline().map(|due| {
-                let wait = due
-                    .saturating_add(crate::framing::GRACE)
-                    .saturating_sub(cri_log::now_nanos());
+            // Wake for a due multi-line event, or to look past a rotated
+            // file whose writer went quiet without closing it.
+            let due = asm
+                .deadline()
+                .map(|due| due.saturating_add(crate::framing::GRACE));
+            let timeout = due.into_iter().chain(self.held).min().map(|due| {
+                let wait = due.saturating_sub(cri_log::now_nanos());
                 std::time::Duration::from_nanos(wait.max(0) as u64)
             });
             let mut wake = waiter.wait_for(timeout);
@@ -1350,15 +1438,20 @@ impl<'s> Session<'s> {
         let mut view = None;
         for round in 0..RECONCILE_ROUNDS {
             // An error: the container directory is gone.
-            let (opened, closed, raced) = open_attempt(&self.target).ok()?;
-            let pos = locate(&opened);
-            if (!raced && (pos.is_some() || consumed_nothing)) || round + 1 == RECONCILE_ROUNDS {
-                view = Some((opened, pos, closed));
+            let v = open_attempt(&self.target, &|o: &OpenLog| {
+                o.key == cur_key && (cur_fp.is_none() || o.fingerprint == cur_fp)
+            })
+            .ok()?;
+            let pos = locate(&v.opened);
+            if (!v.raced && (pos.is_some() || consumed_nothing)) || round + 1 == RECONCILE_ROUNDS {
+                view = Some((v, pos));
                 break;
             }
         }
-        let (mut opened, pos, closed) = view.expect("the last round always yields a view");
-        self.closed = closed;
+        let (v, pos) = view.expect("the last round always yields a view");
+        let mut opened = v.opened;
+        self.closed = v.closed;
+        self.held = v.held;
         let mut end = end;
         let mut rest: Vec<OpenLog> = Vec::new();
         match pos {
@@ -1631,6 +1724,9 @@ mod tests {
         open: [Vec<String>; 2],
         events: Vec<String>,
         written: String,
+        /// The runtime's descriptor and the name of the file it is on now:
+        /// it follows a rename until the runtime reopens.
+        writer: Option<(std::fs::File, String)>,
     }
 
     #[derive(Clone, Debug)]
@@ -1639,8 +1735,13 @@ mod tests {
         Event(bool, String, usize),
         /// Starts a chain on a stream: P chunks only.
         Partial(bool, String),
-        /// Rename 0.log away, then create a new 0.log (or not yet).
+        /// Rename 0.log away, then create a new 0.log (or not yet). The
+        /// runtime's descriptor follows the rename: lines go on landing in
+        /// the renamed file until [`Op::Reopened`].
         Rotate { reopen: bool },
+        /// The runtime closes the file it wrote (it had written out what
+        /// it buffered for it) and writes `0.log` from now on.
+        Reopened,
         /// Compress the oldest plain rotated file.
         Compress,
         /// Many appends before the reader looks.
@@ -1659,17 +1760,20 @@ mod tests {
                 open: [vec![], vec![]],
                 events: vec![],
                 written: String::new(),
+                writer: None,
             }
         }
 
         fn append(&mut self, s: &str) {
             self.written.push_str(s);
-            let p = self.dir.join("0.log");
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(p)
-                .unwrap();
+            let (f, _) = self.writer.get_or_insert_with(|| {
+                let f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(self.dir.join("0.log"))
+                    .unwrap();
+                (f, "0.log".to_owned())
+            });
             f.write_all(s.as_bytes()).unwrap();
         }
 
@@ -1721,17 +1825,29 @@ mod tests {
                             .dir
                             .join(format!("0.log.20261121-{:06}", self.rotations));
                         std::fs::rename(&active, &to).unwrap();
+                        if let Some((_, name)) = &mut self.writer {
+                            if name == "0.log" {
+                                *name = to.file_name().unwrap().to_str().unwrap().to_owned();
+                            }
+                        }
                     }
                     if *reopen {
                         std::fs::write(&active, b"").unwrap();
                     }
                     Wake::Changed
                 }
+                Op::Reopened => {
+                    // Closing is a notification (`IN_CLOSE_WRITE`).
+                    self.writer = None;
+                    Wake::Modified
+                }
                 Op::Compress => {
                     let mut names: Vec<String> = std::fs::read_dir(&self.dir)
                         .unwrap()
                         .map(|e| e.unwrap().file_name().into_string().unwrap())
                         .filter(|n| n.starts_with("0.log.") && !n.ends_with(".gz"))
+                        // Never the file the runtime still writes.
+                        .filter(|n| self.writer.as_ref().is_none_or(|(_, w)| w != n))
                         .collect();
                     names.sort();
                     if let Some(n) = names.first() {
@@ -1793,6 +1909,7 @@ mod tests {
             6 => (any::<bool>(), "[a-z]{1,12}", 0usize..3).prop_map(|(e, c, n)| Op::Event(e, c, n)),
             1 => (any::<bool>(), "[a-z]{1,6}").prop_map(|(e, c)| Op::Partial(e, c)),
             2 => any::<bool>().prop_map(|reopen| Op::Rotate { reopen }),
+            2 => Just(Op::Reopened),
             1 => Just(Op::Compress),
             1 => (1u8..20).prop_map(Op::Burst),
         ]

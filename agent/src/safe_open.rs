@@ -14,6 +14,8 @@
 //! `AT_SYMLINK_NOFOLLOW` / `O_NOFOLLOW` semantics: a symlink planted as the
 //! last component is refused, never followed. What each write does with the
 //! file system is left to its callers (`journal`, the lifecycle manager).
+//! A caller whose change takes several writes can hold listings off
+//! meanwhile ([`SafeRoot::hold_listings`]), so readers see it whole.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -21,6 +23,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
 
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag};
@@ -109,6 +112,16 @@ pub struct SafeRoot {
     fd: OwnedFd,
     path: PathBuf,
     openat2: bool,
+    /// Taken shared by every listing, exclusively by
+    /// [`SafeRoot::hold_listings`].
+    listings: RwLock<()>,
+}
+
+/// Holds every listing of a [`SafeRoot`] off until dropped; see
+/// [`SafeRoot::hold_listings`].
+#[derive(Debug)]
+pub struct ListingsHeld<'a> {
+    _guard: RwLockWriteGuard<'a, ()>,
 }
 
 /// The identity of an opened file: device and inode.
@@ -168,7 +181,31 @@ impl SafeRoot {
             fd,
             path: path.to_owned(),
             openat2,
+            listings: RwLock::new(()),
         })
+    }
+
+    /// Holds every listing of this root ([`SafeRoot::list_dir`], from any
+    /// thread) off until the returned guard is dropped, so that the changes
+    /// made meanwhile reach listings all at once.
+    ///
+    /// This is how a change that takes several calls (a file replaced and
+    /// others removed, which no single `rename` can do) stays invisible
+    /// half-done to a reader that lists a directory, opens what it listed,
+    /// then lists again and starts over when the two listings differ: its
+    /// listings fall both before the change or both after it, or they
+    /// differ, provided the change adds or removes a name. Opens are not
+    /// held off, so such a reader never waits for the change. Keep the
+    /// section short (no fsync), and list nothing in it: the lock is not
+    /// reentrant, so a listing by the holder's thread would wait forever.
+    pub fn hold_listings(&self) -> ListingsHeld<'_> {
+        ListingsHeld {
+            // `()` cannot be left inconsistent by a panic.
+            _guard: self
+                .listings
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+        }
     }
 
     /// The root's path, for messages.
@@ -259,12 +296,15 @@ impl SafeRoot {
     }
 
     /// Lists a directory beneath the root: `(name, kind)` for regular files
-    /// and directories; symlinks and other types are left out.
+    /// and directories; symlinks and other types are left out. A listing
+    /// waits while a change is held ([`SafeRoot::hold_listings`]).
     ///
     /// # Errors
     ///
     /// As [`SafeRoot::open_file`], for the directory.
     pub fn list_dir(&self, rel: &[&str]) -> Result<Vec<(String, Kind)>, SafeOpenError> {
+        // Not inside a change made under `hold_listings`.
+        let _held = self.listings.read().unwrap_or_else(PoisonError::into_inner);
         let fd = self.open_raw(rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let shown = self.display(rel);
         let mut d = nix::dir::Dir::from_fd(fd).map_err(|e| io_err("opendir", &shown, e))?;
@@ -614,6 +654,46 @@ fn probe_openat2(root: &OwnedFd) -> bool {
     fcntl::openat2(root, ".", how).is_ok()
 }
 
+/// Whether some process holds `file` open for writing: `Some(true)` while
+/// a container runtime still writes a renamed log (it has not answered
+/// `ReopenContainerLog` yet, or is writing out what it buffered before
+/// closing it), `None` where the kernel cannot tell (leases unsupported by
+/// the filesystem, or not permitted).
+///
+/// The kernel grants a read lease only on an inode no descriptor has open
+/// for writing; the lease is released at once. A process opening the file
+/// for writing meanwhile waits those few microseconds; the break is
+/// signalled with `SIGIO`, whose default action would end podlogd, so the
+/// first call makes it ignored (unless a handler is installed).
+pub fn has_writer(file: &File) -> Option<bool> {
+    use std::os::fd::AsRawFd as _;
+    static IGNORE_SIGIO: std::sync::Once = std::sync::Once::new();
+    IGNORE_SIGIO.call_once(|| {
+        use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        // SAFETY: installs no handler code; a handler that was installed
+        // is put back as it was.
+        if let Ok(old) = unsafe { sigaction(Signal::SIGIO, &ignore) } {
+            if !matches!(old.handler(), SigHandler::SigDfl | SigHandler::SigIgn) {
+                // SAFETY: as above.
+                let _ = unsafe { sigaction(Signal::SIGIO, &old) };
+            }
+        }
+    });
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl with integer arguments on a descriptor `file` owns for
+    // the duration of the calls; no memory is passed.
+    if unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) } == 0 {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return Some(false);
+    }
+    match Errno::last() {
+        Errno::EAGAIN => Some(true),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,6 +704,51 @@ mod tests {
         let mut b = SafeRoot::open(root).unwrap();
         b.openat2 = false;
         vec![a, b]
+    }
+
+    #[test]
+    fn listings_wait_for_a_held_change() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"a").unwrap();
+        std::fs::write(dir.path().join("b"), b"b").unwrap();
+        let root = std::sync::Arc::new(SafeRoot::open(dir.path()).unwrap());
+        let held = root.hold_listings();
+        root.unlink(&["a"]).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lister = {
+            let root = root.clone();
+            std::thread::spawn(move || tx.send(root.list_dir(&[]).unwrap()).unwrap())
+        };
+        // Opens are not held off.
+        assert!(root.open_file(&["b"]).is_ok());
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(100))
+                .is_err(),
+            "a listing in the middle of the change"
+        );
+        root.unlink(&["b"]).unwrap();
+        drop(held);
+        // The listing sees the whole change.
+        assert_eq!(rx.recv().unwrap(), Vec::new());
+        lister.join().unwrap();
+    }
+
+    #[test]
+    fn a_file_open_for_writing_has_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log.20261121-050000");
+        let writer = File::create(&path).unwrap();
+        let reader = File::open(&path).unwrap();
+        assert_eq!(has_writer(&reader), Some(true));
+        drop(writer);
+        assert_eq!(has_writer(&reader), Some(false));
+        // Asking leaves no lease behind: a writer opens at once (with a
+        // lease left, this open would wait for the break).
+        let _again = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        assert_eq!(has_writer(&reader), Some(true));
     }
 
     #[test]
