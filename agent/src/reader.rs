@@ -528,10 +528,11 @@ impl Files {
     }
 
     /// Drops every descriptor but that of file `keep` when it is the active
-    /// file (rotated files are never kept open).
-    fn close_all_but(&mut self, keep: u32) {
+    /// file, or a rotated one still written (`held`; other rotated files are
+    /// never kept open).
+    fn close_all_but(&mut self, keep: u32, held: bool) {
         for (i, f) in self.list.iter_mut().enumerate() {
-            if i as u32 != keep || f.log.rotated.is_some() {
+            if i as u32 != keep || (f.log.rotated.is_some() && !held) {
                 f.content = Content::Mem(Arc::new(Vec::new()));
             }
         }
@@ -796,7 +797,7 @@ fn open_attempt(target: &Target, reading: &dyn Fn(&OpenLog) -> bool) -> Result<V
     let cut = opened[..last]
         .iter()
         .enumerate()
-        .find_map(|(i, o)| written_until(o).map(|t| (i, t)));
+        .find_map(|(i, o)| written_until_log(o).map(|t| (i, t)));
     if let Some((i, until)) = cut.filter(|&(i, _)| !opened[i + 1..].iter().any(reading)) {
         opened.truncate(i + 1);
         held = Some(until);
@@ -815,13 +816,18 @@ fn open_attempt(target: &Target, reading: &dyn Fn(&OpenLog) -> bool) -> Result<V
 /// process holds it open for writing (or, where the kernel cannot tell, it
 /// was written very recently). Counted from its last write, so a writer
 /// that holds it and writes nothing cannot stop reads for long.
-fn written_until(o: &OpenLog) -> Option<Nanos> {
+fn written_until_log(o: &OpenLog) -> Option<Nanos> {
     if o.file.rotated.is_none() || o.file.compressed {
         return None;
     }
     let Content::Plain(f) = &o.content else {
         return None;
     };
+    written_until(f)
+}
+
+/// [`written_until_log`] of a rotated plain file.
+fn written_until(f: &std::fs::File) -> Option<Nanos> {
     let wait = match crate::safe_open::has_writer(f) {
         Some(false) => return None,
         Some(true) => ROTATE_WAIT_NANOS,
@@ -964,7 +970,9 @@ impl<'s> Session<'s> {
             self.pass(start, last, self.closed, &mut asm, &sel)
         };
         match end {
-            Some(e) if self.spec.follow && !self.closed => self.files.close_all_but(e.file),
+            Some(e) if self.spec.follow && !self.closed => {
+                self.files.close_all_but(e.file, self.held.is_some());
+            }
             _ => self.files.close_all(),
         }
         if let Some(end) = end {
@@ -1312,6 +1320,30 @@ impl<'s> Session<'s> {
             }
             let cur = end.file as usize;
             let mut handled = false;
+            // The runtime still writes the rotated file this follower is
+            // in (and the view ends there): read what it appended, and
+            // look at the directory again only once it closed the file.
+            if wake == Wake::Modified
+                && self.held.is_some()
+                && self.files.list[cur].log.rotated.is_some()
+            {
+                if let Content::Plain(file) = &self.files.list[cur].content {
+                    if let Some(until) = written_until(file) {
+                        self.held = Some(until);
+                        let size = self.files.list[cur].content.size();
+                        self.files.list[cur].size = size.max(end.offset);
+                        match self.pass(end, end.file, false, &mut asm, sel) {
+                            Some(e) => end = e,
+                            None => return,
+                        }
+                        self.out.flush();
+                        if self.out.done {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
             // Fastest: the descriptor of the active file is still open from
             // the last read and nothing was renamed or deleted since, so it
             // is the file the runtime appends to.
@@ -1387,7 +1419,7 @@ impl<'s> Session<'s> {
             // Keep only the active file open: a change notification (which
             // a deletion always causes) lands in `reconcile` first, and that
             // replaces or drops it.
-            self.files.close_all_but(end.file);
+            self.files.close_all_but(end.file, self.held.is_some());
             self.out.flush();
             if self.out.done {
                 return;
