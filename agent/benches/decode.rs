@@ -220,6 +220,7 @@ impl OwnedEvent {
             end: self.end,
             restart: self.restart,
             head: self.restart,
+            tail: self.end.at,
             open: [None; 2],
             framed: false,
         }

@@ -72,6 +72,10 @@ pub struct Event<'a> {
     pub restart: Mark,
     /// Where the event's first stored line starts.
     pub head: Mark,
+    /// Where the event's last stored line ends. The end of the line that
+    /// completed it (`end.at`), except for a multi-line event that the next
+    /// event's first line completed: that line is not part of it.
+    pub tail: Mark,
     /// Per stream (stdout, stderr): where the oldest event still unfinished
     /// once this one is delivered begins; `None` when nothing is open.
     pub open: [Option<Mark>; 2],
@@ -355,6 +359,7 @@ impl Assembler {
                     restart,
                     head,
                     open,
+                    tail: end.at,
                     framed: false,
                 };
                 emit(&ev);
@@ -371,6 +376,7 @@ impl Assembler {
                     restart,
                     head,
                     open,
+                    tail: end.at,
                     framed: false,
                 };
                 emit(&ev);
@@ -420,6 +426,7 @@ impl Assembler {
                         restart,
                         head,
                         open,
+                        tail: end.at,
                         framed: false,
                     });
                 } else {
@@ -435,6 +442,7 @@ impl Assembler {
                         restart,
                         head,
                         open,
+                        tail: end.at,
                         framed: false,
                     });
                     chain.content.clear();
@@ -489,6 +497,7 @@ impl Assembler {
                 restart,
                 head,
                 open,
+                tail: end_mark,
                 framed: false,
             });
             data = &data[max..];
@@ -507,6 +516,7 @@ impl Assembler {
             restart,
             head,
             open,
+            tail: end_mark,
             framed: false,
         });
     }
@@ -567,6 +577,7 @@ impl Assembler {
             restart,
             head: chain.head.unwrap_or(at),
             open,
+            tail: at,
             framed: false,
         };
         emit(&ev);

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt as _;
 
+use crate::cri_log::Nanos;
 use crate::cursor::fnv1a64;
 use crate::safe_open::{FileKey, Kind, SafeOpenError, SafeRoot};
 
@@ -336,6 +337,34 @@ pub fn open_log(root: &SafeRoot, dir: &[&str], file: &LogFile) -> Result<OpenLog
         size,
         nlink: opened.nlink,
     })
+}
+
+/// How long after its last write a rotated file that a process still holds
+/// open for writing may still receive lines. A runtime writes out what it
+/// buffered and closes the old file within milliseconds of
+/// `ReopenContainerLog`; a writer that holds it longer without writing is
+/// not the runtime.
+const ROTATE_WAIT_NANOS: Nanos = 10_000_000_000;
+/// Where the kernel cannot tell whether a rotated file has writers: how
+/// long after its last write it may still receive lines.
+const ROTATE_QUIET_NANOS: Nanos = 1_000_000_000;
+
+/// Until when the rotated plain file `f` may still receive lines, if it
+/// may: a process (the runtime, before or just after `ReopenContainerLog`)
+/// holds it open for writing, or, where the kernel cannot tell, it was
+/// written very recently. Counted from its last write, so a process that
+/// holds it without writing cannot hold up reads or retention for long.
+pub fn written_until(f: &std::fs::File) -> Option<Nanos> {
+    use std::os::unix::fs::MetadataExt as _;
+    let wait = match crate::safe_open::has_writer(f) {
+        Some(false) => return None,
+        Some(true) => ROTATE_WAIT_NANOS,
+        None => ROTATE_QUIET_NANOS,
+    };
+    let meta = f.metadata().ok()?;
+    let mtime = meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec();
+    let until = mtime.saturating_add(wait);
+    (until > crate::cri_log::now_nanos()).then_some(until)
 }
 
 #[cfg(test)]

@@ -99,6 +99,8 @@ struct Group {
     /// The stream's state is unknown: its lines are dropped.
     dropping: bool,
     head: Mark,
+    /// Where its last line ends.
+    tail: Mark,
     time: Nanos,
     /// Time of the last line (also of a dropped one, for the pause rule).
     last_time: Option<Nanos>,
@@ -373,6 +375,7 @@ impl Framer {
             end,
             restart: Self::restart(&open, end.at),
             head: g.head,
+            tail: g.tail,
             open,
             framed: true,
         });
@@ -471,6 +474,7 @@ impl Framer {
                     g.raw.extend_from_slice(ev.raw);
                 }
                 g.lines += 1;
+                g.tail = at;
                 g.last_time = Some(time);
                 g.flags.partial |= ev.flags.partial;
             }
@@ -488,6 +492,7 @@ impl Framer {
         let g = &mut self.groups[s];
         g.open = true;
         g.head = ev.head;
+        g.tail = ev.end.at;
         g.time = time;
         g.last_time = Some(time);
         g.content.clear();
@@ -526,6 +531,7 @@ impl Framer {
         let mut search = g.content.len().saturating_sub(dlen - 1);
         g.content.extend_from_slice(ev.content);
         g.content.push(b'\n');
+        g.tail = at;
         g.last_time = Some(time);
         g.flags.partial |= ev.flags.partial;
         let mut cuts: Vec<(usize, usize)> = Vec::new();
@@ -631,6 +637,8 @@ mod tests {
         flags: Flags,
         end: End,
         restart: Mark,
+        head: Mark,
+        tail: Mark,
         open: [Option<Mark>; 2],
     }
 
@@ -688,6 +696,8 @@ mod tests {
                     flags: e.flags,
                     end: e.end,
                     restart: e.restart,
+                    head: e.head,
+                    tail: e.tail,
                     open: e.open,
                 })
             };
@@ -796,6 +806,15 @@ mod tests {
             evs[0].open[0].is_some(),
             "the line that ended it opens the next"
         );
+        // Each event spans from its first line to the end of its own last
+        // line, not to the end of the line that ended it: retention may
+        // cut between the two.
+        let end_of = |i: usize| -> u64 { lines[..=i].iter().map(|l| stored(l).len() as u64).sum() };
+        let at = |offset| Mark { file: 0, offset };
+        assert_eq!((evs[0].head, evs[0].tail), (at(0), at(end_of(5))));
+        assert_eq!(evs[0].end.at, at(end_of(6)));
+        assert_eq!((evs[1].head, evs[1].tail), (at(end_of(5)), at(end_of(6))));
+        assert_eq!((evs[2].head, evs[2].tail), (at(end_of(1)), at(end_of(7))));
     }
 
     #[test]

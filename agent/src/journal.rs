@@ -1,11 +1,12 @@
 //! An intent journal that makes multi-step file operations crash-safe.
 //!
-//! Rotation, compression, trimming and deletion each take several steps
-//! (rename, reopen, write, fsync, rename, unlink). Before the first step the
-//! lifecycle manager records an [`Intent`] here ([`Journal::begin`]); after
-//! each step it records the [`Phase`] that step reached
-//! ([`Journal::advance`]); when the operation is finished, or rolled back,
-//! it removes the record ([`Journal::complete`]). After a crash,
+//! Rotation, compression, trimming, deletion and dropping events that span
+//! files each take several steps (rename, reopen, write, fsync, rename,
+//! unlink). Before the first step the lifecycle manager records an
+//! [`Intent`] here ([`Journal::begin`]); after each step it records the
+//! [`Phase`] that step reached ([`Journal::advance`]); when the operation
+//! is finished, or rolled back, it removes the record
+//! ([`Journal::complete`]). After a crash,
 //! [`Journal::pending`] lists what was in flight, with the last phase that
 //! is known to be done, and the caller finishes or rolls back each one. The
 //! journal only records and lists; it never touches the log files and never
@@ -72,6 +73,16 @@
 //!   between the copy and the rename would be lost.
 //! - [`Intent::Delete`]: `Begun` → unlink `file`, fsync → complete.
 //!   Replaying `Begun`: unlink `file` if it exists.
+//! - [`Intent::DropSpan`] with a trim: `Begun` → write
+//!   `trim.file[trim.offset..]` to `trim.temp`, fsync → `TempWritten` →
+//!   with listings held ([`SafeRoot::hold_listings`]), replace
+//!   `trim.file` with `trim.temp`, then unlink each of `files`; fsync the
+//!   directory → `Replaced` → complete. Replaying `Begun`: remove the
+//!   possibly partial `temp` (nothing else was touched). `TempWritten`: if
+//!   `temp` exists, replace `trim.file` with it (or, if `trim.file` is
+//!   gone, remove it); then unlink whichever of `files` still exist. Without
+//!   a trim: `Begun` → unlink each of `files`, fsync → `Replaced`;
+//!   replaying `Begun` unlinks whichever still exist.
 //!
 //! Only one in-flight intent may name a given file: [`Journal::begin`]
 //! refuses an intent that shares a (directory, name) pair with one in
@@ -149,6 +160,29 @@ pub enum Intent {
     },
     /// Delete `file`.
     Delete { dir: Vec<String>, file: String },
+    /// Delete `files` and, with `trim`, rewrite the file after them without
+    /// its head, as one step: an event spans them (see
+    /// `podlog_policy::Action::DropSpan`).
+    #[serde(rename = "drop")]
+    DropSpan {
+        dir: Vec<String>,
+        /// Deleted, oldest first.
+        files: Vec<String>,
+        /// The head trim, if any; absent from the record when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trim: Option<SpanTrim>,
+    },
+}
+
+/// The head trim of an [`Intent::DropSpan`]: `file` without its first
+/// `offset` bytes (an event boundary), written to `temp`, which then
+/// replaces it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanTrim {
+    pub file: String,
+    /// Bytes dropped from the head of `file`.
+    pub offset: u64,
+    pub temp: String,
 }
 
 /// The last step of an [`Intent`] known to be durably done. Which phases an
@@ -167,7 +201,8 @@ pub enum Phase {
     Reopened,
     /// Compress: `source` was deleted.
     SourceDeleted,
-    /// Trim: `temp` replaced `file`.
+    /// Trim: `temp` replaced `file`. DropSpan: the trim's `temp` replaced
+    /// its file (if it has a trim) and `files` were deleted.
     Replaced,
 }
 
@@ -181,6 +216,8 @@ pub enum IntentError {
     },
     #[error("names {name:?} twice")]
     SameName { name: String },
+    #[error("deletes no file")]
+    NoFile,
 }
 
 /// Why a record was set aside.
@@ -274,6 +311,7 @@ impl Intent {
             Intent::Compress { .. } => "compress",
             Intent::Trim { .. } => "trim",
             Intent::Delete { .. } => "delete",
+            Intent::DropSpan { .. } => "drop",
         }
     }
 
@@ -286,6 +324,8 @@ impl Intent {
             Intent::Compress { .. } => &[Begun, TempWritten, Renamed, SourceDeleted],
             Intent::Trim { .. } => &[Begun, TempWritten, Replaced],
             Intent::Delete { .. } => &[Begun],
+            Intent::DropSpan { trim: Some(_), .. } => &[Begun, TempWritten, Replaced],
+            Intent::DropSpan { trim: None, .. } => &[Begun, Replaced],
         }
     }
 
@@ -296,7 +336,8 @@ impl Intent {
             Intent::Rotate { dir, .. }
             | Intent::Compress { dir, .. }
             | Intent::Trim { dir, .. }
-            | Intent::Delete { dir, .. } => dir,
+            | Intent::Delete { dir, .. }
+            | Intent::DropSpan { dir, .. } => dir,
         };
         dir.iter().map(String::as_str).collect()
     }
@@ -315,6 +356,11 @@ impl Intent {
             } => vec![source, temp, target],
             Intent::Trim { file, temp, .. } => vec![file, temp],
             Intent::Delete { file, .. } => vec![file],
+            Intent::DropSpan { files, trim, .. } => files
+                .iter()
+                .chain(trim.iter().flat_map(|t| [&t.file, &t.temp]))
+                .map(String::as_str)
+                .collect(),
         }
     }
 
@@ -323,8 +369,12 @@ impl Intent {
     ///
     /// # Errors
     ///
-    /// The first bad component, or a repeated name.
+    /// The first bad component, a repeated name, or an
+    /// [`Intent::DropSpan`] without a file to delete.
     pub fn validate(&self) -> Result<(), IntentError> {
+        if matches!(self, Intent::DropSpan { files, .. } if files.is_empty()) {
+            return Err(IntentError::NoFile);
+        }
         let names = self.names();
         for c in self.dir().into_iter().chain(names.iter().copied()) {
             check_component(c).map_err(|source| IntentError::Name { source })?;
@@ -942,6 +992,71 @@ mod tests {
             .collect();
         keys.sort_unstable();
         assert_eq!(keys, ["dir", "op", "source", "target", "temp"]);
+    }
+
+    fn drop_span(trim: bool) -> Intent {
+        Intent::DropSpan {
+            dir: vec![
+                "ns_pod_uid".into(),
+                if trim { "app" } else { "sidecar" }.into(),
+            ],
+            files: vec!["0.log.1".into(), "0.log.2".into()],
+            trim: trim.then(|| SpanTrim {
+                file: "0.log.3".into(),
+                offset: 512,
+                temp: "0.log.3.trim.tmp".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn drop_span_records_round_trip() {
+        let s = state();
+        let (with, without) = {
+            let mut j = s.open();
+            let with = j.begin(drop_span(true)).unwrap();
+            j.advance(with, Phase::TempWritten).unwrap();
+            let without = j.begin(drop_span(false)).unwrap();
+            // No temporary file without a trim.
+            assert!(matches!(
+                j.advance(without, Phase::TempWritten),
+                Err(JournalError::BadPhase { .. })
+            ));
+            // Every name is taken while in flight.
+            for name in ["0.log.1", "0.log.2", "0.log.3", "0.log.3.trim.tmp"] {
+                assert!(
+                    matches!(j.begin(delete(name)), Err(JournalError::Conflict { .. })),
+                    "{name}"
+                );
+            }
+            let none = Intent::DropSpan {
+                dir: vec!["ns_pod_uid".into(), "other".into()],
+                files: Vec::new(),
+                trim: None,
+            };
+            assert!(matches!(
+                j.begin(none),
+                Err(JournalError::Intent {
+                    source: IntentError::NoFile,
+                    ..
+                })
+            ));
+            (with, without)
+        };
+        let j = s.open();
+        assert!(j.corrupt().is_empty());
+        assert_eq!(
+            j.pending(),
+            vec![
+                (with, drop_span(true), Phase::TempWritten),
+                (without, drop_span(false), Phase::Begun),
+            ]
+        );
+        let v: serde_json::Value = serde_json::from_slice(&s.read(&record_name(with))).unwrap();
+        assert_eq!(v["record"]["intent"]["op"], "drop");
+        assert_eq!(v["record"]["intent"]["trim"]["offset"], 512);
+        let v: serde_json::Value = serde_json::from_slice(&s.read(&record_name(without))).unwrap();
+        assert!(v["record"]["intent"].get("trim").is_none());
     }
 
     #[test]

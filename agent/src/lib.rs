@@ -90,13 +90,23 @@ pub async fn run(
         });
     }
     if let (Some(rt), Some(dir)) = (&runtime, &config.state_dir) {
-        let executor = lifecycle::open_executor(
+        let mut executor = lifecycle::open_executor(
             discovery.root().clone(),
             dir,
             rt.clone(),
             tokio::runtime::Handle::current(),
         )
         .with_context(|| format!("state directory {}", dir.display()))?;
+        // Before anything is served: a step cut in the middle can leave
+        // files that read as a cut event until it is finished. A rotation
+        // waiting for the runtime (not connected yet) stays pending for the
+        // manager.
+        let executor = tokio::task::spawn_blocking(move || {
+            lifecycle::manager::recover(&mut executor);
+            executor
+        })
+        .await
+        .context("recover interrupted lifecycle steps")?;
         tasks.spawn(lifecycle::manager::run(
             discovery.clone(),
             rt.clone(),

@@ -22,6 +22,13 @@
 //!   bytes, cut at an event boundary, through a temporary file that
 //!   replaces it atomically.
 //! - [`Executor::delete`]: remove a file.
+//! - [`Executor::drop_span`]: delete files and trim the head of the next
+//!   one as one step, when an event spans them (a `P…F` chain or a
+//!   multi-line event across a rotation): the rest of the next file is
+//!   copied into a temporary file first; then, with listings held
+//!   ([`SafeRoot::hold_listings`]), it replaces that file and the others are
+//!   unlinked, back to back. A reader of the file set sees the files as
+//!   before or as after, never a part of the event without the rest.
 //!
 //! Every file operation goes through the log root's [`SafeRoot`], beneath
 //! which nothing is followed.
@@ -57,7 +64,7 @@ use std::sync::Arc;
 use podlog_policy::Compress;
 
 use crate::fileset::{self, Codec, LogFile};
-use crate::journal::{EntryId, Intent, Journal, JournalError, Phase};
+use crate::journal::{EntryId, Intent, Journal, JournalError, Phase, SpanTrim};
 use crate::safe_open::{Kind, SafeOpenError, SafeRoot};
 
 pub use fault::{Fault, FaultPoints, UnknownFault, ENV as FAULT_ENV};
@@ -115,6 +122,14 @@ pub struct Trimmed {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deleted {
     /// The file's size before, in bytes; 0 when it was already gone.
+    pub bytes_freed: u64,
+}
+
+/// A span dropped ([`Executor::drop_span`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    /// The deleted files' sizes before (0 for one already gone) plus the
+    /// bytes trimmed, in bytes.
     pub bytes_freed: u64,
 }
 
@@ -195,6 +210,8 @@ pub enum LifecycleError {
         #[source]
         source: ReopenError,
     },
+    #[error("{}: no file to delete", .dir.display())]
+    NothingToDelete { dir: PathBuf },
     #[error("{} does not hold the content of {}: {reason}", .target.display(), .source_path.display())]
     BadArchive {
         target: PathBuf,
@@ -736,30 +753,12 @@ impl Executor {
             .root
             .open_file(&at(&dir, file))
             .map_err(fs("trim: open the file"))?;
-        if offset > src.size {
-            return Err(LifecycleError::BeyondEnd {
-                path,
-                offset,
-                size: src.size,
-            });
-        }
+        check_boundary(&src.file, &path, src.size, offset)?;
         if offset == 0 {
             return Ok(Trimmed {
                 bytes_freed: 0,
                 kept_bytes: src.size,
             });
-        }
-        let mut byte = [0u8; 1];
-        let n = src
-            .file
-            .read_at(&mut byte, offset - 1)
-            .map_err(|source| LifecycleError::Io {
-                step: "trim: read",
-                path: path.clone(),
-                source,
-            })?;
-        if n != 1 || byte[0] != b'\n' {
-            return Err(LifecycleError::NotBoundary { path, offset });
         }
         let temp = format!("{file}.trim.tmp");
         let id = self.journal.begin(Intent::Trim {
@@ -769,7 +768,13 @@ impl Executor {
             temp: temp.clone(),
         })?;
         self.fault.hit(Fault::TrimBegun);
-        if let Err(e) = self.write_tail(&dir, &src.file, &path, src.size, offset, &temp) {
+        let tail = Tail {
+            src: &src.file,
+            path: &path,
+            size: src.size,
+            offset,
+        };
+        if let Err(e) = self.write_tail(&dir, &tail, &temp, Fault::TrimPartialTemp) {
             self.abandon(id, &dir, &temp);
             return Err(e);
         }
@@ -793,16 +798,21 @@ impl Executor {
         })
     }
 
-    /// Copies `src[offset..size]` into the new file `temp` and fsyncs it.
+    /// Copies `tail` into the new file `temp` and fsyncs it; `partial` is
+    /// the fault point in the middle of the copy.
     fn write_tail(
         &self,
         dir: &[&str],
-        src: &File,
-        src_path: &std::path::Path,
-        size: u64,
-        offset: u64,
+        tail: &Tail<'_>,
         temp: &str,
+        partial: Fault,
     ) -> Result<(), LifecycleError> {
+        let Tail {
+            src,
+            path: src_path,
+            size,
+            offset,
+        } = *tail;
         let mut out = self.create_temp(dir, temp, mode_of(src))?;
         let temp_path = self.path(dir, temp);
         let write_err = |source| LifecycleError::Io {
@@ -827,8 +837,8 @@ impl Executor {
             }
             out.write_all(&buf[..n]).map_err(write_err)?;
             copied += n as u64;
-            if self.fault.is_armed(Fault::TrimPartialTemp) {
-                self.fault.hit(Fault::TrimPartialTemp);
+            if self.fault.is_armed(partial) {
+                self.fault.hit(partial);
             }
         }
         self.check_unchanged(src, src_path, size, offset + copied)?;
@@ -881,6 +891,198 @@ impl Executor {
             bytes_freed: if removed { bytes_freed } else { 0 },
         })
     }
+
+    // --- drop a span ---
+
+    /// Deletes the log files `files` in `dir` (oldest first) and, with
+    /// `trim` = `Some((file, offset))`, drops the first `offset` bytes of
+    /// the rotated, uncompressed `file`, as one step: an event begins in
+    /// `files` and ends in `file` (or in the next of `files`), as
+    /// [`podlog_policy::Action::DropSpan`] plans it. `offset` is an event
+    /// boundary, as for [`Executor::trim_head`]; 0 trims nothing.
+    ///
+    /// The rest of `file` is copied into `<file>.trim.tmp` and fsynced
+    /// first. Then, with listings held ([`SafeRoot::hold_listings`]), the
+    /// temporary file replaces `file` and `files` are unlinked, back to
+    /// back, with no fsync in between: a reader that lists the directory,
+    /// opens the files and lists again (as the reader's file set does) gets
+    /// them all as before or all as after, never the event's tail without
+    /// its head, nor its head followed by another event. The directory is
+    /// fsynced after. A kill anywhere is finished or rolled back by
+    /// [`Executor::recover`], which runs before podlogd serves.
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::NothingToDelete`] for no file to delete;
+    /// [`LifecycleError::WrongFile`] for a name that is not a log file, or a
+    /// trim of `N.log` or a compressed file;
+    /// [`LifecycleError::NotBoundary`], [`LifecycleError::BeyondEnd`];
+    /// [`LifecycleError::Changed`] when `file` changed while it was copied
+    /// (nothing is changed then); a journal conflict (a name twice among
+    /// them included), or a failed step. A failure after the first change
+    /// leaves the intent pending for recovery, which finishes the step.
+    pub fn drop_span(
+        &mut self,
+        dir: [&str; 2],
+        files: &[&str],
+        trim: Option<(&str, u64)>,
+    ) -> Result<Dropped, LifecycleError> {
+        if files.is_empty() {
+            return Err(LifecycleError::NothingToDelete {
+                dir: self.path(&dir, ""),
+            });
+        }
+        if let Some(f) = files.iter().find(|f| fileset::classify(f).is_none()) {
+            return Err(LifecycleError::WrongFile {
+                path: self.path(&dir, f),
+                want: "a log file",
+            });
+        }
+        let trim = match trim {
+            Some((file, offset)) => {
+                let path = self.path(&dir, file);
+                if rotated_plain(file).is_none() {
+                    return Err(LifecycleError::WrongFile {
+                        path,
+                        want: "a rotated, uncompressed log file",
+                    });
+                }
+                let src = self
+                    .root
+                    .open_file(&at(&dir, file))
+                    .map_err(fs("drop: open the file to trim"))?;
+                check_boundary(&src.file, &path, src.size, offset)?;
+                (offset > 0).then(|| Cut {
+                    file,
+                    offset,
+                    src,
+                    path,
+                    temp: format!("{file}.trim.tmp"),
+                })
+            }
+            None => None,
+        };
+        let mut bytes_freed = trim.as_ref().map_or(0, |c| c.offset);
+        for f in files {
+            // Gone: nothing to free; hard-linked: only this name goes.
+            if let Ok(o) = self.root.open_file(&at(&dir, f)) {
+                bytes_freed += o.size;
+            }
+        }
+        let id = self.journal.begin(Intent::DropSpan {
+            dir: dir.iter().map(|s| (*s).to_owned()).collect(),
+            files: files.iter().map(|s| (*s).to_owned()).collect(),
+            trim: trim.as_ref().map(|c| SpanTrim {
+                file: c.file.to_owned(),
+                offset: c.offset,
+                temp: c.temp.clone(),
+            }),
+        })?;
+        self.fault.hit(Fault::DropBegun);
+        if let Some(c) = &trim {
+            let tail = Tail {
+                src: &c.src.file,
+                path: &c.path,
+                size: c.src.size,
+                offset: c.offset,
+            };
+            if let Err(e) = self.write_tail(&dir, &tail, &c.temp, Fault::DropPartialTemp) {
+                self.abandon(id, &dir, &c.temp);
+                return Err(e);
+            }
+            self.fault.hit(Fault::DropAfterTemp);
+            self.journal.advance(id, Phase::TempWritten)?;
+            self.fault.hit(Fault::DropTempWritten);
+        }
+        let root = self.root.clone();
+        let held = root.hold_listings();
+        if let Some(c) = &trim {
+            if let Err(e) = self.root.replace(&at(&dir, &c.temp), &at(&dir, c.file)) {
+                // Nothing was replaced or deleted.
+                drop(held);
+                self.abandon(id, &dir, &c.temp);
+                return Err(fs("drop: replace the trimmed file")(e));
+            }
+            self.fault.hit(Fault::DropAfterReplace);
+        }
+        for (k, f) in files.iter().enumerate() {
+            if let Err(e) = self.remove(&dir, f, "drop: delete") {
+                drop(held);
+                if trim.is_none() && k == 0 {
+                    // Nothing was deleted.
+                    self.journal.complete(id)?;
+                }
+                return Err(e);
+            }
+        }
+        drop(held);
+        self.sync_dir(&dir, "drop: sync the directory")?;
+        self.fault.hit(Fault::DropAfterUnlink);
+        self.journal.advance(id, Phase::Replaced)?;
+        self.fault.hit(Fault::DropReplaced);
+        self.journal.complete(id)?;
+        tracing::info!(dir = %self.path(&dir, "").display(), ?files, trimmed = ?trim.as_ref().map(|c| (c.file, c.offset)), bytes = bytes_freed, "dropped events spanning files");
+        Ok(Dropped { bytes_freed })
+    }
+}
+
+/// The head trim of [`Executor::drop_span`], checked.
+struct Cut<'a> {
+    file: &'a str,
+    /// The first byte kept, above 0.
+    offset: u64,
+    src: crate::safe_open::Opened,
+    path: PathBuf,
+    temp: String,
+}
+
+/// The rest of a file from an event boundary, to be copied into a
+/// temporary file that replaces it.
+#[derive(Clone, Copy)]
+struct Tail<'a> {
+    /// The file, open.
+    src: &'a File,
+    /// Its path, for messages.
+    path: &'a std::path::Path,
+    /// Its size when opened, in bytes: it must not change while copied.
+    size: u64,
+    /// The first byte kept.
+    offset: u64,
+}
+
+/// Checks that `offset` is an event boundary of the file `f` of size
+/// `size` at `path`: within it and, unless 0, just after a newline.
+fn check_boundary(
+    f: &File,
+    path: &std::path::Path,
+    size: u64,
+    offset: u64,
+) -> Result<(), LifecycleError> {
+    if offset > size {
+        return Err(LifecycleError::BeyondEnd {
+            path: path.to_owned(),
+            offset,
+            size,
+        });
+    }
+    if offset == 0 {
+        return Ok(());
+    }
+    let mut byte = [0u8; 1];
+    let n = f
+        .read_at(&mut byte, offset - 1)
+        .map_err(|source| LifecycleError::Io {
+            step: "read the byte before the cut",
+            path: path.to_owned(),
+            source,
+        })?;
+    if n != 1 || byte[0] != b'\n' {
+        return Err(LifecycleError::NotBoundary {
+            path: path.to_owned(),
+            offset,
+        });
+    }
+    Ok(())
 }
 
 /// Opens the executor for a running agent: the journal under `state_dir`

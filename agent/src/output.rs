@@ -250,6 +250,7 @@ mod tests {
             end: End { at: m, sub: 0 },
             restart: m,
             head: m,
+            tail: m,
             open: [None; 2],
             framed: false,
         }

@@ -15,7 +15,6 @@
 //!   the directory changed, finds where its file went and moves on to the
 //!   files after it. It holds no descriptor between notifications.
 
-use std::os::unix::fs::MetadataExt as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -46,15 +45,6 @@ const OUT_CAPACITY: usize = OUT_CHUNK + (16 << 10);
 const RECONCILE_ROUNDS: usize = 16;
 /// How far back the stream-sync scan looks before assuming no open chain.
 const SYNC_SCAN_BYTES: u64 = 1 << 20;
-/// How long after its last write a rotated file that a process still holds
-/// open for writing ends what can be read. A runtime writes out what it
-/// buffered and closes the old file within milliseconds of
-/// `ReopenContainerLog`; a writer that holds it longer without writing is
-/// not the runtime, and reads go on past it.
-const ROTATE_WAIT_NANOS: Nanos = 10_000_000_000;
-/// Where the kernel cannot tell whether a rotated file has writers: how
-/// long after its last write it may still receive lines.
-const ROTATE_QUIET_NANOS: Nanos = 1_000_000_000;
 
 /// What to read, validated (see [`crate::query`]).
 #[derive(Clone, Debug)]
@@ -823,20 +813,7 @@ fn written_until_log(o: &OpenLog) -> Option<Nanos> {
     let Content::Plain(f) = &o.content else {
         return None;
     };
-    written_until(f)
-}
-
-/// [`written_until_log`] of a rotated plain file.
-fn written_until(f: &std::fs::File) -> Option<Nanos> {
-    let wait = match crate::safe_open::has_writer(f) {
-        Some(false) => return None,
-        Some(true) => ROTATE_WAIT_NANOS,
-        None => ROTATE_QUIET_NANOS,
-    };
-    let meta = f.metadata().ok()?;
-    let mtime = meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec();
-    let until = mtime.saturating_add(wait);
-    (until > cri_log::now_nanos()).then_some(until)
+    fileset::written_until(f)
 }
 
 /// A read of one attempt: its files, and the state that follow continues.
@@ -1328,7 +1305,7 @@ impl<'s> Session<'s> {
                 && self.files.list[cur].log.rotated.is_some()
             {
                 if let Content::Plain(file) = &self.files.list[cur].content {
-                    if let Some(until) = written_until(file) {
+                    if let Some(until) = fileset::written_until(file) {
                         self.held = Some(until);
                         let size = self.files.list[cur].content.size();
                         self.files.list[cur].size = size.max(end.offset);

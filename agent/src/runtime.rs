@@ -97,6 +97,8 @@ pub struct Runtime {
     resync: Notify,
     /// Advances whenever a resync changed the snapshot.
     generation: watch::Sender<u64>,
+    /// Counts the resyncs that succeeded.
+    resyncs: watch::Sender<u64>,
     /// The live connection, for on-demand status calls.
     client: Mutex<Option<RuntimeServiceClient<Channel>>>,
 }
@@ -152,6 +154,7 @@ impl Runtime {
             status: watch::channel(Status::default()).0,
             resync: Notify::new(),
             generation: watch::channel(0).0,
+            resyncs: watch::channel(0).0,
             client: Mutex::new(None),
         })
     }
@@ -251,6 +254,15 @@ impl Runtime {
     /// Advances whenever the snapshot changes.
     pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
+    }
+
+    /// Resolves once a resync has succeeded (at once if one has): from
+    /// then on the snapshot holds every pod and container the runtime
+    /// reported, with its annotations and state. Before, it is empty.
+    pub async fn synced(&self) {
+        let mut rx = self.resyncs.subscribe();
+        // The sender lives as long as `self`: `wait_for` cannot fail here.
+        let _ = rx.wait_for(|n| *n > 0).await;
     }
 
     fn set_pods(&self, pods: Vec<Arc<RtPod>>) {
@@ -484,6 +496,7 @@ pub async fn run(rt: Arc<Runtime>, interval: Duration, cancel: CancellationToken
                 Ok(pods) => {
                     telemetry::runtime_resync(pods.len());
                     rt.set_pods(pods);
+                    rt.resyncs.send_modify(|n| *n += 1);
                     rt.update_status(|s| {
                         s.connected = true;
                         s.name = version.runtime_name.clone();

@@ -55,6 +55,8 @@ struct Metrics {
     lifecycle_steps: Family<StepLabel, Counter>,
     foreign_rotations: Counter,
     bytes_freed: Counter,
+    lifecycle_deferred: Counter,
+    reopen_failures: Counter,
 }
 
 fn metrics() -> &'static Metrics {
@@ -83,8 +85,10 @@ fn metrics() -> &'static Metrics {
             lifecycle_steps: Family::default(),
             foreign_rotations: Counter::default(),
             bytes_freed: Counter::default(),
+            lifecycle_deferred: Counter::default(),
+            reopen_failures: Counter::default(),
         };
-        let counters: [(&str, &str, &Counter); 12] = [
+        let counters: [(&str, &str, &Counter); 14] = [
             (
                 "malformed_events",
                 "Lines that are not valid CRI, served flagged malformed",
@@ -137,6 +141,16 @@ fn metrics() -> &'static Metrics {
                 "Bytes freed by compression, deletion and trimming",
                 &m.bytes_freed,
             ),
+            (
+                "lifecycle_deferred",
+                "Retention passes put off because the runtime still wrote a rotated file",
+                &m.lifecycle_deferred,
+            ),
+            (
+                "reopen_failures",
+                "Rotations whose ReopenContainerLog was refused (undone) or could not be asked (retried)",
+                &m.reopen_failures,
+            ),
         ];
         for (name, help, c) in counters {
             registry.register(name, help, c.clone());
@@ -165,7 +179,7 @@ fn metrics() -> &'static Metrics {
         );
         registry.register(
             "lifecycle_steps",
-            "Rotations, compressions, deletions and trims, by result",
+            "Rotations, compressions, deletions, trims and drops of events spanning files, by result",
             m.lifecycle_steps.clone(),
         );
         registry.register(
@@ -261,7 +275,26 @@ pub fn foreign_rotation(pod_dir: &str, container: &str, file: &str) {
     );
 }
 
-/// One lifecycle step: `op` is rotate, compress, delete or trim.
+/// A rotation whose `ReopenContainerLog` the runtime refused (the rename is
+/// undone) or that could not be asked (it is asked again).
+pub fn reopen_failed() {
+    metrics().reopen_failures.inc();
+}
+
+/// A retention pass of a container put off: the runtime still writes one
+/// of its rotated files.
+pub fn lifecycle_deferred(pod_dir: &str, container: &str, file: &str) {
+    metrics().lifecycle_deferred.inc();
+    tracing::debug!(
+        pod = pod_dir,
+        container,
+        file,
+        "retention put off: the runtime still writes this rotated file"
+    );
+}
+
+/// One lifecycle step: `op` is rotate, compress, delete, trim or drop (a
+/// deletion and the head trim it calls for, as one step).
 pub fn lifecycle_step(op: &'static str, ok: bool, bytes_freed: u64) {
     let result = if ok { "ok" } else { "failed" };
     metrics()

@@ -320,29 +320,28 @@ async fn lines_the_runtime_writes_into_the_renamed_file_after_the_new_one_exists
         .append(true)
         .open(f.log())
         .unwrap();
-    let mut write = |f: &mut Fx, content: &str| {
+    fn write(f: &mut Fx, runtime: &mut std::fs::File, content: &str) {
         use std::io::Write as _;
         let l = cri(&f.clock.next(), "stdout", "F", content);
         runtime.write_all(&l).unwrap();
-    };
-    write(&mut f, "a1");
+    }
+    write(&mut f, &mut runtime, "a1");
     let log = |v: serde_json::Value| v["log"].as_str().unwrap().to_owned();
     for want in ["old-1", "old-2", "a1"] {
         assert_eq!(log(fol.next_json().await), want);
     }
     rotate(&f, 1);
     f.add("stdout", "F", "b1");
-    write(&mut f, "a2");
+    write(&mut f, &mut runtime, "a2");
     // Written last, but before b1 in the files' order: the renamed file
     // still grows, so a read ends there.
     let evs = get_events(f.d.addr, &format!("{APP}?format=json")).await;
     assert_eq!(logs(&evs), ["old-1", "old-2", "a1", "a2"]);
     let cursor = evs[3]["cursor"].as_str().unwrap().to_owned();
     assert_eq!(log(fol.next_json().await), "a2");
-    write(&mut f, "a3");
+    write(&mut f, &mut runtime, "a3");
     assert_eq!(log(fol.next_json().await), "a3");
     // The runtime closes the renamed file: reads go on into the new one.
-    drop(write);
     drop(runtime);
     assert_eq!(log(fol.next_json().await), "b1");
     f.add("stdout", "F", "b2");

@@ -1,6 +1,8 @@
-//! The lifecycle executor under kills: each operation is cut at every fault
-//! point (see `podlog_agent::lifecycle::Fault`) in a child process, which
-//! dies there by `SIGKILL` (no destructors, no flushing, no handler).
+//! The lifecycle executor under kills: each operation (rotation,
+//! compression, trim, deletion, and the drop of a chain spanning two files)
+//! is cut at every fault point (see `podlog_agent::lifecycle::Fault`) in a
+//! child process, which dies there by `SIGKILL` (no destructors, no
+//! flushing, no handler).
 //! `lifecycle_kill.rs` does the same to the whole `podlogd`.
 //! The test then opens a new executor on the same log tree and state
 //! directory, recovers, and checks that no byte was lost or duplicated, no
@@ -52,6 +54,7 @@ const CHILD_BASE: &str = "PODLOG_TEST_LIFECYCLE_BASE";
 const CHILD_FILE: &str = "PODLOG_TEST_LIFECYCLE_FILE";
 const CHILD_OFFSET: &str = "PODLOG_TEST_LIFECYCLE_OFFSET";
 const CHILD_CODEC: &str = "PODLOG_TEST_LIFECYCLE_CODEC";
+const CHILD_TRIM: &str = "PODLOG_TEST_LIFECYCLE_TRIM";
 
 // ---------------------------------------------------------------------------
 // The simulated runtime
@@ -133,6 +136,20 @@ impl SimRuntime {
                 s % 1000
             ));
         }
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(self.dir.join(self.current()))
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        let mut w = OpenOptions::new()
+            .append(true)
+            .open(self.state.join("written"))
+            .unwrap();
+        w.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Appends `text` (whole CRI lines) to the file it writes.
+    fn write_raw(&self, text: &str) {
         let mut f = OpenOptions::new()
             .append(true)
             .open(self.dir.join(self.current()))
@@ -316,6 +333,12 @@ fn crash_child() {
             ex.trim_head(DIR, &file, offset).map(|_| ())
         }
         "delete" => ex.delete(DIR, &file).map(|_| ()),
+        "drop" => {
+            let trim = std::env::var(CHILD_TRIM).unwrap();
+            let offset: u64 = std::env::var(CHILD_OFFSET).unwrap().parse().unwrap();
+            ex.drop_span(DIR, &[&file], Some((&trim, offset)))
+                .map(|_| ())
+        }
         other => panic!("unknown op {other}"),
     };
     eprintln!("the operation ended without reaching its fault point: {r:?}");
@@ -329,6 +352,18 @@ fn crash(base: &Path, op: &str, fault: Fault, file: &str, offset: u64) {
 
 /// [`crash`], compressing with `codec` (`gzip` or `zstd`).
 fn crash_with(base: &Path, op: &str, fault: Fault, file: &str, offset: u64, codec: &str) {
+    crash_child_with(base, op, fault, file, offset, &[(CHILD_CODEC, codec)]);
+}
+
+/// [`crash`], with more instructions in the child's environment.
+fn crash_child_with(
+    base: &Path,
+    op: &str,
+    fault: Fault,
+    file: &str,
+    offset: u64,
+    env: &[(&str, &str)],
+) {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
         .args([
@@ -343,7 +378,7 @@ fn crash_with(base: &Path, op: &str, fault: Fault, file: &str, offset: u64, code
         .env(CHILD_BASE, base)
         .env(CHILD_FILE, file)
         .env(CHILD_OFFSET, offset.to_string())
-        .env(CHILD_CODEC, codec)
+        .envs(env.iter().copied())
         .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
@@ -669,6 +704,96 @@ fn a_deletion_killed_at_any_step_is_finished() {
         seen.push(fault);
     }
     assert_all(&seen, "delete:");
+}
+
+/// `OLD` ending with the first chunk of a `P…F` chain, `X` starting with
+/// its last chunk, then `0.log`; returns the runtime and the offset in `X`
+/// just after the chain.
+fn span_setup(tree: &Tree) -> (SimRuntime, u64) {
+    let rt = tree.rt(Answer::Reopen);
+    rt.start();
+    rt.write(3);
+    rt.write_raw("2026-11-21T05:00:03.000000000Z stdout P the first chunk of a long line, \n");
+    std::fs::rename(tree.dir().join("0.log"), tree.dir().join(OLD)).unwrap();
+    rt.open_active();
+    let end = "2026-11-21T05:00:03.000000001Z stdout F and its last chunk\n";
+    rt.write_raw(end);
+    rt.write(1000);
+    std::fs::rename(tree.dir().join("0.log"), tree.dir().join(X)).unwrap();
+    rt.reopen_now();
+    rt.write(3);
+    (rt, end.len() as u64)
+}
+
+/// Killed at any step of deleting `OLD` and trimming the chain's end off
+/// `X`, the files end as before or as after the whole step; before
+/// recovery they read as cut only when killed between the replace and the
+/// deletion (podlogd recovers before it serves).
+#[cfg(debug_assertions)]
+#[test]
+fn a_drop_killed_at_any_step_recovers_whole_or_dropped() {
+    use Fault::*;
+    let cases = [
+        (DropBegun, false),
+        (DropPartialTemp, false),
+        (DropAfterTemp, false),
+        (DropTempWritten, true),
+        (DropAfterReplace, true),
+        (DropAfterUnlink, true),
+        (DropReplaced, true),
+    ];
+    let mut seen = Vec::new();
+    for (fault, done) in cases {
+        let tree = Tree::new();
+        let (rt, offset) = span_setup(&tree);
+        let old = std::fs::read(tree.dir().join(OLD)).unwrap();
+        let x = std::fs::read(tree.dir().join(X)).unwrap();
+        let offset = offset as usize;
+        crash_child_with(
+            &tree.base,
+            "drop",
+            fault,
+            OLD,
+            offset as u64,
+            &[(CHILD_TRIM, X)],
+        );
+        let before = concatenated(&tree.base);
+        let written = rt.written();
+        let dropped = &written[old.len() + offset..];
+        if fault == DropAfterReplace {
+            let mut cut = old.clone();
+            cut.extend_from_slice(&written[old.len() + offset..]);
+            assert_eq!(before, cut, "{fault}: replaced, not deleted yet");
+        } else {
+            assert!(
+                before == written || before == dropped,
+                "{fault}: before recovery, neither whole nor dropped"
+            );
+        }
+        let (names, from) = if done {
+            (strings(&["0.log", X]), old.len() + offset)
+        } else {
+            (strings(&["0.log", OLD, X]), 0)
+        };
+        recover_and_check(
+            &tree,
+            fault,
+            Answer::Reopen,
+            Expect {
+                outcome: if done {
+                    Recovered::Finished
+                } else {
+                    Recovered::RolledBack
+                },
+                names,
+                from,
+            },
+        );
+        let kept = if done { &x[offset..] } else { &x[..] };
+        assert_eq!(std::fs::read(tree.dir().join(X)).unwrap(), kept, "{fault}");
+        seen.push(fault);
+    }
+    assert_all(&seen, "drop:");
 }
 
 /// Every fault point of an operation was covered.

@@ -1,5 +1,6 @@
 //! The whole agent killed with `SIGKILL` at every step of rotation,
-//! compression, trimming and deletion, then restarted.
+//! compression, trimming, deletion and the drop of events spanning files,
+//! then restarted.
 //!
 //! Each case runs the real `podlogd` in runtime mode (`--cri-endpoint` on
 //! an in-process fake CRI runtime, `--state-dir`) with one fault point
@@ -26,9 +27,13 @@
 //!
 //! Rotations and compressions run with a chain open across every reopen
 //! (its first chunk in the old file) and no retention; trims and deletions
-//! with chains inside files. The `known_bug_*` tests, ignored, reproduce
-//! what goes wrong otherwise, and a data loss at start-up that every case
-//! steers clear of by giving `0.log` content; see each.
+//! with chains inside files, so that retention deletes and trims files on
+//! their own; drops with a chain across every reopen and a file count
+//! limit, so that each deletion takes the head of the next file with it,
+//! in one step. The crash cases start with events in `0.log`; the last
+//! tests check what used to go wrong: an empty `0.log` at start-up, a
+//! read while retention drops a chain spanning two files, and a kill in
+//! the middle of that drop.
 //!
 //! Fault points exist in debug builds only, so the crash tests do too.
 #![cfg_attr(not(debug_assertions), allow(dead_code, unused_imports))]
@@ -69,8 +74,9 @@ const PACE: Duration = Duration::from_millis(3);
 const DEADLINE: Duration = Duration::from_secs(20);
 /// Events written after the restart, at least.
 const AFTER_RESTART: u64 = 40;
-/// Events in `0.log` before podlogd first starts: the container has
-/// logged already (see `known_bug_an_empty_active_log_is_deleted_at_start_up`).
+/// Events in `0.log` before podlogd first starts in a crash case: the
+/// container has logged already (an empty one is
+/// `an_empty_active_log_is_kept_until_the_runtime_describes_it`).
 const PREWRITTEN: u64 = 5;
 
 // ---------------------------------------------------------------------------
@@ -87,7 +93,7 @@ enum Policy {
     /// and deletions of plain files.
     Plain,
     /// 4 KiB files, no compression, 3 files and a byte budget never
-    /// reached: deletions by count.
+    /// reached: deletions by count (with chains across files, drops).
     PlainByCount,
 }
 
@@ -130,16 +136,19 @@ impl Policy {
     }
 }
 
-/// Which recovery outcome podlogd must log for an intent cut at `fault`;
-/// `None` where recovery needs the runtime, which may not be connected
-/// yet when the recovery at start-up runs (the rotation then stays pending
-/// and is retried later, without a log line).
+/// Which recovery outcome podlogd must log for an intent cut at `fault`,
+/// before it serves; `None` where recovery needs the runtime, which is not
+/// connected yet when the recovery at start-up runs (the rotation then
+/// stays pending and the manager retries it once the runtime answers,
+/// without a "recovered" log line).
 fn expected_outcome(fault: Fault) -> Option<&'static str> {
     use Fault::*;
     match fault {
         RotateAfterRename | RotateRenamed => None,
         RotateBegun | CompressBegun | CompressPartialTemp | CompressAfterTemp | TrimBegun
-        | TrimPartialTemp | TrimAfterTemp => Some("RolledBack"),
+        | TrimPartialTemp | TrimAfterTemp | DropBegun | DropPartialTemp | DropAfterTemp => {
+            Some("RolledBack")
+        }
         _ => Some("Finished"),
     }
 }
@@ -293,10 +302,9 @@ impl Writer {
     }
 
     /// A reopen, called before `ReopenContainerLog` answers: from now on
-    /// write the new `0.log`, and write into it at once, so the reopened
-    /// file is never seen empty (see
-    /// `known_bug_an_empty_active_log_is_deleted_at_start_up`). With
-    /// [`Chains::SpanReopens`] a chain is open across the switch.
+    /// write the new `0.log`, and write into it at once, as a busy
+    /// container does. With [`Chains::SpanReopens`] a chain is open across
+    /// the switch.
     fn reopen(&self) {
         let mut st = self.state.lock().unwrap();
         match self.chains {
@@ -698,8 +706,17 @@ impl Scenario {
                 writer.write_event();
             }
 
-            // Restart without the fault: recovery first.
+            // Restart without the fault: recovery first, before podlogd
+            // serves (unless the step needs the runtime, which is not
+            // connected yet then).
             let agent = Agent::start(&case, None);
+            if expected_outcome(fault).is_some() {
+                assert_eq!(
+                    case.journal(),
+                    Vec::<String>::new(),
+                    "{fault}: podlogd serves before recovery is done"
+                );
+            }
             ready(&agent);
             until(
                 &format!("{fault}: recovery empties the journal"),
@@ -886,20 +903,27 @@ fn podlogd_killed_at_any_step_of_a_compression_loses_and_repeats_nothing() {
     every_point("compress:", Policy::Gzip, Chains::SpanReopens);
 }
 
-/// Chains stay within a file (see
-/// `known_bug_a_deletion_and_the_trim_it_calls_for_are_not_one_step`).
+/// Chains stay within a file, so files are trimmed on their own (a chain
+/// across files is dropped in one step with them: see the drop cases).
 #[cfg(debug_assertions)]
 #[test]
 fn podlogd_killed_at_any_step_of_a_trim_loses_and_repeats_nothing() {
     every_point("trim:", Policy::Plain, Chains::Whole);
 }
 
-/// Chains stay within a file (see
-/// `known_bug_a_deletion_and_the_trim_it_calls_for_are_not_one_step`).
+/// Chains stay within a file, so files are deleted on their own.
 #[cfg(debug_assertions)]
 #[test]
 fn podlogd_killed_at_any_step_of_a_deletion_loses_and_repeats_nothing() {
     every_point("delete:", Policy::Plain, Chains::Whole);
+}
+
+/// A chain spans every rotation: deleting the oldest file by count drops
+/// the chain's end from the next file's head in the same step.
+#[cfg(debug_assertions)]
+#[test]
+fn podlogd_killed_at_any_step_of_a_drop_loses_and_repeats_nothing() {
+    every_point("drop:", Policy::PlainByCount, Chains::SpanReopens);
 }
 
 #[test]
@@ -927,22 +951,21 @@ fn bad_lifecycle_settings_are_configuration_errors() {
 }
 
 // ---------------------------------------------------------------------------
-// Known bugs, reproduced; the crash cases above steer clear of them
+// What used to go wrong
 // ---------------------------------------------------------------------------
 
 /// Until the runtime's first resync, the lifecycle manager knows neither
-/// the pod's annotations nor that its container runs, so the current
-/// attempt's `0.log` is not the active file to it; an empty one "holds no
-/// events" and the planner deletes it. The runtime then writes into an
-/// unlinked file: everything the container writes afterwards is lost, and
-/// nothing rotates it again. The manager's first full pass runs at start-up,
-/// a few milliseconds before the first resync, so a `0.log` that is empty
-/// when podlogd starts (a container that has not logged yet, or one just
-/// rotated when podlogd restarts) is deleted.
+/// the pod's annotations nor that its container runs; the current
+/// attempt's `0.log`, empty when podlogd starts (a container that has not
+/// logged yet, or one just rotated when podlogd restarts), looked like a
+/// file holding no events and was deleted, the runtime then writing into an
+/// unlinked file. The manager now plans nothing for a container before the
+/// runtime has described it, and never deletes or trims the newest
+/// attempt's `0.log` unless that container is known to have exited: the
+/// file stays, what the container writes is served, and it rotates.
 #[cfg(debug_assertions)]
 #[test]
-#[ignore = "known bug: an empty active 0.log is deleted before the runtime's first resync"]
-fn known_bug_an_empty_active_log_is_deleted_at_start_up() {
+fn an_empty_active_log_is_kept_until_the_runtime_describes_it() {
     Scenario {
         fault: None,
         policy: Policy::Plain,
@@ -954,40 +977,39 @@ fn known_bug_an_empty_active_log_is_deleted_at_start_up() {
 }
 
 /// When the oldest file's last event continues in the next file, retention
-/// drops it with two steps, each its own intent: delete the one file, then
-/// trim the other's head (the event's tail). A consumer reading between the
-/// two gets that tail as an event of its own: its first chunk missing, not
-/// flagged. Without any fault, the writer's periodic reads land in that
-/// window within a few runs.
+/// drops it in one step: the next file's head is replaced and the older
+/// file deleted with listings held, so a consumer reading at any moment
+/// (the writer's periodic reads, while podlogd rotates and retains) never
+/// gets the event's tail as an event of its own, nor its head joined to
+/// another event. Done as two steps, a read between them got the tail
+/// within a few runs.
 #[cfg(debug_assertions)]
 #[test]
-#[ignore = "known bug: a read between a deletion and its paired trim serves a chain's tail as an event"]
-fn known_bug_a_read_between_a_deletion_and_its_trim_gets_a_cut_event() {
+fn a_read_while_retention_drops_a_chain_spanning_files_never_gets_part_of_it() {
     let rt = runtime();
-    for _ in 0..5 {
+    for _ in 0..10 {
         Scenario {
             fault: None,
             policy: Policy::PlainByCount,
             chains: Chains::SpanReopens,
             prewritten: PREWRITTEN,
-            step: "delete",
+            step: "drop",
         }
         .run(&rt);
     }
 }
 
-/// The same two steps, killed between them (here right after the delete):
-/// the restarted manager takes the next file, whose predecessor is gone,
-/// to start with no chain open, so nothing trims the chain's tail any more
-/// and it is served as an event of its own, for good (until retention
-/// drops the file). With a count limit, the byte budget does not make a new
-/// plan trim it by chance.
+/// Killed between the two halves of that step (the next file's head
+/// trimmed, the older file not deleted yet), podlogd finishes the step at
+/// start-up, before it serves: the chain's head does not stay behind
+/// joined to the next event, nor its tail as an event of its own. With a
+/// count limit, the byte budget does not make a new plan trim it by
+/// chance. (Done as two steps, a kill between them left the tail for good.)
 #[cfg(debug_assertions)]
 #[test]
-#[ignore = "known bug: a kill between a deletion and its paired trim leaves a chain's tail, served as an event"]
-fn known_bug_a_deletion_and_the_trim_it_calls_for_are_not_one_step() {
+fn a_kill_in_the_middle_of_dropping_a_chain_spanning_files_leaves_no_part_of_it() {
     Scenario::kill(
-        Fault::DeleteAfterUnlink,
+        Fault::DropAfterReplace,
         Policy::PlainByCount,
         Chains::SpanReopens,
     )

@@ -13,14 +13,22 @@
 //! - `cri`: [`Cri`] runs pods and containers over CRI as the kubelet would.
 //! - `agent`: [`Agent`] runs podlogd in this process on that runtime, with
 //!   `curl` as its HTTP client.
+//! - `logdir`: [`DirWatch`] samples a container's log directory from
+//!   outside (peak disk use, copies of rotated files), and
+//!   [`split_events`] cuts stored lines back into events.
 
 mod agent;
 mod containerd;
 mod cri;
 mod image;
+mod logdir;
 
 pub use agent::{get, Agent, Follow};
 pub use cri::{Cri, Pod, PodSpec};
+pub use logdir::{
+    is_rotated_plain, listing, parse_cri, reader_order, split_events, CriLine, DirWatch,
+    SplitReport, StoredEvent, Watched,
+};
 
 pub use containerd::{
     chain, require_runtime, require_tools, sweep_leftovers, Containerd, HarnessError, Tools,

@@ -55,7 +55,7 @@ pub use model::{
     limits, Compress, Delimiter, Effective, Multiline, PolicySpec, Rotate, StartPattern,
 };
 pub use quantity::{format_duration, parse_duration, parse_size, DurationError, SizeError};
-pub use retention::{plan, Action, EventMark, FileFacts};
+pub use retention::{plan, Action, EventMark, FileFacts, HeadTrim};
 
 /// Default cap on one event's content, in bytes (1 MiB).
 pub const DEFAULT_MAX_EVENT_BYTES: u64 = 1 << 20;

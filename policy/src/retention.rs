@@ -32,8 +32,9 @@ pub struct FileFacts {
     /// The container attempt (restart count) that wrote it. Informational:
     /// order comes from the order of the files.
     pub attempt: u32,
-    /// The runtime is writing this file (`<attempt>.log` of the running
-    /// container).
+    /// The runtime is writing this file, or may (`<attempt>.log` of the
+    /// newest attempt, unless its container is known to have exited): it is
+    /// never deleted or trimmed, and it is the file rotated.
     pub active: bool,
     /// Already compressed.
     pub compressed: bool,
@@ -76,6 +77,32 @@ pub enum Action {
         /// The file.
         file: String,
     },
+    /// Delete `files` and, with `trim`, drop the head of the file after
+    /// them, all as one step: an event (a `P…F` chain, or a multi-line
+    /// event) begins in one of these files and ends in the next, so
+    /// deleting a file alone would leave the rest of that event as an
+    /// event of its own, and trimming the next file alone would leave its
+    /// beginning without its end.
+    DropSpan {
+        /// The files deleted, oldest first: at least one, and at least two
+        /// when `trim` is `None`. Each one's last event continues in the
+        /// next (of these files, or `trim`'s).
+        files: Vec<String>,
+        /// The file whose head ends the last deleted file's last event, and
+        /// where it is cut.
+        trim: Option<HeadTrim>,
+    },
+}
+
+/// The head of a file dropped by [`Action::DropSpan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeadTrim {
+    /// The file.
+    pub file: String,
+    /// First byte kept: one of the file's event marks, never 0. The bytes
+    /// before it end an event of the deleted files, and may hold more whole
+    /// events that go too.
+    pub offset: u64,
 }
 
 /// A byte range of one file that belongs to a unit.
@@ -139,11 +166,18 @@ struct Unit {
 ///
 /// # Actions
 ///
-/// In order: [`Action::Rotate`] (active files), [`Action::Delete`] and
-/// [`Action::TrimHead`] (oldest file first), then [`Action::Compress`].
-/// Retention is computed on the files as given: after a rotation the agent
-/// plans again with the new file set. Applying the deletes and trims and
-/// planning again with the same `now` yields no further delete or trim.
+/// In order: [`Action::Rotate`] (active files), [`Action::Delete`],
+/// [`Action::DropSpan`] and [`Action::TrimHead`] (oldest file first), then
+/// [`Action::Compress`]. A dropped event that spans files makes one
+/// [`Action::DropSpan`] of every file it touches (deleted, and the head of
+/// the first one kept, trimmed), together with the other files that such
+/// events chain to them; a file whose events all lie within it is deleted
+/// or trimmed on its own. So carrying out the retention actions one at a
+/// time, in order, never leaves part of an event: after each, every event
+/// is whole or gone. Retention is computed on the files as given: after a
+/// rotation the agent plans again with the new file set. Applying the
+/// retention actions and planning again with the same `now` yields no
+/// further retention action.
 pub fn plan(
     policy: &Effective,
     files: &[FileFacts],
@@ -168,20 +202,61 @@ pub fn plan(
             *s = Some(s.map_or(p.start, |s| s.min(p.start)));
         }
     }
+    // joined[i]: file i starts with the rest of an event begun in an
+    // earlier file (the last one before it with bytes).
+    let mut joined = vec![false; files.len()];
+    for unit in &units {
+        for w in unit.pieces.windows(2) {
+            if w[1].file != w[0].file {
+                joined[w[1].file] = true;
+            }
+        }
+    }
     let mut deleted = vec![false; files.len()];
-    for (i, f) in files.iter().enumerate().filter(|(_, f)| !f.active) {
+    // The action deleting the last file with bytes seen, while that file
+    // is deleted: a file joined to it joins that action.
+    let mut open: Option<usize> = None;
+    for (i, f) in files.iter().enumerate() {
+        if f.active {
+            open = None;
+            continue;
+        }
+        let joins = if joined[i] { open } else { None };
         match kept_start[i] {
             None => {
                 deleted[i] = true;
-                actions.push(Action::Delete {
-                    file: f.name.clone(),
-                });
+                if f.size == 0 {
+                    // Holds nothing: no event to keep whole.
+                    actions.push(Action::Delete {
+                        file: f.name.clone(),
+                    });
+                    continue;
+                }
+                match joins {
+                    Some(k) => join(&mut actions[k], &f.name, None),
+                    None => {
+                        actions.push(Action::Delete {
+                            file: f.name.clone(),
+                        });
+                        open = Some(actions.len() - 1);
+                    }
+                }
             }
-            Some(0) => {}
-            Some(offset) => actions.push(Action::TrimHead {
-                file: f.name.clone(),
-                offset,
-            }),
+            Some(0) => open = None,
+            Some(offset) => {
+                let trim = HeadTrim {
+                    file: f.name.clone(),
+                    offset,
+                };
+                match joins {
+                    Some(k) => join(&mut actions[k], &f.name, Some(trim)),
+                    None => actions.push(Action::TrimHead {
+                        file: trim.file,
+                        offset,
+                    }),
+                }
+                open = None;
+            }
         }
     }
 
@@ -199,6 +274,25 @@ pub fn plan(
         }
     }
     actions
+}
+
+/// Adds the file `file` to the deletion `action` as the file its last
+/// deleted file's last event continues in: deleted too (`trim` is `None`),
+/// or trimmed by `trim`. A lone [`Action::Delete`] becomes an
+/// [`Action::DropSpan`].
+fn join(action: &mut Action, file: &str, trim: Option<HeadTrim>) {
+    if let Action::Delete { file: first } = action {
+        *action = Action::DropSpan {
+            files: vec![std::mem::take(first)],
+            trim: None,
+        };
+    }
+    if let Action::DropSpan { files, trim: t } = action {
+        match trim {
+            None => files.push(file.to_owned()),
+            Some(trim) => *t = Some(trim),
+        }
+    }
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -404,6 +498,16 @@ mod tests {
         }
     }
 
+    fn span(files: &[&str], trim: Option<(&str, u64)>) -> Action {
+        Action::DropSpan {
+            files: files.iter().map(|f| (*f).to_owned()).collect(),
+            trim: trim.map(|(file, offset)| HeadTrim {
+                file: file.into(),
+                offset,
+            }),
+        }
+    }
+
     #[test]
     fn everything_fits() {
         let files = [
@@ -451,16 +555,69 @@ mod tests {
             file("b", 50, &[(100, 3)]),
             active(file("c", 0, &[(10, 4)])),
         ];
-        // Room for b's own event but not the 150-byte chain: b loses the
-        // tail, a goes.
+        // Room for b's own event but not the 150-byte chain: a goes and b
+        // loses the tail, in one step.
         assert_eq!(
             plan(&policy(200, 5), &files, 10, Duration::ZERO),
-            vec![del("a"), trim("b", 50)]
+            vec![span(&["a"], Some(("b", 50)))]
         );
         // Room for the chain: a is cut at the chain's head.
         assert_eq!(
             plan(&policy(300, 5), &files, 10, Duration::ZERO),
             vec![trim("a", 100)]
+        );
+    }
+
+    #[test]
+    fn files_chained_by_events_are_dropped_in_one_step() {
+        // A chain from a through b (no event of its own) into c; an empty
+        // file between b and c; d and e start clean.
+        let mut b = file("b", 0, &[]);
+        b.size = 80;
+        let files = [
+            file("z", 0, &[(10, 0)]),
+            file("a", 0, &[(100, 1), (100, 2)]),
+            b,
+            file("empty", 0, &[]),
+            file("c", 30, &[(100, 3), (100, 4)]),
+            file("d", 0, &[(100, 5)]),
+            active(file("e", 0, &[(100, 6)])),
+        ];
+        // z is deleted on its own (nothing of it continues in a); the
+        // chain's files and the head of c go together, with c's first
+        // event; the empty file goes on its own.
+        assert_eq!(
+            plan(&policy(300, 10), &files, 10, Duration::ZERO),
+            vec![del("z"), span(&["a", "b"], Some(("c", 130))), del("empty"),]
+        );
+        // Room for c's own events: the chain goes, c keeps them.
+        assert_eq!(
+            plan(&policy(400, 10), &files, 10, Duration::ZERO),
+            vec![del("z"), span(&["a", "b"], Some(("c", 30))), del("empty"),]
+        );
+        // Two files chained, the next one starting clean: both go at once.
+        let mut b = file("b", 0, &[]);
+        b.size = 80;
+        let files = [
+            file("a", 0, &[(100, 1)]),
+            b,
+            file("c", 0, &[(100, 3)]),
+            active(file("d", 0, &[(100, 4)])),
+        ];
+        assert_eq!(
+            plan(&policy(200, 10), &files, 10, Duration::ZERO),
+            vec![span(&["a", "b"], None)]
+        );
+        // By count too: the chain's head file cannot be kept alone.
+        let files = [
+            file("a", 0, &[(100, 1), (100, 2)]),
+            file("b", 50, &[(100, 3)]),
+            file("c", 0, &[(100, 4)]),
+            active(file("d", 0, &[(100, 5)])),
+        ];
+        assert_eq!(
+            plan(&policy(10_000, 3), &files, 10, Duration::ZERO),
+            vec![span(&["a"], Some(("b", 50)))]
         );
     }
 
@@ -540,7 +697,7 @@ mod tests {
         ];
         assert_eq!(
             plan(&policy(249, 5), &files, 10, Duration::ZERO),
-            vec![del("a.gz"), trim("b", 20)]
+            vec![span(&["a.gz"], Some(("b", 20)))]
         );
         assert_eq!(plan(&policy(250, 5), &files, 10, Duration::ZERO), vec![]);
     }

@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use podlog_policy::{
-    plan, Action, Compress, Delimiter, Effective, EventMark, FileFacts, Multiline, PodPolicy,
-    PolicyError, PolicySpec, Reason, Rotate, StartPattern,
+    plan, Action, Compress, Delimiter, Effective, EventMark, FileFacts, HeadTrim, Multiline,
+    PodPolicy, PolicyError, PolicySpec, Reason, Rotate, StartPattern,
 };
 use serde_yaml::Value;
 
@@ -396,6 +396,24 @@ fn rotations(actions: &[Action]) -> Vec<&Action> {
         .collect()
 }
 
+/// Drops the head of `file` before `offset`, an event boundary.
+fn trim(files: &mut [FileFacts], file: &str, offset: u64) {
+    let f = files
+        .iter_mut()
+        .find(|f| f.name == file)
+        .expect("trims name a file");
+    assert!(
+        f.events.iter().any(|e| e.offset == offset),
+        "cut at an event boundary"
+    );
+    f.events.retain(|e| e.offset >= offset);
+    for e in &mut f.events {
+        e.offset -= offset;
+    }
+    f.size -= offset;
+    f.first_time = f.events.first().map(|e| e.time);
+}
+
 /// Carries out deletes, trims and compressions the way the executor would
 /// (a compressed file shrinks to an eighth and keeps its name plus `.gz`).
 /// Rotations are left to the caller.
@@ -404,21 +422,15 @@ fn apply(files: &mut Vec<FileFacts>, actions: &[Action]) {
         match a {
             Action::Rotate { .. } => {}
             Action::Delete { file } => files.retain(|f| &f.name != file),
-            Action::TrimHead { file, offset } => {
-                let f = files
-                    .iter_mut()
-                    .find(|f| &f.name == file)
-                    .expect("trims name a file");
-                assert!(
-                    f.events.iter().any(|e| e.offset == *offset),
-                    "cut at an event boundary"
-                );
-                f.events.retain(|e| e.offset >= *offset);
-                for e in &mut f.events {
-                    e.offset -= offset;
+            Action::TrimHead { file, offset } => trim(files, file, *offset),
+            Action::DropSpan {
+                files: deleted,
+                trim: cut,
+            } => {
+                files.retain(|f| !deleted.contains(&f.name));
+                if let Some(cut) = cut {
+                    trim(files, &cut.file, cut.offset);
                 }
-                f.size -= offset;
-                f.first_time = f.events.first().map(|e| e.time);
             }
             Action::Compress { file } => {
                 let f = files
@@ -598,19 +610,20 @@ fn bar_retention_keeps_the_newest_whole_events_within_100mi() {
     // 09:00's own five events (43Mi): 92Mi. The chain next (9Mi) would make
     // 101Mi, so it goes with everything older, although 8Mi more would fit
     // by bytes. The cut is at 09:00's first own event; the stack trace
-    // stays whole.
+    // stays whole. The chain spans 08:00's file and 09:00's head, so that
+    // file is deleted and that head trimmed in one step.
     assert_eq!(
         actions,
         vec![
             Action::Delete {
                 file: "0.log.20261121-070000".into()
             },
-            Action::Delete {
-                file: "0.log.20261121-080000".into()
-            },
-            Action::TrimHead {
-                file: "0.log.20261121-090000".into(),
-                offset: 4 * MI
+            Action::DropSpan {
+                files: vec!["0.log.20261121-080000".into()],
+                trim: Some(HeadTrim {
+                    file: "0.log.20261121-090000".into(),
+                    offset: 4 * MI
+                }),
             },
             Action::Compress {
                 file: "0.log.20261121-090000".into()
@@ -715,6 +728,9 @@ fn bar_cuts_only_between_multiline_events_and_never_inside_a_chain() {
                     cuts.insert(offset);
                 }
                 Action::Delete { file } => panic!("the chain's head is pinned: {file}"),
+                Action::DropSpan { files, .. } => {
+                    panic!("the chain's head is pinned: {files:?}")
+                }
                 Action::Rotate { .. } | Action::Compress { .. } => {}
             }
         }
@@ -811,8 +827,10 @@ fn a_day_of_hourly_rotation_and_retention() {
                 assert!(rotations(&actions).is_empty());
             }
             for a in &actions {
-                if let Action::Delete { file } = a {
-                    deleted.push(file.clone());
+                match a {
+                    Action::Delete { file } => deleted.push(file.clone()),
+                    Action::DropSpan { files, .. } => deleted.extend(files.iter().cloned()),
+                    _ => {}
                 }
             }
             apply(&mut files, &actions);

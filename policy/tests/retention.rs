@@ -6,12 +6,13 @@
 //! and the last one active, and picks random budgets. The model knows the
 //! ground truth (which bytes belong to which event) and finds the largest
 //! number of newest events that fits by trying every count; the planner only
-//! sees the file facts.
+//! sees the file facts. Retention actions are also applied one at a time,
+//! checking that no step leaves part of an event.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use podlog_policy::{plan, Action, Effective, EventMark, FileFacts};
+use podlog_policy::{plan, Action, Effective, EventMark, FileFacts, HeadTrim};
 use proptest::prelude::*;
 
 const UNIT: i64 = 1_000_000_000;
@@ -266,32 +267,48 @@ impl Case {
     }
 }
 
+/// Whether `action` deletes the file `name`.
+fn deletes(action: &Action, name: &str) -> bool {
+    match action {
+        Action::Delete { file } => file == name,
+        Action::DropSpan { files, .. } => files.iter().any(|f| f == name),
+        _ => false,
+    }
+}
+
+/// Where `action` cuts the head of the file `name`, if it does.
+fn trims(action: &Action, name: &str) -> Option<u64> {
+    match action {
+        Action::TrimHead { file, offset } if file == name => Some(*offset),
+        Action::DropSpan {
+            trim: Some(HeadTrim { file, offset }),
+            ..
+        } if file == name => Some(*offset),
+        _ => None,
+    }
+}
+
 /// Applies the plan's deletes and trims to the facts, as the executor would.
 fn apply(files: &[FileFacts], actions: &[Action]) -> Vec<FileFacts> {
     let mut out = Vec::new();
     for f in files {
-        if actions
-            .iter()
-            .any(|a| matches!(a, Action::Delete { file } if *file == f.name))
-        {
+        if actions.iter().any(|a| deletes(a, &f.name)) {
             continue;
         }
         let mut f = f.clone();
         for a in actions {
-            if let Action::TrimHead { file, offset } = a {
-                if *file == f.name {
-                    f.size -= offset;
-                    f.events = f
-                        .events
-                        .iter()
-                        .filter(|e| e.offset >= *offset)
-                        .map(|e| EventMark {
-                            offset: e.offset - offset,
-                            time: e.time,
-                        })
-                        .collect();
-                    f.first_time = f.events.first().map(|e| e.time);
-                }
+            if let Some(offset) = trims(a, &f.name) {
+                f.size -= offset;
+                f.events = f
+                    .events
+                    .iter()
+                    .filter(|e| e.offset >= offset)
+                    .map(|e| EventMark {
+                        offset: e.offset - offset,
+                        time: e.time,
+                    })
+                    .collect();
+                f.first_time = f.events.first().map(|e| e.time);
             }
         }
         out.push(f);
@@ -302,8 +319,31 @@ fn apply(files: &[FileFacts], actions: &[Action]) -> Vec<FileFacts> {
 fn retention_actions(actions: &[Action]) -> Vec<&Action> {
     actions
         .iter()
-        .filter(|a| matches!(a, Action::Delete { .. } | Action::TrimHead { .. }))
+        .filter(|a| {
+            matches!(
+                a,
+                Action::Delete { .. } | Action::TrimHead { .. } | Action::DropSpan { .. }
+            )
+        })
         .collect()
+}
+
+/// Checks a file a trim cuts: not active, not compressed, cut at one of its
+/// marks (never 0).
+fn check_trim(
+    files: &[FileFacts],
+    a: &Action,
+    file: &str,
+    offset: u64,
+) -> Result<(), TestCaseError> {
+    let f = files.iter().find(|f| f.name == file).unwrap();
+    prop_assert!(!f.active && !f.compressed, "{a:?}");
+    prop_assert!(offset > 0, "{a:?}");
+    prop_assert!(
+        f.events.iter().any(|e| e.offset == offset),
+        "{a:?} not at a mark"
+    );
+    Ok(())
 }
 
 proptest! {
@@ -322,17 +362,70 @@ proptest! {
         let actions = plan(&case.policy, &files, case.now, Duration::ZERO);
         for a in &actions {
             match a {
-                Action::TrimHead { file, offset } => {
-                    let f = files.iter().find(|f| f.name == *file).unwrap();
-                    prop_assert!(!f.active && !f.compressed, "{a:?}");
-                    prop_assert!(*offset > 0);
-                    prop_assert!(f.events.iter().any(|e| e.offset == *offset), "{a:?} not at a mark");
-                }
+                Action::TrimHead { file, offset } => check_trim(&files, a, file, *offset)?,
                 Action::Delete { file } => {
                     let f = files.iter().find(|f| f.name == *file).unwrap();
                     prop_assert!(!f.active, "{a:?}");
                 }
+                Action::DropSpan { files: deleted, trim } => {
+                    prop_assert!(!deleted.is_empty(), "{a:?}");
+                    prop_assert!(trim.is_some() || deleted.len() >= 2, "{a:?}");
+                    for d in deleted {
+                        let f = files.iter().find(|f| f.name == *d).unwrap();
+                        prop_assert!(!f.active && f.size > 0, "{a:?}");
+                    }
+                    if let Some(t) = trim {
+                        prop_assert!(!deleted.contains(&t.file), "{a:?}");
+                        check_trim(&files, a, &t.file, t.offset)?;
+                    }
+                }
                 Action::Rotate { .. } | Action::Compress { .. } => {}
+            }
+        }
+    }
+
+    /// Carrying out the retention actions one at a time, in order, never
+    /// leaves part of an event: after each, every event (and the orphan
+    /// tail) is whole or gone. A file is never touched twice.
+    #[test]
+    fn every_step_leaves_events_whole(case in case()) {
+        let files = case.facts();
+        let actions = plan(&case.policy, &files, case.now, Duration::ZERO);
+        // Per file: kept from this offset (in the file), or deleted.
+        let mut kept: Vec<Option<u64>> = vec![Some(0); files.len()];
+        let mut touched = vec![false; files.len()];
+        for a in retention_actions(&actions) {
+            for (i, f) in files.iter().enumerate() {
+                let del = deletes(a, &f.name);
+                let cut = trims(a, &f.name);
+                if del || cut.is_some() {
+                    prop_assert!(!touched[i], "{} touched twice: {actions:?}", f.name);
+                    touched[i] = true;
+                }
+                if del {
+                    kept[i] = None;
+                } else if let Some(offset) = cut {
+                    kept[i] = Some(offset);
+                }
+            }
+            for (k, atom) in case.atoms.iter().enumerate() {
+                let mut present = 0;
+                for (i, from) in kept.iter().enumerate() {
+                    let Some(from) = *from else { continue };
+                    for (_, start, len) in case.overlaps(i).into_iter().filter(|o| o.0 == k) {
+                        // A compressed file is kept or deleted whole.
+                        present += if case.compressed[i].is_some() {
+                            len
+                        } else {
+                            (start + len).saturating_sub(start.max(from))
+                        };
+                    }
+                }
+                prop_assert!(
+                    present == 0 || present == atom.len,
+                    "after {a:?}, {present} of the {} bytes of atom {k} are left\nfiles {files:?}\nactions {actions:?}",
+                    atom.len
+                );
             }
         }
     }
@@ -343,11 +436,8 @@ proptest! {
         let actions = plan(&case.policy, &files, case.now, Duration::ZERO);
         let want = case.expected();
         for (i, f) in files.iter().enumerate() {
-            let deleted = actions.iter().any(|a| matches!(a, Action::Delete { file } if *file == f.name));
-            let trimmed = actions.iter().find_map(|a| match a {
-                Action::TrimHead { file, offset } if *file == f.name => Some(*offset),
-                _ => None,
-            });
+            let deleted = actions.iter().any(|a| deletes(a, &f.name));
+            let trimmed = actions.iter().find_map(|a| trims(a, &f.name));
             let got = if deleted { None } else { Some(trimmed.unwrap_or(0)) };
             if f.active {
                 prop_assert_eq!(got, Some(0));
@@ -406,9 +496,13 @@ proptest! {
         };
         let actions = plan(&policy, &facts, now, Duration::from_nanos(grace));
         for a in &actions {
-            if let Action::TrimHead { file, offset } = a {
-                let f = facts.iter().find(|f| f.name == *file).unwrap();
-                prop_assert!(f.events.iter().any(|e| e.offset == *offset));
+            for f in &facts {
+                if let Some(offset) = trims(a, &f.name) {
+                    prop_assert!(f.events.iter().any(|e| e.offset == offset), "{a:?}");
+                }
+                if deletes(a, &f.name) {
+                    prop_assert!(!f.active, "{a:?}");
+                }
             }
         }
     }

@@ -48,13 +48,23 @@ pub enum Fault {
     TrimReplaced,
     DeleteBegun,
     DeleteAfterUnlink,
+    DropBegun,
+    DropPartialTemp,
+    DropAfterTemp,
+    DropTempWritten,
+    /// Between replacing the trimmed file and deleting the others: the one
+    /// point where the files alone do not read as whole events (listings
+    /// are held there, and recovery runs before podlogd serves).
+    DropAfterReplace,
+    DropAfterUnlink,
+    DropReplaced,
 }
 
 // === impl Fault ===
 
 impl Fault {
     /// Every fault point, in the order the steps reach them.
-    pub const ALL: [Fault; 21] = [
+    pub const ALL: [Fault; 28] = [
         Fault::RotateBegun,
         Fault::RotateAfterRename,
         Fault::RotateRenamed,
@@ -76,6 +86,13 @@ impl Fault {
         Fault::TrimReplaced,
         Fault::DeleteBegun,
         Fault::DeleteAfterUnlink,
+        Fault::DropBegun,
+        Fault::DropPartialTemp,
+        Fault::DropAfterTemp,
+        Fault::DropTempWritten,
+        Fault::DropAfterReplace,
+        Fault::DropAfterUnlink,
+        Fault::DropReplaced,
     ];
 
     /// The point's name, as written in `PODLOG_FAULT`.
@@ -102,6 +119,13 @@ impl Fault {
             Fault::TrimReplaced => "trim:replaced",
             Fault::DeleteBegun => "delete:begun",
             Fault::DeleteAfterUnlink => "delete:after-unlink",
+            Fault::DropBegun => "drop:begun",
+            Fault::DropPartialTemp => "drop:partial-temp",
+            Fault::DropAfterTemp => "drop:after-temp",
+            Fault::DropTempWritten => "drop:temp-written",
+            Fault::DropAfterReplace => "drop:after-replace",
+            Fault::DropAfterUnlink => "drop:after-unlink",
+            Fault::DropReplaced => "drop:replaced",
         }
     }
 

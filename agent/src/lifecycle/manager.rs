@@ -12,6 +12,20 @@
 //! their container running; exited containers' files are left to
 //! retention. The executor's steps block (fsync, CRI), so they run on
 //! blocking threads, one at a time.
+//!
+//! Nothing is planned for a container the runtime has not described: the
+//! manager waits for the runtime's first resync, and then skips a container
+//! until the snapshot holds its pod and the container of its newest
+//! attempt. Until then neither its policy (the pod's annotations) nor
+//! whether that attempt's `N.log` is still written is known: an empty
+//! `N.log` would look like a file holding no events, and be deleted while
+//! the runtime writes it. Independently, the newest attempt's `N.log` is always
+//! given to the planner as the active file, never deleted or trimmed,
+//! unless the runtime reports that container exited.
+//!
+//! The executor's intent journal is recovered before the manager runs
+//! ([`recover`], at start-up, before podlogd serves) and again whenever a
+//! step is left pending.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -139,7 +153,29 @@ fn read_head(content: &Content, len: u64) -> Vec<u8> {
     buf
 }
 
-/// Runs until `cancel`.
+/// Finishes or rolls back the steps a crash interrupted
+/// ([`Executor::recover`]) and logs each outcome. Blocks (fsync, and CRI
+/// for a rotation): call it on a blocking thread, at start-up before
+/// podlogd serves, since a step cut in the middle can leave files that read
+/// as a cut event until it is recovered.
+pub fn recover(executor: &mut Executor) {
+    for r in executor.recover() {
+        match &r.outcome {
+            Ok(o) => {
+                tracing::info!(id = %r.id, outcome = ?o, "interrupted lifecycle step recovered")
+            }
+            Err(e @ super::LifecycleError::ReopenUnavailable { .. }) => {
+                tracing::warn!(id = %r.id, error = %e, "interrupted rotation waits for the runtime; it is recovered once the runtime answers")
+            }
+            Err(e) => {
+                tracing::error!(id = %r.id, error = %e, "interrupted lifecycle step could not be recovered; it stays pending")
+            }
+        }
+    }
+}
+
+/// Runs until `cancel`, with `executor` already recovered ([`recover`]).
+/// Plans nothing before the runtime's first resync.
 pub async fn run(
     discovery: Arc<Discovery>,
     runtime: Arc<Runtime>,
@@ -152,25 +188,12 @@ pub async fn run(
     let executor = Arc::new(Mutex::new(executor));
     let marks: Arc<Mutex<MarkCache>> = Arc::default();
     let known: Arc<Mutex<Known>> = Arc::default();
-    {
-        let ex = executor.clone();
-        let reports = tokio::task::spawn_blocking(move || {
-            ex.lock()
-                .expect("the executor lock is not poisoned")
-                .recover()
-        })
-        .await
-        .unwrap_or_default();
-        for r in reports {
-            match &r.outcome {
-                Ok(o) => {
-                    tracing::info!(id = %r.id, outcome = ?o, "interrupted lifecycle step recovered")
-                }
-                Err(e) => {
-                    tracing::error!(id = %r.id, error = %e, "interrupted lifecycle step could not be recovered; it stays pending")
-                }
-            }
-        }
+    // Before the runtime's first resync its snapshot is empty: every
+    // container would look unknown, its pod's annotations missing and its
+    // active file not known to be written.
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        _ = runtime.synced() => {}
     }
     let mut tick = tokio::time::interval(settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -298,7 +321,7 @@ impl Job {
                     &buf[pos..end],
                     lp,
                     &mut |e: &Event<'_>| {
-                        spans.push((e.head, e.end.at));
+                        spans.push((e.head, e.tail));
                     },
                 );
                 pos = end;
@@ -346,13 +369,20 @@ impl Job {
         let Some((&current, _)) = groups.iter().next_back() else {
             return false;
         };
+        // Not described by the runtime yet (a pod or an attempt newer than
+        // its last resync): its policy and whether its N.log is written are
+        // unknown. The resync that discovery's hint asks for describes it.
+        let Some(instance) = self.pod.instance(container, current) else {
+            tracing::debug!(pod = %dir, container = %container, attempt = current, "not described by the runtime yet; its files are left alone");
+            return false;
+        };
         // The active file is the current attempt's N.log while the runtime
         // reports its container running; that container is reopened.
-        let running = self
-            .pod
-            .instance(container, current)
-            .filter(|i| i.state == "CONTAINER_RUNNING")
-            .map(|i| i.id.clone());
+        let running = (instance.state == "CONTAINER_RUNNING").then(|| instance.id.clone());
+        // That N.log stays pinned (never deleted or trimmed) unless the
+        // container is known to have exited: created, unknown or running,
+        // the runtime may write it.
+        let exited = instance.state == "CONTAINER_EXITED";
         let active_name = format!("{current}.log");
         if self.size_only {
             let Some(_) = running else { return false };
@@ -410,8 +440,19 @@ impl Job {
                 let Ok(plain) = self.root.open_file(&path) else {
                     continue;
                 };
+                if f.rotated.is_some()
+                    && !f.compressed
+                    && fileset::written_until(&plain.file).is_some()
+                {
+                    // The runtime still writes this renamed file (it is
+                    // writing out what it buffered before closing it):
+                    // compressing, trimming or deleting it now would lose
+                    // those lines. Its closing is a notification.
+                    telemetry::lifecycle_deferred(dir, container, &f.name);
+                    return false;
+                }
                 let size = plain.size;
-                let active = running.is_some() && *attempt == current && f.rotated.is_none();
+                let active = !exited && *attempt == current && f.rotated.is_none();
                 let events = if f.compressed {
                     // Kept or deleted whole; the next file starts afresh.
                     open = [false, false];
@@ -488,16 +529,11 @@ impl Job {
             let (op, r) = match &a {
                 Action::Rotate { .. } => {
                     let Some(id) = &running else { continue };
-                    let r = ex.rotate(d, current, id, now_nanos());
-                    if let Ok(r) = &r {
-                        known
-                            .lock()
-                            .expect("the known lock is not poisoned")
-                            .entry(self.key.clone())
-                            .or_default()
-                            .insert(r.rotated.clone());
+                    if !self.rotate(&mut ex, known, current, id) {
+                        break;
                     }
-                    ("rotate", r.map(|_| 0))
+                    rotated = true;
+                    continue;
                 }
                 Action::Compress { file } => (
                     "compress",
@@ -505,23 +541,20 @@ impl Job {
                         .map(|c| c.bytes_freed()),
                 ),
                 Action::Delete { file } => ("delete", ex.delete(d, file).map(|x| x.bytes_freed)),
+                Action::DropSpan { files, trim } => {
+                    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+                    let trim = trim.as_ref().map(|t| (t.file.as_str(), t.offset));
+                    ("drop", ex.drop_span(d, &files, trim).map(|x| x.bytes_freed))
+                }
                 Action::TrimHead { file, offset } => (
                     "trim",
                     ex.trim_head(d, file, *offset).map(|t| t.bytes_freed),
                 ),
             };
-            match r {
-                Ok(freed) => {
-                    rotated |= op == "rotate";
-                    telemetry::lifecycle_step(op, true, freed);
-                }
-                Err(e) => {
-                    telemetry::lifecycle_step(op, false, 0);
-                    tracing::warn!(pod = %dir, container = %container, op, error = %e, "lifecycle step failed");
-                    // The plan was made for the files as they were; plan
-                    // again on the next pass.
-                    break;
-                }
+            if !self.counted(op, r) {
+                // The plan was made for the files as they were; plan
+                // again on the next pass.
+                break;
             }
         }
         rotated
@@ -532,20 +565,35 @@ impl Job {
     /// failure is counted and logged.
     fn rotate(&self, ex: &mut Executor, known: &Mutex<Known>, current: u32, id: &str) -> bool {
         let (dir, container) = (&self.key.0, &self.key.1);
-        match ex.rotate([dir.as_str(), container.as_str()], current, id, now_nanos()) {
-            Ok(r) => {
-                known
-                    .lock()
-                    .expect("the known lock is not poisoned")
-                    .entry(self.key.clone())
-                    .or_default()
-                    .insert(r.rotated);
-                telemetry::lifecycle_step("rotate", true, 0);
+        let r = ex.rotate([dir.as_str(), container.as_str()], current, id, now_nanos());
+        let r = r.map(|r| {
+            known
+                .lock()
+                .expect("the known lock is not poisoned")
+                .entry(self.key.clone())
+                .or_default()
+                .insert(r.rotated);
+            0
+        });
+        self.counted("rotate", r)
+    }
+
+    /// Counts and logs the outcome of step `op` (bytes freed, or the
+    /// error); true when it succeeded.
+    fn counted(&self, op: &'static str, r: Result<u64, crate::lifecycle::LifecycleError>) -> bool {
+        use crate::lifecycle::LifecycleError as E;
+        match r {
+            Ok(freed) => {
+                telemetry::lifecycle_step(op, true, freed);
                 true
             }
             Err(e) => {
-                telemetry::lifecycle_step("rotate", false, 0);
-                tracing::warn!(pod = %dir, container = %container, op = "rotate", error = %e, "lifecycle step failed");
+                telemetry::lifecycle_step(op, false, 0);
+                if matches!(e, E::ReopenRefused { .. } | E::ReopenUnavailable { .. }) {
+                    telemetry::reopen_failed();
+                }
+                let (dir, container) = (&self.key.0, &self.key.1);
+                tracing::warn!(pod = %dir, container = %container, op, error = %e, "lifecycle step failed");
                 false
             }
         }

@@ -27,11 +27,20 @@
 //!   the old content); without it: it already replaced the file.
 //!   `Replaced`: complete.
 //! - **Delete.** Remove the file if it is still there, complete.
+//! - **Drop a span.** `Replaced`: complete. With a trim, `Begun`: remove
+//!   the possibly partial temporary file, complete (nothing else was
+//!   touched: rolled back). `TempWritten`: the temporary file is whole;
+//!   with listings held, replace the trimmed file with it if it is still
+//!   there (if that file is gone, remove it instead), then delete whichever
+//!   of the files are still there (finished). Without a trim: delete
+//!   whichever are still there, listings held (finished). A kill between
+//!   the replace and the deletions is the only one after which the files
+//!   alone read as a cut event; podlogd recovers before it serves.
 
 use std::io;
 
 use crate::fileset::Codec;
-use crate::journal::{EntryId, Intent, Phase};
+use crate::journal::{EntryId, Intent, Phase, SpanTrim};
 
 use super::{at, fs, read_full, Executor, LifecycleError, ReopenError, Undo, CHUNK};
 
@@ -129,6 +138,9 @@ impl Executor {
                 self.remove(&dir, file, "delete")?;
                 self.sync_dir(&dir, "delete: sync the directory")?;
                 Recovered::Finished
+            }
+            Intent::DropSpan { files, trim, .. } => {
+                self.recover_drop(id, &dir, files, trim.as_ref(), phase)?
             }
         };
         self.journal.complete(id)?;
@@ -271,6 +283,48 @@ impl Executor {
             Ok(false) => Err(bad("the content differs")),
             Err(_) => Err(bad("it does not decompress")),
         }
+    }
+
+    fn recover_drop(
+        &mut self,
+        id: EntryId,
+        dir: &[&str],
+        files: &[String],
+        trim: Option<&SpanTrim>,
+        phase: Phase,
+    ) -> Result<Recovered, LifecycleError> {
+        if phase == Phase::Replaced {
+            return Ok(Recovered::Finished);
+        }
+        if let Some(t) = trim {
+            if phase == Phase::Begun {
+                self.remove(dir, &t.temp, "drop: remove the temporary file")?;
+                self.sync_dir(dir, "drop: sync the directory")?;
+                return Ok(Recovered::RolledBack);
+            }
+        }
+        // Listed before listings are held: the lock is not reentrant.
+        let names = self.files(dir)?;
+        let has = |n: &str| names.iter().any(|f| f == n);
+        let root = self.root.clone();
+        let held = root.hold_listings();
+        if let Some(t) = trim.filter(|t| has(&t.temp)) {
+            if has(&t.file) {
+                self.root
+                    .replace(&at(dir, &t.temp), &at(dir, &t.file))
+                    .map_err(fs("drop: replace the trimmed file"))?;
+            } else {
+                // The file was deleted meanwhile: do not bring it back.
+                self.remove(dir, &t.temp, "drop: remove the temporary file")?;
+            }
+        }
+        for f in files {
+            self.remove(dir, f, "drop: delete")?;
+        }
+        drop(held);
+        self.sync_dir(dir, "drop: sync the directory")?;
+        self.journal.advance(id, Phase::Replaced)?;
+        Ok(Recovered::Finished)
     }
 
     fn recover_trim(

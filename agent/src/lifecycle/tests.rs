@@ -635,6 +635,101 @@ fn delete_removes_the_file() {
     assert!(!ex.has_pending());
 }
 
+// --- drop a span ---
+
+/// Two rotated files (`X`, then `X.001`, of `n` lines each and the line a
+/// reopen puts in each) and `0.log`: their contents.
+fn two_rotated_files(s: &Setup, ex: &mut Executor, n: usize) -> (Vec<u8>, Vec<u8>) {
+    let first = rotated_file(s, ex, n);
+    s.rt.write(n);
+    ex.rotate(DIR, 0, "c1", T0).unwrap();
+    s.rt.write(1);
+    (first, s.read(&format!("{X}.001")))
+}
+
+/// The offset just after line `n` (from 1) of `text`.
+fn after_line(text: &[u8], n: usize) -> u64 {
+    text.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(n - 1)
+        .unwrap()
+        .0 as u64
+        + 1
+}
+
+#[test]
+fn drop_span_deletes_and_trims_in_one_step() {
+    let s = setup();
+    let mut ex = s.executor();
+    let second = format!("{X}.001");
+    let (first, plain) = two_rotated_files(&s, &mut ex, 10);
+    let offset = after_line(&plain, 3);
+    let d = ex.drop_span(DIR, &[X], Some((&second, offset))).unwrap();
+    assert_eq!(
+        d,
+        Dropped {
+            bytes_freed: first.len() as u64 + offset
+        }
+    );
+    assert_eq!(s.names(), vec!["0.log".to_owned(), second.clone()]);
+    assert_eq!(s.read(&second), &plain[offset as usize..]);
+    let written = s.rt.written();
+    assert_eq!(s.served(), &written[first.len() + offset as usize..]);
+    assert!(!ex.has_pending());
+}
+
+#[test]
+fn drop_span_without_a_trim_deletes_every_file() {
+    let s = setup();
+    let mut ex = s.executor();
+    let second = format!("{X}.001");
+    let (first, plain) = two_rotated_files(&s, &mut ex, 10);
+    let d = ex.drop_span(DIR, &[X, &second], None).unwrap();
+    assert_eq!(d.bytes_freed, (first.len() + plain.len()) as u64);
+    assert_eq!(s.names(), vec!["0.log".to_owned()]);
+    let written = s.rt.written();
+    assert_eq!(s.served(), &written[first.len() + plain.len()..]);
+    assert!(!ex.has_pending());
+}
+
+#[test]
+fn drop_span_refuses_before_changing_anything() {
+    let s = setup();
+    let mut ex = s.executor();
+    let second = format!("{X}.001");
+    let (first, plain) = two_rotated_files(&s, &mut ex, 10);
+    let e = ex.drop_span(DIR, &[], Some((&second, 0))).unwrap_err();
+    assert!(matches!(e, LifecycleError::NothingToDelete { .. }), "{e:?}");
+    let e = ex.drop_span(DIR, &[X], Some(("0.log", 0))).unwrap_err();
+    assert!(matches!(e, LifecycleError::WrongFile { .. }), "{e:?}");
+    let e = ex.drop_span(DIR, &["junk"], None).unwrap_err();
+    assert!(matches!(e, LifecycleError::WrongFile { .. }), "{e:?}");
+    let e = ex.drop_span(DIR, &[X], Some((&second, 5))).unwrap_err();
+    assert!(
+        matches!(e, LifecycleError::NotBoundary { offset: 5, .. }),
+        "{e:?}"
+    );
+    let e = ex
+        .drop_span(DIR, &[X], Some((&second, plain.len() as u64 + 1)))
+        .unwrap_err();
+    assert!(matches!(e, LifecycleError::BeyondEnd { .. }), "{e:?}");
+    let e = ex
+        .drop_span(DIR, &[&second], Some((&second, after_line(&plain, 1))))
+        .unwrap_err();
+    assert!(
+        matches!(&e, LifecycleError::Journal(JournalError::Intent { .. })),
+        "{e:?}"
+    );
+    assert_eq!(
+        s.names(),
+        vec!["0.log".to_owned(), X.to_owned(), second.clone()]
+    );
+    assert_eq!(s.read(X), first);
+    assert_eq!(s.read(&second), plain);
+    assert!(!ex.has_pending());
+}
+
 // --- recovery ---
 
 /// Records a compression to `X<ext>` in the journal at `phase`, as a crash
