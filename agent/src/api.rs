@@ -623,6 +623,7 @@ pub fn plan(
             image: inst.map(|i| i.image.clone()),
             labels: params.labels.then(|| p.labels()),
             annotations: params.annotations.then(|| p.annotations()),
+            policy_annotations: policy.annotations,
         },
     };
     Ok(Plan { target, spec })

@@ -209,6 +209,8 @@ struct JsonEvent {
     labels: std::collections::HashMap<String, String>,
     #[serde(default)]
     annotations: std::collections::HashMap<String, String>,
+    #[serde(default)]
+    policy_annotations: std::collections::HashMap<String, String>,
 }
 
 fn event(line: &[u8]) -> Result<pb::Event, Status> {
@@ -238,6 +240,7 @@ fn event(line: &[u8]) -> Result<pb::Event, Status> {
         node: j.node,
         labels: j.labels,
         annotations: j.annotations,
+        policy_annotations: j.policy_annotations,
     })
 }
 

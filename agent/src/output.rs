@@ -34,6 +34,10 @@ pub struct Context {
     /// large and are the same on every event.
     pub labels: Option<std::collections::BTreeMap<String, String>>,
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
+    /// The `annotations` of the container's log policy: context the pod
+    /// hands to log consumers (a fluentd configuration, a team, an index),
+    /// on every event; empty when the policy has none.
+    pub policy_annotations: std::collections::BTreeMap<String, String>,
 }
 
 // === impl Context ===
@@ -68,7 +72,12 @@ impl Context {
                 write_json_str(&mut v, val);
             }
         }
-        for (k, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
+        let policy = Some(&self.policy_annotations).filter(|m| !m.is_empty());
+        for (k, map) in [
+            ("labels", self.labels.as_ref()),
+            ("annotations", self.annotations.as_ref()),
+            ("policyAnnotations", policy),
+        ] {
             if let Some(map) = map {
                 v.extend_from_slice(b",\"");
                 v.extend_from_slice(k.as_bytes());

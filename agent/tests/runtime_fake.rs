@@ -310,3 +310,172 @@ fn a_bad_resync_interval_is_a_configuration_error() {
         assert!(err.contains("--resync-interval"), "{bad}: {err}");
     }
 }
+
+/// The CRI logging proposal's example, `examples/policy/proposal-pod.yaml`,
+/// as the runtime describes it: each container's effective policy in the
+/// inventory, `foo`'s passthrough `annotations` on every one of its events
+/// (HTTP `json` and gRPC) and on none of `bar`'s, and `bar`'s stack traces
+/// joined by its `multiline` delimiter. (Rotation by period, on an injected
+/// clock, is in policy/tests/examples.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proposal_example_passes_its_annotations_to_consumers() {
+    let manifest: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policy/proposal-pod.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let annotations: std::collections::HashMap<String, String> =
+        serde_yaml::from_value(manifest["metadata"]["annotations"].clone()).unwrap();
+    let t = Tree::new();
+    let (ns, pod, uid) = ("default", "logging-proposal-example", "uid-proposal");
+    let foo = t.container(ns, pod, uid, "foo");
+    write_file(
+        &foo.join("0.log"),
+        &cri_lines(&[
+            (
+                "2026-11-21T05:00:00Z",
+                "stdout",
+                "F",
+                "2026-11-21T05:00:00Z foo: tick 1",
+            ),
+            (
+                "2026-11-21T05:00:01Z",
+                "stdout",
+                "F",
+                "2026-11-21T05:00:01Z foo: tick 2",
+            ),
+        ]),
+    );
+    let bar = t.container(ns, pod, uid, "bar");
+    write_file(
+        &bar.join("0.log"),
+        &cri_lines(&[
+            (
+                "2026-11-21T05:00:09Z",
+                "stdout",
+                "F",
+                "2026-11-21 05:00:09 INFO request 9 served",
+            ),
+            (
+                "2026-11-21T05:00:10Z",
+                "stdout",
+                "F",
+                "2026-11-21 05:00:10 ERROR request 10 failed",
+            ),
+            (
+                "2026-11-21T05:00:10Z",
+                "stdout",
+                "F",
+                "java.lang.IllegalStateException: backend unavailable (request 10)",
+            ),
+            (
+                "2026-11-21T05:00:10Z",
+                "stdout",
+                "F",
+                "    at com.example.Backend.call(Backend.java:88)",
+            ),
+            (
+                "2026-11-21T05:00:11Z",
+                "stdout",
+                "F",
+                "2026-11-21 05:00:11 INFO request 11 served",
+            ),
+        ]),
+    );
+    let sock = t.root.parent().unwrap().join("cri.sock");
+    let fake = Fake::default();
+    {
+        let mut s = fake.0.lock().unwrap();
+        let mut sb = sandbox("sb-proposal", ns, pod, uid, &[("app", pod)]);
+        sb.annotations = annotations;
+        s.sandboxes.push(sb);
+        s.containers.push(container(
+            "c-foo",
+            "sb-proposal",
+            "foo",
+            0,
+            &foo.join("0.log"),
+        ));
+        s.containers.push(container(
+            "c-bar",
+            "sb-proposal",
+            "bar",
+            0,
+            &bar.join("0.log"),
+        ));
+    }
+    let (_stop, _task) = serve(fake.clone(), &sock).await;
+    let d = t.start_with(&[
+        "--cri-endpoint",
+        sock.to_str().unwrap(),
+        "--grpc-listen",
+        "127.0.0.1:0",
+    ]);
+    wait_ready(&d, 200).await;
+    let inv = inventory(d.addr, "").await;
+    let containers = inv["pods"][0]["containers"].as_array().unwrap().clone();
+    let policy = |name: &str| {
+        containers
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed: {inv}"))["policy"]
+            .clone()
+    };
+    let passthrough = serde_json::json!({"fluentd-config": "actual fluentd configuration"});
+    assert_eq!(policy("foo")["rotate"], "daily");
+    assert_eq!(policy("foo")["maxFiles"], 5);
+    assert_eq!(policy("foo")["annotations"], passthrough);
+    assert_eq!(policy("bar")["rotate"], "hourly");
+    assert_eq!(policy("bar")["maxFiles"], 5);
+    assert_eq!(policy("bar")["annotations"], serde_json::json!({}));
+
+    let foo_evs = get_events(d.addr, &format!("/logs/{ns}/{pod}/foo?format=json")).await;
+    assert_eq!(foo_evs.len(), 2);
+    for e in &foo_evs {
+        assert_eq!(e["policyAnnotations"], passthrough, "{e}");
+    }
+    let bar_evs = get_events(d.addr, &format!("/logs/{ns}/{pod}/bar?format=json")).await;
+    assert!(bar_evs.iter().all(|e| e.get("policyAnnotations").is_none()));
+    let logs: Vec<&str> = bar_evs.iter().map(|e| e["log"].as_str().unwrap()).collect();
+    assert_eq!(
+        logs,
+        [
+            "2026-11-21 05:00:09 INFO request 9 served",
+            "2026-11-21 05:00:10 ERROR request 10 failed\n\
+             java.lang.IllegalStateException: backend unavailable (request 10)\n    \
+             at com.example.Backend.call(Backend.java:88)",
+            "2026-11-21 05:00:11 INFO request 11 served",
+        ]
+    );
+    // The gRPC form of the same events.
+    let addr = d.grpc.as_deref().expect("gRPC is on");
+    let mut client =
+        podlog_proto::podlog::logs_client::LogsClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect to the gRPC API");
+    let mut stream = client
+        .read(podlog_proto::podlog::ReadRequest {
+            namespace: ns.into(),
+            pod: pod.into(),
+            container: "foo".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("Read")
+        .into_inner();
+    let mut n = 0;
+    while let Some(batch) = stream.message().await.expect("a batch of events") {
+        for ev in batch.events {
+            assert_eq!(
+                ev.policy_annotations
+                    .get("fluentd-config")
+                    .map(String::as_str),
+                Some("actual fluentd configuration")
+            );
+            n += 1;
+        }
+    }
+    assert_eq!(n, 2);
+}

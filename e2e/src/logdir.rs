@@ -89,7 +89,7 @@ pub struct Watched {
     /// Each rotated plain file, as read at the largest size seen (a
     /// runtime that writes a little more into a file just renamed makes it
     /// grow; a trim makes it shrink and is not copied). At most the
-    /// [`MAX_CAPTURES`] newest.
+    /// 64 newest.
     pub captures: BTreeMap<String, Vec<u8>>,
 }
 

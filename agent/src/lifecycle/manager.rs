@@ -35,7 +35,7 @@ use podlog_policy::{Action, EventMark, FileFacts, PodPolicy, PolicySpec};
 use tokio_util::sync::CancellationToken;
 
 use super::Executor;
-use crate::cri_log::{self, Tag};
+use crate::cri_log::{self, now_nanos, Tag};
 use crate::discovery::Discovery;
 use crate::fileset::{self, Content};
 use crate::inventory::{self, PodView};
@@ -86,13 +86,6 @@ const WRITE_BATCH: Duration = Duration::from_millis(5);
 /// Event marks of rotated files, which do not change: by name, size and
 /// the chain state they start in; with the state they end in.
 type MarkCache = HashMap<(Key, String, u64, [bool; 2]), (Vec<EventMark>, [bool; 2])>;
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
 
 /// The offsets in `content` where no chain is open in either stream, with
 /// the time of the line there, and which streams have a chain open at the
@@ -261,11 +254,11 @@ pub async fn run(
             .expect("the executor lock is not poisoned")
             .has_pending()
         {
+            // A rotation whose reopen could not be asked (the runtime was
+            // away), retried; each outcome logged as at start-up.
             let ex = executor.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                ex.lock()
-                    .expect("the executor lock is not poisoned")
-                    .recover()
+                recover(&mut ex.lock().expect("the executor lock is not poisoned"));
             })
             .await;
         }
