@@ -440,7 +440,7 @@ impl Job {
                     // The runtime still writes this renamed file (it is
                     // writing out what it buffered before closing it):
                     // compressing, trimming or deleting it now would lose
-                    // those lines. Its closing is a notification.
+                    // those lines. The next full pass looks again.
                     telemetry::lifecycle_deferred(dir, container, &f.name);
                     return false;
                 }
