@@ -227,8 +227,9 @@ async fn rotation_under_load_loses_and_repeats_nothing() {
     agent.stop().await;
 }
 
-/// How long the multi-line writer runs unless [`MINUTES_ENV`] says.
-const MULTILINE_SECS: u64 = 40;
+/// How long the multi-line writer runs unless [`MINUTES_ENV`] says: a few
+/// minutes of rotations (about 20 a minute) and retention.
+const MULTILINE_SECS: u64 = 150;
 /// A number of minutes (fractions allowed) to run the multi-line writer
 /// for instead, for a soak run.
 const MINUTES_ENV: &str = "PODLOG_E2E_MINUTES";
