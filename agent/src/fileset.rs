@@ -349,13 +349,18 @@ const ROTATE_WAIT_NANOS: Nanos = 10_000_000_000;
 /// long after its last write it may still receive lines.
 const ROTATE_QUIET_NANOS: Nanos = 1_000_000_000;
 
-/// Until when the rotated plain file `f` may still receive lines, if it
-/// may: a process (the runtime, before or just after `ReopenContainerLog`)
-/// holds it open for writing, or, where the kernel cannot tell, it was
-/// written very recently. Counted from its last write, so a process that
-/// holds it without writing cannot hold up reads or retention for long.
-pub fn written_until(f: &std::fs::File) -> Option<Nanos> {
+/// Until when `f`, opened from `log`, may still receive lines, if it may:
+/// it is a rotated, uncompressed file and a process (the runtime, before or
+/// just after `ReopenContainerLog`) holds it open for writing, or, where
+/// the kernel cannot tell, it was written very recently. Counted from its
+/// last write, so a process that holds it without writing cannot hold up
+/// reads or retention for long. The active file is written by definition:
+/// `None`.
+pub fn written_until(log: &LogFile, f: &std::fs::File) -> Option<Nanos> {
     use std::os::unix::fs::MetadataExt as _;
+    if log.rotated.is_none() || log.compressed {
+        return None;
+    }
     let wait = match crate::safe_open::has_writer(f) {
         Some(false) => return None,
         Some(true) => ROTATE_WAIT_NANOS,

@@ -374,6 +374,24 @@ impl Executor {
         p
     }
 
+    /// The error of step `step`'s rename to `to` in `dir`: a name taken
+    /// meanwhile is [`LifecycleError::Exists`].
+    fn rename_failed(
+        &self,
+        e: SafeOpenError,
+        dir: &[&str],
+        to: &str,
+        step: &'static str,
+    ) -> LifecycleError {
+        if e.is_exists() {
+            LifecycleError::Exists {
+                path: self.path(dir, to),
+            }
+        } else {
+            fs(step)(e)
+        }
+    }
+
     /// The regular files in `dir`; none when the directory is gone.
     fn files(&self, dir: &[&str]) -> Result<Vec<String>, LifecycleError> {
         match self.root.list_dir(dir) {
@@ -481,13 +499,7 @@ impl Executor {
         if let Err(e) = self.root.rename(&at(&dir, &active), &at(&dir, &rotated)) {
             // Nothing was renamed.
             self.journal.complete(id)?;
-            return Err(if e.is_exists() {
-                LifecycleError::Exists {
-                    path: self.path(&dir, &rotated),
-                }
-            } else {
-                fs("rotate: rename the log file")(e)
-            });
+            return Err(self.rename_failed(e, &dir, &rotated, "rotate: rename the log file"));
         }
         self.sync_dir(&dir, "rotate: sync the directory")?;
         self.fault.hit(Fault::RotateAfterRename);
@@ -604,13 +616,12 @@ impl Executor {
         self.fault.hit(Fault::CompressTempWritten);
         if let Err(e) = self.root.rename(&at(&dir, &temp), &at(&dir, &target)) {
             self.abandon(id, &dir, &temp);
-            return Err(if e.is_exists() {
-                LifecycleError::Exists {
-                    path: self.path(&dir, &target),
-                }
-            } else {
-                fs("compress: rename the temporary file")(e)
-            });
+            return Err(self.rename_failed(
+                e,
+                &dir,
+                &target,
+                "compress: rename the temporary file",
+            ));
         }
         self.sync_dir(&dir, "compress: sync the directory")?;
         self.fault.hit(Fault::CompressAfterRename);

@@ -802,18 +802,12 @@ fn open_attempt(target: &Target, reading: &dyn Fn(&OpenLog) -> bool) -> Result<V
     })
 }
 
-/// Until when the rotated file `o` may still receive lines, if it may: a
-/// process holds it open for writing (or, where the kernel cannot tell, it
-/// was written very recently). Counted from its last write, so a writer
-/// that holds it and writes nothing cannot stop reads for long.
+/// [`fileset::written_until`] of an opened file.
 fn written_until_log(o: &OpenLog) -> Option<Nanos> {
-    if o.file.rotated.is_none() || o.file.compressed {
-        return None;
+    match &o.content {
+        Content::Plain(f) => fileset::written_until(&o.file, f),
+        Content::Mem(_) => None,
     }
-    let Content::Plain(f) = &o.content else {
-        return None;
-    };
-    fileset::written_until(f)
 }
 
 /// A read of one attempt: its files, and the state that follow continues.
@@ -840,9 +834,11 @@ impl<'s> Session<'s> {
     pub fn open(target: Target, spec: ReadSpec, sink: &'s mut dyn Sink) -> Result<Self, ReadError> {
         let attempt = target.ctx.attempt;
         let key = target.ctx.key();
-        if let Some(c) = &spec.cursor {
-            Cursor::decode(c, key)?;
-        }
+        // A cursor's file stays in the view (see `open_attempt`).
+        let resume = match &spec.cursor {
+            Some(c) => Some(Cursor::decode(c, key)?.end.fingerprint),
+            None => None,
+        };
         let chunk = if spec.follow && spec.tail.is_some() {
             FOLLOW_CHUNK
         } else {
@@ -853,12 +849,6 @@ impl<'s> Session<'s> {
             fps: Vec::new(),
             buf: vec![0u8; chunk],
         };
-        // A cursor's file stays in the view.
-        let resume = spec
-            .cursor
-            .as_deref()
-            .and_then(|c| Cursor::decode(c, key).ok())
-            .map(|c| c.end.fingerprint);
         let reading = |o: &OpenLog| resume.is_some() && o.fingerprint == resume;
         let mut view = open_attempt(&target, &reading)?;
         for _ in 1..RECONCILE_ROUNDS {
@@ -1300,12 +1290,10 @@ impl<'s> Session<'s> {
             // The runtime still writes the rotated file this follower is
             // in (and the view ends there): read what it appended, and
             // look at the directory again only once it closed the file.
-            if wake == Wake::Modified
-                && self.held.is_some()
-                && self.files.list[cur].log.rotated.is_some()
-            {
-                if let Content::Plain(file) = &self.files.list[cur].content {
-                    if let Some(until) = fileset::written_until(file) {
+            if wake == Wake::Modified && self.held.is_some() {
+                let f = &self.files.list[cur];
+                if let Content::Plain(file) = &f.content {
+                    if let Some(until) = fileset::written_until(&f.log, file) {
                         self.held = Some(until);
                         let size = self.files.list[cur].content.size();
                         self.files.list[cur].size = size.max(end.offset);

@@ -50,12 +50,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use common::fake_cri::{serve, Fake};
+use common::fake_cri::{serve, Fake, PodIds};
 use common::{get, get_events, now_nanos, rfc3339, Tree};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use podlog_agent::lifecycle::{Fault, FAULT_ENV};
-use podlog_proto::cri as pb;
 
 const NS: &str = "shop";
 const POD: &str = "web-1";
@@ -487,43 +486,18 @@ impl Case {
     fn fake(&self, policy: Policy, writer: &Arc<Writer>) -> Fake {
         let fake = Fake::default();
         let mut s = fake.0.lock().unwrap();
-        s.sandboxes.push(pb::PodSandbox {
-            id: SANDBOX_ID.into(),
-            metadata: Some(pb::PodSandboxMetadata {
-                name: POD.into(),
-                uid: UID.into(),
-                namespace: NS.into(),
-                attempt: 0,
-            }),
-            state: pb::PodSandboxState::SandboxReady as i32,
-            created_at: 1,
-            annotations: [("podlog.dev/policy".to_owned(), policy.yaml().to_owned())].into(),
-            ..Default::default()
-        });
-        let meta = pb::ContainerMetadata {
-            name: CONTAINER.into(),
-            attempt: 0,
-        };
-        let running = pb::ContainerState::ContainerRunning as i32;
-        s.containers.push((
-            pb::Container {
-                id: CONTAINER_ID.into(),
-                pod_sandbox_id: SANDBOX_ID.into(),
-                metadata: Some(meta.clone()),
-                state: running,
-                created_at: 2,
-                ..Default::default()
+        s.add_running_pod(
+            &PodIds {
+                sandbox_id: SANDBOX_ID,
+                namespace: NS,
+                name: POD,
+                uid: UID,
             },
-            pb::ContainerStatus {
-                id: CONTAINER_ID.into(),
-                metadata: Some(meta),
-                state: running,
-                created_at: 2,
-                started_at: 3,
-                log_path: self.dir.join("0.log").display().to_string(),
-                ..Default::default()
-            },
-        ));
+            policy.yaml(),
+            CONTAINER,
+            CONTAINER_ID,
+            &self.dir.join("0.log"),
+        );
         s.reopen = Some((self.dir.clone(), CONTAINER_ID.into()));
         let w = writer.clone();
         s.on_reopen = Some(Arc::new(move |_: &Path| w.reopen()));

@@ -15,9 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::fake_cri::{serve, Fake};
+use common::fake_cri::{serve, Fake, PodIds};
 use common::*;
-use podlog_proto::cri as pb;
 
 const APP: &str = "/logs/default/web/app";
 const CONTAINER_ID: &str = "c-watch";
@@ -164,47 +163,18 @@ impl Managed {
         let fake = Fake::default();
         {
             let mut s = fake.0.lock().unwrap();
-            s.sandboxes.push(pb::PodSandbox {
-                id: "sb-web".into(),
-                metadata: Some(pb::PodSandboxMetadata {
-                    name: "web".into(),
-                    uid: "uid-1".into(),
-                    namespace: "default".into(),
-                    attempt: 0,
-                }),
-                state: pb::PodSandboxState::SandboxReady as i32,
-                created_at: 1,
-                annotations: [(
-                    "podlog.dev/policy".to_owned(),
-                    "maxFileSize: 16Ki\nmaxFiles: 4\n".to_owned(),
-                )]
-                .into(),
-                ..Default::default()
-            });
-            let meta = pb::ContainerMetadata {
-                name: "app".into(),
-                attempt: 0,
-            };
-            let running = pb::ContainerState::ContainerRunning as i32;
-            s.containers.push((
-                pb::Container {
-                    id: CONTAINER_ID.into(),
-                    pod_sandbox_id: "sb-web".into(),
-                    metadata: Some(meta.clone()),
-                    state: running,
-                    created_at: 2,
-                    ..Default::default()
+            s.add_running_pod(
+                &PodIds {
+                    sandbox_id: "sb-web",
+                    namespace: "default",
+                    name: "web",
+                    uid: "uid-1",
                 },
-                pb::ContainerStatus {
-                    id: CONTAINER_ID.into(),
-                    metadata: Some(meta),
-                    state: running,
-                    created_at: 2,
-                    started_at: 3,
-                    log_path: log.display().to_string(),
-                    ..Default::default()
-                },
-            ));
+                "maxFileSize: 16Ki\nmaxFiles: 4\n",
+                "app",
+                CONTAINER_ID,
+                &log,
+            );
             s.reopen = Some((dir.clone(), CONTAINER_ID.into()));
             let w = writer.clone();
             s.on_reopen = Some(Arc::new(move |p: &Path| w.reopen(p)));

@@ -433,10 +433,7 @@ impl Job {
                 let Ok(plain) = self.root.open_file(&path) else {
                     continue;
                 };
-                if f.rotated.is_some()
-                    && !f.compressed
-                    && fileset::written_until(&plain.file).is_some()
-                {
+                if fileset::written_until(f, &plain.file).is_some() {
                     // The runtime still writes this renamed file (it is
                     // writing out what it buffered before closing it):
                     // compressing, trimming or deleting it now would lose

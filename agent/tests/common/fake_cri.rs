@@ -33,6 +33,68 @@ pub struct State {
     pub on_reopen: Option<ReopenHook>,
 }
 
+/// A pod the fake runtime lists: sandbox id, namespace, name and uid.
+pub struct PodIds<'a> {
+    pub sandbox_id: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
+}
+
+// === impl State ===
+
+impl State {
+    /// Adds the ready sandbox `pod` with the annotation
+    /// `podlog.dev/policy: policy`, and in it the running container `name`
+    /// (id `container_id`, attempt 0) whose log is `log`.
+    pub fn add_running_pod(
+        &mut self,
+        pod: &PodIds<'_>,
+        policy: &str,
+        name: &str,
+        container_id: &str,
+        log: &Path,
+    ) {
+        self.sandboxes.push(pb::PodSandbox {
+            id: pod.sandbox_id.into(),
+            metadata: Some(pb::PodSandboxMetadata {
+                name: pod.name.into(),
+                uid: pod.uid.into(),
+                namespace: pod.namespace.into(),
+                attempt: 0,
+            }),
+            state: pb::PodSandboxState::SandboxReady as i32,
+            created_at: 1,
+            annotations: [("podlog.dev/policy".to_owned(), policy.to_owned())].into(),
+            ..Default::default()
+        });
+        let meta = pb::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        };
+        let running = pb::ContainerState::ContainerRunning as i32;
+        self.containers.push((
+            pb::Container {
+                id: container_id.into(),
+                pod_sandbox_id: pod.sandbox_id.into(),
+                metadata: Some(meta.clone()),
+                state: running,
+                created_at: 2,
+                ..Default::default()
+            },
+            pb::ContainerStatus {
+                id: container_id.into(),
+                metadata: Some(meta),
+                state: running,
+                created_at: 2,
+                started_at: 3,
+                log_path: log.display().to_string(),
+                ..Default::default()
+            },
+        ));
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Fake(pub Arc<Mutex<State>>);
 
