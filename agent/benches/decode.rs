@@ -14,10 +14,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use podlog_agent::assemble::{Assembler, End, Event, Flags, LinePos, Mark};
-use podlog_agent::cri_log::{self, Nanos, Stream};
+use podlog_agent::cri::{self, Nanos, Stream};
 use podlog_agent::cursor::{Cursor, FilePoint};
-use podlog_agent::output::{self, Context, Format};
+use podlog_agent::event::{Assembler, End, Event, Flags, LinePos, Mark};
+use podlog_agent::render::{self, Context, Format};
 
 /// Size of the generated input, in bytes.
 const INPUT_BYTES: usize = 8 << 20;
@@ -55,7 +55,7 @@ impl XorShift {
 /// trailing zeros of the fraction trimmed).
 fn push_time(out: &mut Vec<u8>, t: Nanos) {
     let start = out.len();
-    cri_log::format_timestamp(t, out);
+    cri::format_timestamp(t, out);
     out.pop(); // 'Z'
     while out.last() == Some(&b'0') {
         out.pop();
@@ -285,7 +285,7 @@ fn render_all(
         } else {
             String::new()
         };
-        output::render(
+        render::render(
             &mut out,
             &ev.as_event(),
             format,
@@ -334,7 +334,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 let mut n = 0usize;
                 for &(s, e) in &input.lines {
-                    if let Ok(l) = cri_log::parse_line(black_box(&input.data[s..e])) {
+                    if let Ok(l) = cri::parse_line(black_box(&input.data[s..e])) {
                         n += l.content.len();
                     }
                 }
@@ -377,7 +377,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 let mut total = 0usize;
                 assemble(&input, false, |e| {
-                    output::render(&mut out, e, Format::Text, false, b"", &members);
+                    render::render(&mut out, e, Format::Text, false, b"", &members);
                     if out.len() >= 128 << 10 {
                         total += out.len();
                         black_box(&out);

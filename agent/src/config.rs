@@ -22,7 +22,7 @@ pub struct Config {
     /// How long shutdown waits for streams to end.
     pub shutdown_grace: Duration,
     /// The gRPC API's address; off when `None`.
-    pub grpc_listen: Option<crate::grpc::GrpcListen>,
+    pub grpc_listen: Option<GrpcListen>,
     /// Periodic full resync with the runtime (changes under the log root
     /// trigger one at once).
     pub resync_interval: Duration,
@@ -142,4 +142,38 @@ pub fn check_max_event_bytes(n: usize) -> Result<usize, ConfigError> {
         });
     }
     Ok(n)
+}
+
+/// Where the gRPC server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrpcListen {
+    Tcp(std::net::SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+impl std::str::FromStr for GrpcListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            if !p.starts_with('/') {
+                return Err(format!(
+                    "{s:?}: a Unix socket needs an absolute path (unix:/run/podlog/grpc.sock)"
+                ));
+            }
+            return Ok(GrpcListen::Unix(p.into()));
+        }
+        s.parse()
+            .map(GrpcListen::Tcp)
+            .map_err(|_| format!("{s:?} is neither ADDR:PORT nor unix:/PATH"))
+    }
+}
+
+impl std::fmt::Display for GrpcListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrpcListen::Tcp(a) => write!(f, "{a}"),
+            GrpcListen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
 }

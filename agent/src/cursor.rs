@@ -39,13 +39,13 @@ pub struct Cursor {
     pub key: u64,
     /// The end of the line that completed the event.
     pub end: FilePoint,
-    /// The piece of that line (see [`crate::assemble::End`]).
+    /// The piece of that line (see [`crate::event::End`]).
     pub sub: u32,
     /// Where to restart reading.
     pub restart: FilePoint,
     /// With a delimiter policy: per stream (stdout, stderr), where its
     /// oldest open event begins (`None`: nothing open); that stream's lines
-    /// before it were delivered. See [`crate::framing`].
+    /// before it were delivered. See [`crate::event::framing`].
     pub open: Option<[Option<FilePoint>; 2]>,
 }
 

@@ -20,45 +20,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::api::{self, ApiError, ApiState};
-use crate::inventory::{self, Inventory};
-use crate::output::Format;
-use crate::query::{self, ParamError};
+use crate::config::GrpcListen;
+use crate::node::inventory::{self, Inventory};
+use crate::render::Format;
+use crate::serve::query::{self, ParamError};
+use crate::serve::{self, ApiError, ApiState};
 use crate::telemetry;
-
-/// Where the gRPC server listens.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum GrpcListen {
-    Tcp(std::net::SocketAddr),
-    Unix(std::path::PathBuf),
-}
-
-impl std::str::FromStr for GrpcListen {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        if let Some(p) = s.strip_prefix("unix:") {
-            if !p.starts_with('/') {
-                return Err(format!(
-                    "{s:?}: a Unix socket needs an absolute path (unix:/run/podlog/grpc.sock)"
-                ));
-            }
-            return Ok(GrpcListen::Unix(p.into()));
-        }
-        s.parse()
-            .map(GrpcListen::Tcp)
-            .map_err(|_| format!("{s:?} is neither ADDR:PORT nor unix:/PATH"))
-    }
-}
-
-impl std::fmt::Display for GrpcListen {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GrpcListen::Tcp(a) => write!(f, "{a}"),
-            GrpcListen::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
 
 /// The one mapping from API errors to gRPC statuses.
 pub fn status(e: &ApiError) -> Status {
@@ -160,7 +127,7 @@ async fn open(
         let select = selection(&r.namespace, &r.label_selector);
         let container = (!r.container.is_empty()).then(|| r.container.clone());
         let mp = query::merged_params(&select, container, &kv)?;
-        return crate::merge::open(state.clone(), mp, Format::Json).await;
+        return crate::serve::merge::open(state.clone(), mp, Format::Json).await;
     }
     if !r.label_selector.is_empty() {
         return Err(ApiError::Param(ParamError {
@@ -175,7 +142,7 @@ async fn open(
     check_name("container", &r.container)?;
     let params = query::log_params(&kv)?;
     let ns = (!r.namespace.is_empty()).then_some(r.namespace.as_str());
-    api::open_logs(state, ns, &r.pod, &r.container, &params, Format::Json).await
+    serve::open_logs(state, ns, &r.pod, &r.container, &params, Format::Json).await
 }
 
 /// One `json` event as the reader renders it.

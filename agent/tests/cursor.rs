@@ -1,7 +1,7 @@
 //! Cursors: resume strictly after an event, across rotation, compression,
 //! open chains of the other stream, and restarts of podlogd.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -4,11 +4,11 @@
 //! `SAVED` and `SAVED_MULTILINE` were printed by podlogd at 2354366 (before
 //! the agent was reorganised into folders) for the events of `PART1`, on
 //! this exact tree; print them again with
-//! `cargo test -p podlog-agent --test tests cursor_compat::print -- --ignored --nocapture`.
+//! `cargo test -p podlog-agent --test main cursor_compat::print -- --ignored --nocapture`.
 //! Each must resume strictly after its event while the file is as it was,
 //! after it is rotated, and after the rotated file is compressed.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

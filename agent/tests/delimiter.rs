@@ -2,7 +2,7 @@
 //! delimiters, served whole by historic reads, `tailLines`, cursors and
 //! follow, with `flushAfter` ending an event no line follows.
 
-mod common;
+use crate::common;
 
 use common::*;
 

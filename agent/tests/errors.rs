@@ -1,6 +1,6 @@
 //! Error answers: 400 naming the parameter, 404, 405, 409.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,7 +1,7 @@
 //! `follow=true`: new lines, partial chunks, rotations, the end of an
 //! attempt, and clients that leave.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

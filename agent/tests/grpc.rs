@@ -1,7 +1,7 @@
 //! The gRPC API (`podlog.v1.Logs`): `List` and `Read` give what the HTTP
 //! API gives for the same parameters, over TCP and a Unix socket.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};

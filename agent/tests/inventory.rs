@@ -1,7 +1,7 @@
 //! `GET /logs`, its filters, discovery of pods that come and go, and the
 //! health, readiness and metrics endpoints.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -19,7 +19,7 @@
 //! Fault points exist in debug builds only, so the crash tests do too.
 #![cfg_attr(not(debug_assertions), allow(dead_code, unused_imports))]
 
-mod common;
+use crate::common;
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -30,14 +30,14 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use podlog_agent::fileset;
-use podlog_agent::journal::Journal;
+use podlog_agent::fs::fileset;
+use podlog_agent::fs::safe_open::SafeRoot;
+use podlog_agent::lifecycle::journal::Journal;
 use podlog_agent::lifecycle::{
     Executor, Fault, FaultPoints, LifecycleError, Recovered, ReopenError, Reopener, Undo, FAULT_ENV,
 };
-use podlog_agent::output::{Context, Format};
-use podlog_agent::reader::{ReadSpec, Session, Sink, Target, Waiter, Wake};
-use podlog_agent::safe_open::SafeRoot;
+use podlog_agent::read::{ReadSpec, Session, Sink, Target, Waiter, Wake};
+use podlog_agent::render::{Context, Format};
 use podlog_policy::Compress;
 
 const DIR: [&str; 2] = ["ns_pod_uid", "app"];
@@ -367,7 +367,7 @@ fn crash_child_with(
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
         .args([
-            "crash_child",
+            "lifecycle::crash_child",
             "--exact",
             "--ignored",
             "--nocapture",
@@ -812,7 +812,12 @@ fn the_child_without_a_fault_point_completes() {
     let tree = Tree::new();
     let rt = rotate_setup(&tree);
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "lifecycle::crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env_remove(FAULT_ENV)
         .env(CHILD_OP, "rotate")
         .env(CHILD_BASE, &tree.base)
@@ -833,7 +838,12 @@ fn a_release_build_ignores_fault_points() {
     let tree = Tree::new();
     rotate_setup(&tree);
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["crash_child", "--exact", "--ignored", "--nocapture"])
+        .args([
+            "lifecycle::crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(FAULT_ENV, Fault::RotateRenamed.name())
         .env(CHILD_OP, "rotate")
         .env(CHILD_BASE, &tree.base)
@@ -851,7 +861,7 @@ mod cri {
     use super::common::fake_cri::{serve, Fake};
     use super::*;
     use podlog_agent::lifecycle::RuntimeReopener;
-    use podlog_agent::runtime::{self, Runtime};
+    use podlog_agent::node::runtime::{self, Runtime};
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
 

@@ -38,7 +38,7 @@
 //! Fault points exist in debug builds only, so the crash tests do too.
 #![cfg_attr(not(debug_assertions), allow(dead_code, unused_imports))]
 
-mod common;
+use crate::common;
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};

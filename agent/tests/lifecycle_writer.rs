@@ -19,7 +19,7 @@
 //! `/metrics`, nor a step's end outside the files, so both are polled, each
 //! with a deadline.
 
-mod common;
+use crate::common;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
@@ -285,7 +285,7 @@ fn hold(path: &Path) -> File {
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let probe = File::open(path).unwrap();
     assert_eq!(
-        podlog_agent::safe_open::has_writer(&probe),
+        podlog_agent::fs::safe_open::has_writer(&probe),
         Some(true),
         "the kernel does not report the writer of {} (read leases unsupported here?)",
         path.display()

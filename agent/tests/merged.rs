@@ -2,7 +2,7 @@
 //! the events of every matching container, merged in time order; with only
 //! `namespace` and `labelSelector` it stays the inventory.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Historic reads with every query parameter, alone and combined, against
 //! exact expected output.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use common::*;

@@ -5,7 +5,7 @@
 //! The real containerd is exercised by the e2e suite; this one runs
 //! anywhere.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

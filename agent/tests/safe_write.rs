@@ -7,8 +7,8 @@ use std::os::unix::fs::{symlink, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use podlog_agent::journal::{Intent, Journal, Phase};
-use podlog_agent::safe_open::SafeRoot;
+use podlog_agent::fs::safe_open::SafeRoot;
+use podlog_agent::lifecycle::journal::{Intent, Journal, Phase};
 
 const SENTINEL: &[u8] = b"host file: never touched";
 

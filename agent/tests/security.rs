@@ -2,7 +2,7 @@
 //! before any lookup, and symlinks, hard links and special files planted in
 //! the tree are never followed or read.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::symlink;
 use std::path::Path;

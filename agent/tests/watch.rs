@@ -6,7 +6,7 @@
 //! (or rotate nothing) if a watch stopped asking for writes that someone
 //! waits for.
 
-mod common;
+use crate::common;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;

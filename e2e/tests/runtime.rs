@@ -360,7 +360,7 @@ async fn pods_are_discovered_and_served_exactly() {
         // From the runtime's timestamp of the line to its arrival here.
         let written = ev["time"]
             .as_str()
-            .and_then(|t| podlog_agent::cri_log::parse_timestamp(t.as_bytes()))
+            .and_then(|t| podlog_agent::cri::parse_timestamp(t.as_bytes()))
             .expect("a time");
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -35,13 +35,13 @@ use podlog_policy::{Action, EventMark, FileFacts, PodPolicy, PolicySpec};
 use tokio_util::sync::CancellationToken;
 
 use super::Executor;
-use crate::cri_log::{self, now_nanos, Tag};
-use crate::discovery::Discovery;
-use crate::fileset::{self, Content};
-use crate::inventory::{self, PodView};
-use crate::reader;
-use crate::runtime::Runtime;
-use crate::safe_open::SafeRoot;
+use crate::cri::{self, now_nanos, Tag};
+use crate::fs::fileset::{self, Content};
+use crate::fs::safe_open::SafeRoot;
+use crate::node::discovery::Discovery;
+use crate::node::inventory::{self, PodView};
+use crate::node::runtime::Runtime;
+use crate::read;
 use crate::telemetry;
 
 /// How the manager runs.
@@ -101,7 +101,7 @@ pub fn event_marks(
     let mut pos = 0usize;
     while let Some(n) = memchr::memchr(b'\n', &content[pos..]) {
         let end = pos + n;
-        if let Ok(l) = cri_log::parse_line(&content[pos..end]) {
+        if let Ok(l) = cri::parse_line(&content[pos..end]) {
             if !open[0] && !open[1] {
                 marks.push(EventMark {
                     offset: pos as u64,
@@ -283,15 +283,15 @@ impl Job {
     /// are skipped (they are kept or deleted whole).
     fn framed_spans(
         &self,
-        framing: &crate::framing::Framing,
+        framing: &crate::event::framing::Framing,
         policy: &podlog_policy::Effective,
         rel: &[&str; 2],
         files: &[fileset::LogFile],
-    ) -> Vec<(crate::assemble::Mark, crate::assemble::Mark)> {
-        use crate::assemble::{Assembler, Event, LinePos, Mark};
+    ) -> Vec<(crate::event::Mark, crate::event::Mark)> {
+        use crate::event::{Assembler, Event, LinePos, Mark};
         let max = usize::try_from(policy.max_event_bytes).unwrap_or(usize::MAX);
         let mut asm = Assembler::new(max, false, true)
-            .with_framing(Some(framing.clone()), crate::framing::Start::Fresh);
+            .with_framing(Some(framing.clone()), crate::event::framing::Start::Fresh);
         let mut spans = Vec::new();
         for (idx, f) in files.iter().enumerate() {
             if f.compressed {
@@ -419,7 +419,7 @@ impl Job {
             return self.rotate(&mut ex, known, current, id);
         }
         let mut facts = Vec::new();
-        let framing = crate::framing::Framing::from_policy(&policy.delimiter);
+        let framing = crate::event::framing::Framing::from_policy(&policy.delimiter);
         for (attempt, files) in &groups {
             // With a delimiter policy, where its events span: no trim may
             // cut there.
@@ -486,7 +486,7 @@ impl Job {
                         Some(sp) => m
                             .into_iter()
                             .filter(|e| {
-                                let x = crate::assemble::Mark {
+                                let x = crate::event::Mark {
                                     file: idx as u32,
                                     offset: e.offset,
                                 };
@@ -495,7 +495,7 @@ impl Job {
                             .collect(),
                     }
                 };
-                let (first_time, last_time) = reader::file_time_span(&self.root, &rel, f);
+                let (first_time, last_time) = read::file_time_span(&self.root, &rel, f);
                 facts.push(FileFacts {
                     name: f.name.clone(),
                     size,

@@ -1,5 +1,5 @@
 //! The name of a rotated file: `N.log.<suffix>`, chosen so that the reader
-//! ([`crate::fileset::group`]) puts it after every earlier rotation of the
+//! ([`crate::fs::fileset::group`]) puts it after every earlier rotation of the
 //! same attempt and before `N.log`, and so that it never takes an existing
 //! name.
 //!
@@ -17,8 +17,8 @@
 //! Milliseconds were considered and not used: two rotations can share a
 //! millisecond, and a clock stepped back would still need the fallback.
 
-use crate::cri_log;
-use crate::fileset;
+use crate::cri;
+use crate::fs::fileset;
 
 /// Width of the sequence appended to a suffix that is taken.
 const SEQ_WIDTH: usize = 3;
@@ -38,7 +38,7 @@ const OTHER_CODECS: [&str; 3] = [".xz", ".bz2", ".lz4"];
 /// `YYYYMMDD-HHMMSS`.
 pub fn timestamp_suffix(now: i64) -> String {
     // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`: take the digits needed.
-    let ts = cri_log::timestamp_string(now);
+    let ts = cri::timestamp_string(now);
     debug_assert_eq!(ts.len(), 30, "timestamp_string has a fixed width");
     let mut out = String::with_capacity(15);
     for range in [0..4, 5..7, 8..10] {
@@ -110,7 +110,7 @@ pub fn rotated_suffix<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::safe_open::Kind;
+    use crate::fs::safe_open::Kind;
     use proptest::prelude::*;
 
     /// 2026-11-21T05:00:00Z.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::runtime::Runtime;
+use crate::node::runtime::Runtime;
 
 /// Asks the container runtime to reopen a container's log file: it closes
 /// the file it writes (now renamed) and opens (creating) `N.log` again.

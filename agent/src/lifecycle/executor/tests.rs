@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::*;
-use crate::journal::JournalError;
+use crate::lifecycle::journal::JournalError;
 
 const DIR: [&str; 2] = ["ns_pod_uid", "app"];
 /// 2026-11-21T05:00:00Z.

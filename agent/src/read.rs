@@ -19,13 +19,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::assemble::{Assembler, End, Event, LinePos, Mark};
-use crate::cri_log::{self, Nanos, Stream, Tag};
+use crate::cri::{self, Nanos, Stream, Tag};
 use crate::cursor::{Cursor, FilePoint};
-use crate::fileset::{self, Content, LogFile, OpenLog};
-use crate::framing::{Framing, Start};
-use crate::output::{self, Context, Format};
-use crate::safe_open::{FileKey, SafeRoot};
+use crate::event::framing::{Framing, Start};
+use crate::event::{Assembler, End, Event, LinePos, Mark};
+use crate::fs::fileset::{self, Content, LogFile, OpenLog};
+use crate::fs::safe_open::{FileKey, SafeRoot};
+use crate::render::{self, Context, Format};
 use crate::telemetry;
 
 /// Read buffer size for historic reads.
@@ -46,7 +46,7 @@ const RECONCILE_ROUNDS: usize = 16;
 /// How far back the stream-sync scan looks before assuming no open chain.
 const SYNC_SCAN_BYTES: u64 = 1 << 20;
 
-/// What to read, validated (see [`crate::query`]).
+/// What to read, validated (see [`crate::serve::query`]).
 #[derive(Clone, Debug)]
 pub struct ReadSpec {
     pub stream: Option<Stream>,
@@ -80,7 +80,7 @@ impl Default for ReadSpec {
             format: Format::Text,
             timestamps: false,
             follow: false,
-            max_event_bytes: crate::assemble::DEFAULT_MAX_EVENT_BYTES,
+            max_event_bytes: crate::event::DEFAULT_MAX_EVENT_BYTES,
             per_event: false,
             framing: None,
         }
@@ -150,7 +150,7 @@ pub enum ReadError {
     List {
         dir: String,
         #[source]
-        source: crate::safe_open::SafeOpenError,
+        source: crate::fs::safe_open::SafeOpenError,
     },
 }
 
@@ -257,7 +257,7 @@ impl Out<'_> {
             self.buf.reserve(OUT_CAPACITY);
         }
         let before = self.buf.len();
-        output::render(
+        render::render(
             &mut self.buf,
             ev,
             self.format,
@@ -575,7 +575,7 @@ impl Files {
     fn sync_at(&self, at: Mark) -> [bool; 2] {
         let mut state: [Option<bool>; 2] = [None, None];
         self.walk_back(at, &mut |line| {
-            if let Ok(l) = cri_log::parse_line(line) {
+            if let Ok(l) = cri::parse_line(line) {
                 let s = l.stream.index();
                 if state[s].is_none() {
                     state[s] = Some(l.tag == Tag::Full);
@@ -591,7 +591,7 @@ impl Files {
     fn time_before(&self, at: Mark) -> Option<Nanos> {
         let mut found = None;
         self.walk_back(at, &mut |line| {
-            found = cri_log::parse_line(line).ok().map(|l| l.time);
+            found = cri::parse_line(line).ok().map(|l| l.time);
             found.is_none()
         });
         found
@@ -645,15 +645,20 @@ impl Files {
         }
         let mut buf = vec![0u8; 64 << 10];
         let mut found = None;
-        let _ = scan_lines(content, lo, &mut buf, false, &mut |line, _, start| {
-            match cri_log::line_timestamp(line) {
-                Some(ts) if ts >= t => {
-                    found = Some(start);
-                    false
-                }
-                _ => true,
-            }
-        });
+        let _ =
+            scan_lines(
+                content,
+                lo,
+                &mut buf,
+                false,
+                &mut |line, _, start| match cri::line_timestamp(line) {
+                    Some(ts) if ts >= t => {
+                        found = Some(start);
+                        false
+                    }
+                    _ => true,
+                },
+            );
         match found {
             Some(off) => Mark {
                 file: i as u32,
@@ -1086,7 +1091,7 @@ impl<'s> Session<'s> {
                 }
             } else if asm.deadline().is_some() {
                 // The multi-line events the read will flush as paused.
-                let now = cri_log::now_nanos().saturating_sub(crate::framing::GRACE);
+                let now = cri::now_nanos().saturating_sub(crate::event::framing::GRACE);
                 asm.expire(now, &mut |ev: &Event<'_>| on(ev, &[]));
             }
             if ring.len() >= cap {
@@ -1207,7 +1212,7 @@ impl<'s> Session<'s> {
                 if !closed {
                     let mut i = 0;
                     while let Some(e) = memchr::memchr(b'\n', &buf[i..complete]) {
-                        if let Ok(l) = cri_log::parse_line(&buf[i..i + e]) {
+                        if let Ok(l) = cri::parse_line(&buf[i..i + e]) {
                             let s = l.stream.index();
                             match l.tag {
                                 Tag::Partial => {
@@ -1272,9 +1277,9 @@ impl<'s> Session<'s> {
             // file whose writer went quiet without closing it.
             let due = asm
                 .deadline()
-                .map(|due| due.saturating_add(crate::framing::GRACE));
+                .map(|due| due.saturating_add(crate::event::framing::GRACE));
             let timeout = due.into_iter().chain(self.held).min().map(|due| {
-                let wait = due.saturating_sub(cri_log::now_nanos());
+                let wait = due.saturating_sub(cri::now_nanos());
                 std::time::Duration::from_nanos(wait.max(0) as u64)
             });
             let mut wake = waiter.wait_for(timeout);
@@ -1397,7 +1402,7 @@ impl<'s> Session<'s> {
         if asm.deadline().is_none() {
             return;
         }
-        let now = cri_log::now_nanos().saturating_sub(crate::framing::GRACE);
+        let now = cri::now_nanos().saturating_sub(crate::event::framing::GRACE);
         let fps = &self.files.fps;
         let out = &mut self.out;
         asm.expire(now, &mut |ev: &Event<'_>| {
@@ -1551,7 +1556,7 @@ fn emit_range(out: &mut Out<'_>, content: &Content, from: u64, to: u64) {
 /// nothing after it can be delivered.
 fn past_until(until: Option<Nanos>, line: &[u8], asm: &Assembler) -> bool {
     match until {
-        Some(u) => !asm.has_open_before(u) && cri_log::line_timestamp(line).is_some_and(|t| t >= u),
+        Some(u) => !asm.has_open_before(u) && cri::line_timestamp(line).is_some_and(|t| t >= u),
         None => false,
     }
 }
@@ -1589,7 +1594,7 @@ fn time_from(content: &Content, from: u64, hi: u64) -> Option<(u64, Nanos)> {
         if start >= hi {
             return false;
         }
-        if let Some(t) = cri_log::line_timestamp(line) {
+        if let Some(t) = cri::line_timestamp(line) {
             found = Some((start, t));
             return false;
         }
@@ -1620,7 +1625,7 @@ pub fn file_time_span(
         let first = head[..n]
             .split(|&b| b == b'\n')
             .next()
-            .and_then(cri_log::line_timestamp);
+            .and_then(cri::line_timestamp);
         return (first, None);
     }
     let Ok(o) = fileset::open_log(root, dir, file) else {
@@ -1639,7 +1644,7 @@ pub fn file_time_span(
         }
     }
     let _ = scan_back(&o.content, end, 1 << 20, &mut |line, _| {
-        last = cri_log::line_timestamp(line);
+        last = cri::line_timestamp(line);
         last.is_none()
     });
     (first, last)
@@ -2058,7 +2063,7 @@ mod tests {
         write_tree(dir.path(), &[("0.log", &content)]);
         let ts = |ms: u64| {
             let l = line(ms, "stdout", "F", "");
-            cri_log::line_timestamp(l.as_bytes()).unwrap()
+            cri::line_timestamp(l.as_bytes()).unwrap()
         };
         let out = text(&read(
             dir.path(),

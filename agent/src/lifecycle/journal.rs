@@ -97,7 +97,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::safe_open::{check_component, DirLock, SafeOpenError, SafeRoot};
+use crate::fs::safe_open::{check_component, DirLock, SafeOpenError, SafeRoot};
 
 /// The directory of the records beneath the state root.
 const DIR: &str = "intents";

@@ -1,6 +1,6 @@
 //! Delimiter policies: a container's lines cut into events by content.
 //!
-//! The [`Assembler`](crate::assemble::Assembler) joins the runtime's `P…F`
+//! The [`Assembler`](crate::event::Assembler) joins the runtime's `P…F`
 //! records into lines; with the default `newline` delimiter each line is an
 //! event. A policy may instead cut each stream at a byte sequence
 //! (`{bytes: "..."}`), or join lines into multi-line events that begin at a
@@ -35,8 +35,8 @@
 use podlog_policy::Delimiter;
 use regex::bytes::Regex;
 
-use crate::assemble::{End, Event, Flags, Mark, FINISH_SUB};
-use crate::cri_log::{Nanos, Stream};
+use crate::cri::{Nanos, Stream};
+use crate::event::{End, Event, Flags, Mark, FINISH_SUB};
 
 /// Piece numbers of events ended by a pause: `TIMEOUT_SUB + stream`.
 pub const TIMEOUT_SUB: u32 = FINISH_BASE - 2;
@@ -622,8 +622,8 @@ impl Framer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::{Assembler, LinePos};
-    use crate::cri_log::timestamp_string;
+    use crate::cri::timestamp_string;
+    use crate::event::{Assembler, LinePos};
     use proptest::prelude::*;
 
     /// 2026-11-21T05:00:00Z.

@@ -19,12 +19,12 @@ use std::task::Poll;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use crate::api::{self, ApiError, ApiState};
-use crate::cri_log::Nanos;
-use crate::inventory;
-use crate::output::Format;
-use crate::query::MergedParams;
-use crate::reader::Sink;
+use crate::cri::Nanos;
+use crate::node::inventory;
+use crate::read::Sink;
+use crate::render::Format;
+use crate::serve::query::MergedParams;
+use crate::serve::{self, ApiError, ApiState};
 use crate::telemetry;
 
 /// What a source hands to the merger.
@@ -114,19 +114,19 @@ async fn start_new(
                 continue;
             }
             // A container without a previous attempt, say, is skipped.
-            let Ok(mut plan) = api::plan(state, &p, name, &lp, format) else {
+            let Ok(mut plan) = serve::plan(state, &p, name, &lp, format) else {
                 continue;
             };
             let key = (logs.dir.clone(), name.clone(), plan.target.ctx.attempt);
             if known.contains(&key) {
                 continue;
             }
-            api::refresh_finished(state, &mut plan).await;
+            serve::refresh_finished(state, &mut plan).await;
             plan.spec.per_event = true;
             let (tx, rx) = mpsc::channel::<Item>(64);
             let sink = ItemSink { tx: tx.clone() };
             let idle = lp.follow.then_some(Item::Idle);
-            match api::spawn_reader(state, plan, sink, tx, idle).await {
+            match serve::spawn_reader(state, plan, sink, tx, idle).await {
                 Ok(()) => {
                     known.insert(key);
                     out.push(Source {

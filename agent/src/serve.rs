@@ -8,6 +8,9 @@
 //! of a few chunks: a slow client makes the reader wait. HTTP statuses come
 //! from one function, [`ApiError::status`].
 
+pub mod merge;
+pub mod query;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -22,20 +25,19 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::discovery::{DirSeq, Discovery};
-use crate::framing::Framing;
-use crate::inventory::{self, PodView};
-use crate::merge;
-use crate::output::{Context, Format};
-use crate::query::{self, ParamError};
-use crate::reader::{ReadError, ReadSpec, Session, Sink, Target, Waiter, Wake};
+use crate::event::framing::Framing;
+use crate::node::discovery::{DirSeq, Discovery};
+use crate::node::inventory::{self, PodView};
+use crate::read::{ReadError, ReadSpec, Session, Sink, Target, Waiter, Wake};
+use crate::render::{Context, Format};
 use crate::telemetry;
+use query::ParamError;
 
 /// What the API needs from the rest of the daemon.
 pub struct ApiState {
     pub discovery: Arc<Discovery>,
     /// `None` in directory mode.
-    pub runtime: Option<Arc<crate::runtime::Runtime>>,
+    pub runtime: Option<Arc<crate::node::runtime::Runtime>>,
     pub node: String,
     pub max_event_bytes: usize,
     /// Node defaults of the log policy.
@@ -389,7 +391,7 @@ struct DirWaiter<T> {
 
 /// See [`DirWaiter::exit`].
 struct ExitWatch {
-    runtime: Arc<crate::runtime::Runtime>,
+    runtime: Arc<crate::node::runtime::Runtime>,
     changes: watch::Receiver<u64>,
     container_id: String,
     finished: Arc<AtomicBool>,
@@ -581,7 +583,7 @@ pub fn plan(
             }
         }
     };
-    let now = crate::cri_log::now_nanos();
+    let now = crate::cri::now_nanos();
     let since = match (params.since_seconds, params.since_time) {
         (Some(s), _) => Some(now.saturating_sub((s as i64).saturating_mul(1_000_000_000))),
         (None, t) => t,

@@ -39,8 +39,8 @@
 
 use std::io;
 
-use crate::fileset::Codec;
-use crate::journal::{EntryId, Intent, Phase, SpanTrim};
+use crate::fs::fileset::Codec;
+use crate::lifecycle::journal::{EntryId, Intent, Phase, SpanTrim};
 
 use super::{at, fs, read_full, Executor, LifecycleError, ReopenError, Undo, CHUNK};
 

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::cri_log::{self, Nanos, Stream};
-use crate::output::Format;
+use crate::cri::{self, Nanos, Stream};
+use crate::render::Format;
 
 /// A refused parameter.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +100,7 @@ fn uint(name: &str, v: &str, min: u64) -> Result<u64, ParamError> {
 }
 
 fn time(name: &str, v: &str) -> Result<Nanos, ParamError> {
-    cri_log::parse_timestamp(v.as_bytes()).ok_or_else(|| {
+    cri::parse_timestamp(v.as_bytes()).ok_or_else(|| {
         err(
             name,
             format!("{v:?} is not an RFC 3339 time (e.g. 2026-11-21T05:26:50Z)"),

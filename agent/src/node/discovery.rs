@@ -32,8 +32,8 @@ use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::fileset;
-use crate::safe_open::{Kind, SafeRoot};
+use crate::fs::fileset;
+use crate::fs::safe_open::{Kind, SafeRoot};
 use crate::telemetry;
 
 /// One container's log directory, as discovered.

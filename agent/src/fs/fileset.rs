@@ -17,9 +17,9 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt as _;
 
-use crate::cri_log::Nanos;
+use crate::cri::Nanos;
 use crate::cursor::fnv1a64;
-use crate::safe_open::{FileKey, Kind, SafeOpenError, SafeRoot};
+use crate::fs::safe_open::{FileKey, Kind, SafeOpenError, SafeRoot};
 
 /// How many leading bytes at most the fingerprint covers.
 pub const FINGERPRINT_BYTES: usize = 256;
@@ -361,7 +361,7 @@ pub fn written_until(log: &LogFile, f: &std::fs::File) -> Option<Nanos> {
     if log.rotated.is_none() || log.compressed {
         return None;
     }
-    let wait = match crate::safe_open::has_writer(f) {
+    let wait = match crate::fs::safe_open::has_writer(f) {
         Some(false) => return None,
         Some(true) => ROTATE_WAIT_NANOS,
         None => ROTATE_QUIET_NANOS,
@@ -369,7 +369,7 @@ pub fn written_until(log: &LogFile, f: &std::fs::File) -> Option<Nanos> {
     let meta = f.metadata().ok()?;
     let mtime = meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec();
     let until = mtime.saturating_add(wait);
-    (until > crate::cri_log::now_nanos()).then_some(until)
+    (until > crate::cri::now_nanos()).then_some(until)
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use base64::Engine as _;
 
-use crate::assemble::Event;
-use crate::cri_log;
+use crate::cri;
+use crate::event::Event;
 
 /// The output format of `GET /logs/...`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,7 +187,7 @@ pub fn render(
             if timestamps {
                 // A malformed line before any valid one has no time: no prefix.
                 if let Some(t) = ev.time {
-                    cri_log::format_timestamp(t, out);
+                    cri::format_timestamp(t, out);
                     out.push(b' ');
                 }
             }
@@ -200,7 +200,7 @@ pub fn render(
             match ev.time {
                 Some(t) => {
                     out.push(b'"');
-                    cri_log::format_timestamp(t, out);
+                    cri::format_timestamp(t, out);
                     out.push(b'"');
                 }
                 None => out.extend_from_slice(b"null"),
@@ -245,8 +245,8 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::{End, Flags, Mark};
-    use crate::cri_log::Stream;
+    use crate::cri::Stream;
+    use crate::event::{End, Flags, Mark};
 
     fn ev(content: &[u8]) -> Event<'_> {
         let m = Mark { file: 0, offset: 1 };

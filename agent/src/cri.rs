@@ -6,7 +6,7 @@
 //! since the Unix epoch in UTC so that lines of both runtimes compare. The tag
 //! is `F` or `P`, optionally followed by `:`-separated fields that are ignored.
 //!
-//! This module never reads a file; [`crate::assemble`] joins lines into events.
+//! This module never reads a file; [`crate::event::assemble`] joins lines into events.
 
 /// Nanoseconds since the Unix epoch, UTC.
 pub type Nanos = i64;

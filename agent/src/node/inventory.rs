@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::discovery::{Discovery, PodLogs};
-use crate::fileset;
-use crate::query::{self, InventoryParams};
-use crate::reader;
-use crate::runtime::{RtContainer, RtPod, Runtime, Status};
+use crate::fs::fileset;
+use crate::node::discovery::{Discovery, PodLogs};
+use crate::node::runtime::{RtContainer, RtPod, Runtime, Status};
+use crate::read;
+use crate::serve::query::{self, InventoryParams};
 
 /// One pod: its log directory (if any) and its sandboxes (if known).
 #[derive(Clone, Debug)]
@@ -336,7 +336,7 @@ pub struct Instance {
 }
 
 fn time(t: Option<i64>) -> Option<String> {
-    t.map(crate::cri_log::timestamp_string)
+    t.map(crate::cri::timestamp_string)
 }
 
 fn instance(c: &RtContainer) -> Instance {
@@ -421,12 +421,12 @@ pub fn build(
                     .values()
                     .next()
                     .and_then(|fs| fs.first())
-                    .and_then(|f| reader::file_time_span(root, &dir, f).0);
+                    .and_then(|f| read::file_time_span(root, &dir, f).0);
                 last = groups
                     .values()
                     .next_back()
                     .and_then(|fs| fs.last())
-                    .and_then(|f| reader::file_time_span(root, &dir, f).1);
+                    .and_then(|f| read::file_time_span(root, &dir, f).1);
             }
             let instances: Vec<Instance> = p.instances(&name).into_iter().map(instance).collect();
             let newest = instances.last();

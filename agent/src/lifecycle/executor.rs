@@ -1,0 +1,1125 @@
+//! The lifecycle executor: carries out the retention planner's actions
+//! ([`podlog_policy::Action`]) on one container's files, crash-safely.
+//!
+//! Each operation is recorded in the intent [`Journal`] before its first
+//! step and advanced after each step that is durably done (see the journal
+//! for the phases); a kill at any point leaves files that the reader
+//! ([`crate::fs::fileset`]) serves without loss or duplication, and
+//! [`Executor::recover`] finishes or rolls the operation back at the next
+//! start-up, from what the files show.
+//!
+//! - [`Executor::rotate`]: rename `N.log` to `N.log.<UTC YYYYMMDD-HHMMSS>`
+//!   (see [`naming`] for same-second rotations), then ask the runtime to
+//!   reopen the log ([`Reopener`]). Between the two the runtime still
+//!   writes into the renamed file, which the reader already serves as the
+//!   newest rotated file; after the reopen the new `N.log` continues it.
+//!   If the runtime refuses, the rename is undone.
+//! - [`Executor::compress`]: gzip or zstd a rotated file into
+//!   `<file>.gz.tmp` or `<file>.zst.tmp`, rename that to `<file>.gz` or
+//!   `<file>.zst`, delete the plain file. While both exist the reader serves
+//!   the plain one.
+//! - [`Executor::trim_head`]: rewrite a rotated file without its oldest
+//!   bytes, cut at an event boundary, through a temporary file that
+//!   replaces it atomically.
+//! - [`Executor::delete`]: remove a file.
+//! - [`Executor::drop_span`]: delete files and trim the head of the next
+//!   one as one step, when an event spans them (a `P…F` chain or a
+//!   multi-line event across a rotation): the rest of the next file is
+//!   copied into a temporary file first; then, with listings held
+//!   ([`SafeRoot::hold_listings`]), it replaces that file and the others are
+//!   unlinked, back to back. A reader of the file set sees the files as
+//!   before or as after, never a part of the event without the rest.
+//!
+//! Every file operation goes through the log root's [`SafeRoot`], beneath
+//! which nothing is followed.
+//!
+//! What this module leaves to others: deciding what to do (the planner),
+//! when to do it and on which thread (the daemon's loop, not wired yet),
+//! metrics (the caller counts what the results report: rotations, reopen
+//! failures, compressions, deletions, trims, bytes freed).
+//!
+//! # Errors and pending intents
+//!
+//! An operation that fails before its first change to the files, or whose
+//! change is undone, completes its intent. One that fails after a change
+//! it cannot undo (an fsync error, the runtime unreachable after the
+//! rename) leaves its intent pending: [`Executor::has_pending`] is then
+//! true, and [`Executor::recover`], which is idempotent, finishes or rolls
+//! it back. Call it at start-up and whenever something is pending. While
+//! an intent is pending, the journal refuses any other operation on its
+//! files.
+
+mod recover;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read as _, Seek as _, Write as _};
+use std::os::unix::fs::{FileExt as _, PermissionsExt as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use podlog_policy::Compress;
+
+use crate::fs::fileset::{self, Codec, LogFile};
+use crate::fs::safe_open::{Kind, SafeOpenError, SafeRoot};
+use crate::lifecycle::journal::{EntryId, Intent, Journal, JournalError, Phase, SpanTrim};
+
+pub use recover::{Recovered, RecoveryReport};
+
+use super::fault::{Fault, FaultPoints};
+use super::naming;
+use super::reopen::{ReopenError, Reopener, RuntimeReopener};
+
+/// Mode of files the executor creates when the source's mode is unknown
+/// (what containerd gives container logs).
+const DEFAULT_MODE: u32 = 0o640;
+/// Copy buffer size.
+const CHUNK: usize = 64 << 10;
+/// zstd's level: its default, which compresses about as well as gzip's
+/// default at several times its speed; higher levels cost a node agent
+/// more CPU than the disk they save is worth.
+const ZSTD_LEVEL: i32 = 3;
+
+/// A rotation done: the runtime writes a new `N.log`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotated {
+    /// The rotated file's name (`N.log.<suffix>`).
+    pub rotated: String,
+    /// Its size once the runtime reopened, in bytes; `None` if it could not
+    /// be read then.
+    pub bytes: Option<u64>,
+}
+
+/// A compression done: `target` replaced `source`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compressed {
+    /// The compressed file's name (`<source>.gz` or `<source>.zst`).
+    pub target: String,
+    /// Size of the plain file, in bytes.
+    pub source_bytes: u64,
+    /// Size of the compressed file, in bytes.
+    pub compressed_bytes: u64,
+}
+
+impl Compressed {
+    /// Disk space given back, in bytes (0 if compression made it larger).
+    pub fn bytes_freed(&self) -> u64 {
+        self.source_bytes.saturating_sub(self.compressed_bytes)
+    }
+}
+
+/// A trim done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Bytes dropped from the head (the offset), 0 when nothing was to do.
+    pub bytes_freed: u64,
+    /// Bytes the file keeps.
+    pub kept_bytes: u64,
+}
+
+/// A deletion done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deleted {
+    /// The file's size before, in bytes; 0 when it was already gone.
+    pub bytes_freed: u64,
+}
+
+/// A span dropped ([`Executor::drop_span`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dropped {
+    /// The deleted files' sizes before (0 for one already gone) plus the
+    /// bytes trimmed, in bytes.
+    pub bytes_freed: u64,
+}
+
+/// What became of a rotation the runtime refused to reopen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Undo {
+    /// The rotated file was renamed back to `N.log`: as before the rotation.
+    RolledBack,
+    /// `N.log` exists again (the runtime reopened after all, or wrote a new
+    /// file): both files are kept, the rotated one first.
+    KeptBoth,
+}
+
+impl std::fmt::Display for Undo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Undo::RolledBack => "the rename was undone",
+            Undo::KeptBoth => "a new log file exists anyway, so both files are kept",
+        })
+    }
+}
+
+/// An error of the executor, naming the file and what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{step}: {source}")]
+    Fs {
+        step: &'static str,
+        #[source]
+        source: SafeOpenError,
+    },
+    #[error("{step} {}: {source}", .path.display())]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is not {want}", .path.display())]
+    WrongFile { path: PathBuf, want: &'static str },
+    #[error("compression {codec:?}: {reason}")]
+    Codec {
+        codec: &'static str,
+        reason: &'static str,
+    },
+    #[error("{}: no rotation name left after {after:?}", .dir.display())]
+    NoFreeName { dir: PathBuf, after: String },
+    #[error("{} already exists", .path.display())]
+    Exists { path: PathBuf },
+    #[error("{} changed while it was copied ({expected} bytes, then {found})", .path.display())]
+    Changed {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{}: offset {offset} is not an event boundary (the byte before it is not a newline)", .path.display())]
+    NotBoundary { path: PathBuf, offset: u64 },
+    #[error("{}: offset {offset} is beyond its end ({size} bytes)", .path.display())]
+    BeyondEnd {
+        path: PathBuf,
+        offset: u64,
+        size: u64,
+    },
+    #[error("rotation of {} not done: {source}; {undo}", .path.display())]
+    ReopenRefused {
+        /// The rotated name.
+        path: PathBuf,
+        undo: Undo,
+        #[source]
+        source: ReopenError,
+    },
+    #[error("{} stays renamed, the runtime still writing to it, until recovery reopens the log: {source}", .path.display())]
+    ReopenUnavailable {
+        /// The rotated name.
+        path: PathBuf,
+        #[source]
+        source: ReopenError,
+    },
+    #[error("{}: no file to delete", .dir.display())]
+    NothingToDelete { dir: PathBuf },
+    #[error("{} does not hold the content of {}: {reason}", .target.display(), .source_path.display())]
+    BadArchive {
+        target: PathBuf,
+        source_path: PathBuf,
+        reason: &'static str,
+    },
+}
+
+/// `dir` followed by `name`, for [`SafeRoot`] calls.
+fn at<'a>(dir: &[&'a str], name: &'a str) -> Vec<&'a str> {
+    let mut v = dir.to_vec();
+    v.push(name);
+    v
+}
+
+fn fs(step: &'static str) -> impl FnOnce(SafeOpenError) -> LifecycleError {
+    move |source| LifecycleError::Fs { step, source }
+}
+
+/// The file if it is a rotated, uncompressed log file.
+fn rotated_plain(name: &str) -> Option<LogFile> {
+    fileset::classify(name).filter(|f| f.rotated.is_some() && !f.compressed)
+}
+
+/// A compressing writer of either codec.
+enum Encoder<W: io::Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+// === impl Encoder ===
+
+impl<W: io::Write> Encoder<W> {
+    /// Gzip at its default level; zstd at [`ZSTD_LEVEL`] with a content
+    /// checksum, so that a damaged file fails to decompress instead of
+    /// yielding other bytes (gzip always has its CRC).
+    fn new(codec: Codec, out: W) -> io::Result<Self> {
+        Ok(match codec {
+            Codec::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                out,
+                flate2::Compression::default(),
+            )),
+            Codec::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
+                e.include_checksum(true)?;
+                Encoder::Zstd(e)
+            }
+        })
+    }
+
+    /// Writes the end of the stream; returns the inner writer.
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+impl<W: io::Write> io::Write for Encoder<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+
+    /// Ends the current block, so what was written so far reaches `W`.
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+/// Reads until `buf` is full or the end; returns the bytes read.
+fn read_full(r: &mut impl io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// The permission bits of `f`, for a file that replaces it.
+fn mode_of(f: &File) -> u32 {
+    f.metadata()
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(DEFAULT_MODE)
+}
+
+/// Carries out lifecycle actions on files beneath the log root. See the
+/// module documentation.
+pub struct Executor {
+    root: Arc<SafeRoot>,
+    journal: Journal,
+    reopener: Box<dyn Reopener + Send>,
+    fault: FaultPoints,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("root", &self.root.path())
+            .field("pending", &self.journal.pending().len())
+            .field("fault", &self.fault)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl Executor ===
+
+impl Executor {
+    /// An executor on the log root `root`, recording in `journal` (opened on
+    /// the state root), reopening logs with `reopener`. Fault points come
+    /// from `PODLOG_FAULT` ([`FaultPoints::from_env`]; none in a release
+    /// build). Call [`Executor::recover`] before anything else.
+    pub fn new(root: Arc<SafeRoot>, journal: Journal, reopener: Box<dyn Reopener + Send>) -> Self {
+        Self {
+            root,
+            journal,
+            reopener,
+            fault: FaultPoints::from_env(),
+        }
+    }
+
+    /// Replaces the fault points (tests).
+    pub fn with_fault_points(mut self, fault: FaultPoints) -> Self {
+        self.fault = fault;
+        self
+    }
+
+    /// Whether an operation is left unfinished: [`Executor::recover`] has
+    /// something to do.
+    pub fn has_pending(&self) -> bool {
+        !self.journal.pending().is_empty()
+    }
+
+    /// The unfinished operations, with their last durable phase.
+    pub fn pending(&self) -> Vec<(EntryId, Intent, Phase)> {
+        self.journal.pending()
+    }
+
+    /// The journal records found corrupt at start-up (see
+    /// [`Journal::corrupt`]): an operator has to look at their files.
+    pub fn corrupt(&self) -> &[JournalError] {
+        self.journal.corrupt()
+    }
+
+    fn path(&self, dir: &[&str], name: &str) -> PathBuf {
+        let mut p = self.root.path().to_owned();
+        p.extend(dir);
+        p.push(name);
+        p
+    }
+
+    /// The error of step `step`'s rename to `to` in `dir`: a name taken
+    /// meanwhile is [`LifecycleError::Exists`].
+    fn rename_failed(
+        &self,
+        e: SafeOpenError,
+        dir: &[&str],
+        to: &str,
+        step: &'static str,
+    ) -> LifecycleError {
+        if e.is_exists() {
+            LifecycleError::Exists {
+                path: self.path(dir, to),
+            }
+        } else {
+            fs(step)(e)
+        }
+    }
+
+    /// The regular files in `dir`; none when the directory is gone.
+    fn files(&self, dir: &[&str]) -> Result<Vec<String>, LifecycleError> {
+        match self.root.list_dir(dir) {
+            Ok(entries) => Ok(entries
+                .into_iter()
+                .filter(|(_, k)| *k == Kind::File)
+                .map(|(n, _)| n)
+                .collect()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(fs("list the container directory")(e)),
+        }
+    }
+
+    /// Whether the name `name` is taken in `dir` (by anything: a symlink or
+    /// a directory counts).
+    fn taken(&self, dir: &[&str], name: &str) -> Result<bool, LifecycleError> {
+        match self.root.open_file(&at(dir, name)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(SafeOpenError::InvalidComponent { component }) => Err(LifecycleError::Fs {
+                step: "check a name",
+                source: SafeOpenError::InvalidComponent { component },
+            }),
+            Err(_) => Ok(true),
+        }
+    }
+
+    /// Fsyncs `dir`; a directory that is gone has nothing to make durable.
+    fn sync_dir(&self, dir: &[&str], step: &'static str) -> Result<(), LifecycleError> {
+        match self.root.fsync_dir(dir) {
+            Err(e) if !e.is_not_found() => Err(fs(step)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes `name` if it exists; true when it did.
+    fn remove(&self, dir: &[&str], name: &str, step: &'static str) -> Result<bool, LifecycleError> {
+        match self.root.unlink(&at(dir, name)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(fs(step)(e)),
+        }
+    }
+
+    /// Gives up an operation whose only change is the temporary file
+    /// `temp`: removes it and completes the intent. Best effort: if either
+    /// fails, the intent stays pending and recovery removes the file.
+    fn abandon(&mut self, id: EntryId, dir: &[&str], temp: &str) {
+        let removed = self
+            .remove(dir, temp, "remove the temporary file")
+            .and_then(|_| self.sync_dir(dir, "sync the directory"));
+        let done = removed.and_then(|()| self.journal.complete(id).map_err(Into::into));
+        if let Err(e) = done {
+            tracing::warn!(error = %e, id = %id, "cannot abandon an operation; recovery will");
+        }
+    }
+
+    // --- rotate ---
+
+    /// Rotates the log of attempt `attempt` in the container directory
+    /// `dir` (`[pod directory, container]` beneath the log root), written
+    /// by container `container_id`, at `now` (Unix nanoseconds): renames
+    /// `N.log` to `N.log.<suffix>` ([`naming::rotated_suffix`]) without
+    /// replacing anything, then asks the runtime to reopen the log.
+    ///
+    /// # Errors
+    ///
+    /// - [`LifecycleError::ReopenRefused`]: the runtime refused; the rename
+    ///   was undone ([`Undo::RolledBack`]), or a new `N.log` exists anyway
+    ///   and both files are kept ([`Undo::KeptBoth`]). Nothing is pending.
+    /// - [`LifecycleError::ReopenUnavailable`]: the runtime could not be
+    ///   asked. The file stays renamed and the runtime keeps writing into
+    ///   it (the reader serves it); the intent stays pending and
+    ///   [`Executor::recover`] asks again (or undoes it).
+    /// - `N.log` missing, the name taken meanwhile, a journal conflict (an
+    ///   operation on these files is pending), or a failed step (see the
+    ///   module documentation for what stays pending).
+    pub fn rotate(
+        &mut self,
+        dir: [&str; 2],
+        attempt: u32,
+        container_id: &str,
+        now_nanos: i64,
+    ) -> Result<Rotated, LifecycleError> {
+        let active = format!("{attempt}.log");
+        let names = self.files(&dir)?;
+        let suffix = naming::rotated_suffix(names.iter().map(String::as_str), attempt, now_nanos)
+            .ok_or_else(|| LifecycleError::NoFreeName {
+            dir: self.path(&dir, ""),
+            after: names
+                .iter()
+                .filter(|n| n.starts_with(&format!("{active}.")))
+                .max()
+                .cloned()
+                .unwrap_or_default(),
+        })?;
+        let rotated = format!("{active}.{suffix}");
+        let id = self.journal.begin(Intent::Rotate {
+            dir: dir.iter().map(|s| (*s).to_owned()).collect(),
+            active: active.clone(),
+            rotated: rotated.clone(),
+            container_id: container_id.to_owned(),
+        })?;
+        self.fault.hit(Fault::RotateBegun);
+        if let Err(e) = self.root.rename(&at(&dir, &active), &at(&dir, &rotated)) {
+            // Nothing was renamed.
+            self.journal.complete(id)?;
+            return Err(self.rename_failed(e, &dir, &rotated, "rotate: rename the log file"));
+        }
+        self.sync_dir(&dir, "rotate: sync the directory")?;
+        self.fault.hit(Fault::RotateAfterRename);
+        self.journal.advance(id, Phase::Renamed)?;
+        self.fault.hit(Fault::RotateRenamed);
+        let path = self.path(&dir, &rotated);
+        match self.reopener.reopen(container_id) {
+            Ok(()) => {}
+            Err(source @ ReopenError::Refused { .. }) => {
+                let undo = self.undo_rotate(&dir, &active, &rotated)?;
+                self.journal.complete(id)?;
+                tracing::warn!(path = %path.display(), error = %source, %undo, "the runtime refused to reopen a rotated log");
+                return Err(LifecycleError::ReopenRefused { path, undo, source });
+            }
+            Err(source @ ReopenError::Unavailable { .. }) => {
+                tracing::warn!(path = %path.display(), error = %source, "the runtime is unavailable to reopen a rotated log; recovery retries");
+                return Err(LifecycleError::ReopenUnavailable { path, source });
+            }
+        }
+        self.fault.hit(Fault::RotateAfterReopen);
+        self.journal.advance(id, Phase::Reopened)?;
+        self.fault.hit(Fault::RotateReopened);
+        self.journal.complete(id)?;
+        let bytes = self
+            .root
+            .open_file(&at(&dir, &rotated))
+            .ok()
+            .map(|o| o.size);
+        tracing::info!(path = %path.display(), container_id, "rotated");
+        Ok(Rotated { rotated, bytes })
+    }
+
+    /// Renames `rotated` back to `active` unless `active` exists again.
+    fn undo_rotate(
+        &self,
+        dir: &[&str],
+        active: &str,
+        rotated: &str,
+    ) -> Result<Undo, LifecycleError> {
+        match self.root.rename(&at(dir, rotated), &at(dir, active)) {
+            Ok(()) => {
+                self.sync_dir(dir, "rotate: sync the directory")?;
+                Ok(Undo::RolledBack)
+            }
+            Err(e) if e.is_exists() => Ok(Undo::KeptBoth),
+            Err(e) => Err(fs("rotate: rename the log file back")(e)),
+        }
+    }
+
+    // --- compress ---
+
+    /// Compresses the rotated file `file` in `dir` with `codec`: writes
+    /// `<file><ext>.tmp` (`ext` is `.gz` for gzip, `.zst` for zstd), fsyncs
+    /// it, renames it to `<file><ext>` (never replacing anything), then
+    /// deletes `file`.
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::Codec`] for `none`; [`LifecycleError::WrongFile`]
+    /// when `file` is not a rotated, uncompressed log file (`N.log` itself
+    /// is never compressed); [`LifecycleError::Exists`] when a compressed
+    /// copy of `file` exists, in either codec (the reader would serve only
+    /// one of them); [`LifecycleError::Changed`] when `file` changed while
+    /// it was read (it is then left as it was); a journal conflict, or a
+    /// failed step.
+    pub fn compress(
+        &mut self,
+        dir: [&str; 2],
+        file: &str,
+        codec: Compress,
+    ) -> Result<Compressed, LifecycleError> {
+        let codec = match codec {
+            Compress::Gzip => Codec::Gzip,
+            Compress::Zstd => Codec::Zstd,
+            Compress::None => {
+                return Err(LifecycleError::Codec {
+                    codec: "none",
+                    reason: "is no codec: nothing to compress with",
+                })
+            }
+        };
+        if rotated_plain(file).is_none() {
+            return Err(LifecycleError::WrongFile {
+                path: self.path(&dir, file),
+                want: "a rotated, uncompressed log file",
+            });
+        }
+        let target = format!("{file}{}", codec.ext());
+        let temp = format!("{target}.tmp");
+        for twin in Codec::ALL.map(|c| format!("{file}{}", c.ext())) {
+            if self.taken(&dir, &twin)? {
+                return Err(LifecycleError::Exists {
+                    path: self.path(&dir, &twin),
+                });
+            }
+        }
+        let id = self.journal.begin(Intent::Compress {
+            dir: dir.iter().map(|s| (*s).to_owned()).collect(),
+            source: file.to_owned(),
+            temp: temp.clone(),
+            target: target.clone(),
+        })?;
+        self.fault.hit(Fault::CompressBegun);
+        let (source_bytes, compressed_bytes) = match self.write_compressed(&dir, file, &temp, codec)
+        {
+            Ok(sizes) => sizes,
+            Err(e) => {
+                self.abandon(id, &dir, &temp);
+                return Err(e);
+            }
+        };
+        self.fault.hit(Fault::CompressAfterTemp);
+        self.journal.advance(id, Phase::TempWritten)?;
+        self.fault.hit(Fault::CompressTempWritten);
+        if let Err(e) = self.root.rename(&at(&dir, &temp), &at(&dir, &target)) {
+            self.abandon(id, &dir, &temp);
+            return Err(self.rename_failed(
+                e,
+                &dir,
+                &target,
+                "compress: rename the temporary file",
+            ));
+        }
+        self.sync_dir(&dir, "compress: sync the directory")?;
+        self.fault.hit(Fault::CompressAfterRename);
+        self.journal.advance(id, Phase::Renamed)?;
+        self.fault.hit(Fault::CompressRenamed);
+        self.remove(&dir, file, "compress: delete the plain file")?;
+        self.sync_dir(&dir, "compress: sync the directory")?;
+        self.fault.hit(Fault::CompressAfterUnlink);
+        self.journal.advance(id, Phase::SourceDeleted)?;
+        self.fault.hit(Fault::CompressSourceDeleted);
+        self.journal.complete(id)?;
+        tracing::info!(path = %self.path(&dir, &target).display(), ?codec, source_bytes, compressed_bytes, "compressed");
+        Ok(Compressed {
+            target,
+            source_bytes,
+            compressed_bytes,
+        })
+    }
+
+    /// Writes `source` compressed with `codec` to the new file `temp` and
+    /// fsyncs it; returns the plain and the compressed size.
+    fn write_compressed(
+        &self,
+        dir: &[&str],
+        source: &str,
+        temp: &str,
+        codec: Codec,
+    ) -> Result<(u64, u64), LifecycleError> {
+        let src = self
+            .root
+            .open_file(&at(dir, source))
+            .map_err(fs("compress: open the plain file"))?;
+        let out = self.create_temp(dir, temp, mode_of(&src.file))?;
+        let src_path = self.path(dir, source);
+        let temp_path = self.path(dir, temp);
+        let write_err = |source| LifecycleError::Io {
+            step: "compress: write",
+            path: temp_path.clone(),
+            source,
+        };
+        let mut enc =
+            Encoder::new(codec, BufWriter::with_capacity(CHUNK, out)).map_err(write_err)?;
+        let mut input = (&src.file).take(src.size);
+        let mut buf = vec![0u8; CHUNK];
+        let mut read = 0u64;
+        loop {
+            let n = read_full(&mut input, &mut buf).map_err(|source| LifecycleError::Io {
+                step: "compress: read",
+                path: src_path.clone(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            enc.write_all(&buf[..n]).map_err(write_err)?;
+            read += n as u64;
+            if self.fault.is_armed(Fault::CompressPartialTemp) {
+                // Put what is compressed so far on disk, then die.
+                enc.flush().map_err(write_err)?;
+                self.fault.hit(Fault::CompressPartialTemp);
+            }
+        }
+        self.check_unchanged(&src.file, &src_path, src.size, read)?;
+        let out = enc
+            .finish()
+            .and_then(|w| w.into_inner().map_err(io::IntoInnerError::into_error))
+            .map_err(write_err)?;
+        out.sync_all().map_err(write_err)?;
+        let compressed = out.metadata().map_err(write_err)?.len();
+        Ok((src.size, compressed))
+    }
+
+    /// Creates the temporary file `temp`, removing a leftover first: no
+    /// in-flight intent names it (the journal checked), so one found is
+    /// stale (an intent lost with a corrupt record, or the kubelet's).
+    fn create_temp(&self, dir: &[&str], temp: &str, mode: u32) -> Result<File, LifecycleError> {
+        if self.remove(dir, temp, "remove a stale temporary file")? {
+            tracing::warn!(path = %self.path(dir, temp).display(), "removed a stale temporary file");
+        }
+        self.root
+            .create_new(&at(dir, temp), mode)
+            .map_err(fs("create the temporary file"))
+    }
+
+    /// Refuses a copy of a file that grew or shrank while it was read:
+    /// something still writes it.
+    fn check_unchanged(
+        &self,
+        f: &File,
+        path: &std::path::Path,
+        size: u64,
+        read: u64,
+    ) -> Result<(), LifecycleError> {
+        let now = f
+            .metadata()
+            .map_err(|source| LifecycleError::Io {
+                step: "stat",
+                path: path.to_owned(),
+                source,
+            })?
+            .len();
+        if read != size || now != size {
+            return Err(LifecycleError::Changed {
+                path: path.to_owned(),
+                expected: size,
+                found: if read != size { read } else { now },
+            });
+        }
+        Ok(())
+    }
+
+    // --- trim ---
+
+    /// Drops the first `offset` bytes of the rotated, uncompressed file
+    /// `file` in `dir`: copies the rest into `<file>.trim.tmp`, fsyncs it,
+    /// and replaces `file` with it atomically. `offset` must be an event
+    /// boundary (the planner's event marks are): 0, or just after a
+    /// newline. An `offset` of 0 does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::WrongFile`] for `N.log` or a compressed file,
+    /// [`LifecycleError::NotBoundary`], [`LifecycleError::BeyondEnd`],
+    /// [`LifecycleError::Changed`] when the file changed while it was
+    /// copied (it is left as it was), a journal conflict, or a failed step.
+    pub fn trim_head(
+        &mut self,
+        dir: [&str; 2],
+        file: &str,
+        offset: u64,
+    ) -> Result<Trimmed, LifecycleError> {
+        let path = self.path(&dir, file);
+        if rotated_plain(file).is_none() {
+            return Err(LifecycleError::WrongFile {
+                path,
+                want: "a rotated, uncompressed log file",
+            });
+        }
+        let src = self
+            .root
+            .open_file(&at(&dir, file))
+            .map_err(fs("trim: open the file"))?;
+        check_boundary(&src.file, &path, src.size, offset)?;
+        if offset == 0 {
+            return Ok(Trimmed {
+                bytes_freed: 0,
+                kept_bytes: src.size,
+            });
+        }
+        let temp = format!("{file}.trim.tmp");
+        let id = self.journal.begin(Intent::Trim {
+            dir: dir.iter().map(|s| (*s).to_owned()).collect(),
+            file: file.to_owned(),
+            offset,
+            temp: temp.clone(),
+        })?;
+        self.fault.hit(Fault::TrimBegun);
+        let tail = Tail {
+            src: &src.file,
+            path: &path,
+            size: src.size,
+            offset,
+        };
+        if let Err(e) = self.write_tail(&dir, &tail, &temp, Fault::TrimPartialTemp) {
+            self.abandon(id, &dir, &temp);
+            return Err(e);
+        }
+        self.fault.hit(Fault::TrimAfterTemp);
+        self.journal.advance(id, Phase::TempWritten)?;
+        self.fault.hit(Fault::TrimTempWritten);
+        if let Err(e) = self.root.replace(&at(&dir, &temp), &at(&dir, file)) {
+            // Nothing was replaced.
+            self.abandon(id, &dir, &temp);
+            return Err(fs("trim: replace the file")(e));
+        }
+        self.sync_dir(&dir, "trim: sync the directory")?;
+        self.fault.hit(Fault::TrimAfterReplace);
+        self.journal.advance(id, Phase::Replaced)?;
+        self.fault.hit(Fault::TrimReplaced);
+        self.journal.complete(id)?;
+        tracing::info!(path = %path.display(), offset, "trimmed");
+        Ok(Trimmed {
+            bytes_freed: offset,
+            kept_bytes: src.size - offset,
+        })
+    }
+
+    /// Copies `tail` into the new file `temp` and fsyncs it; `partial` is
+    /// the fault point in the middle of the copy.
+    fn write_tail(
+        &self,
+        dir: &[&str],
+        tail: &Tail<'_>,
+        temp: &str,
+        partial: Fault,
+    ) -> Result<(), LifecycleError> {
+        let Tail {
+            src,
+            path: src_path,
+            size,
+            offset,
+        } = *tail;
+        let mut out = self.create_temp(dir, temp, mode_of(src))?;
+        let temp_path = self.path(dir, temp);
+        let write_err = |source| LifecycleError::Io {
+            step: "trim: write",
+            path: temp_path.clone(),
+            source,
+        };
+        let read_err = |source| LifecycleError::Io {
+            step: "trim: read",
+            path: src_path.to_owned(),
+            source,
+        };
+        let mut input = src;
+        input.seek(io::SeekFrom::Start(offset)).map_err(read_err)?;
+        let mut input = input.take(size - offset);
+        let mut buf = vec![0u8; CHUNK];
+        let mut copied = 0u64;
+        loop {
+            let n = read_full(&mut input, &mut buf).map_err(read_err)?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n]).map_err(write_err)?;
+            copied += n as u64;
+            if self.fault.is_armed(partial) {
+                self.fault.hit(partial);
+            }
+        }
+        self.check_unchanged(src, src_path, size, offset + copied)?;
+        out.sync_all().map_err(write_err)
+    }
+
+    // --- delete ---
+
+    /// Deletes the log file `file` in `dir`. Any log file name is accepted,
+    /// `N.log` of an exited attempt included: the caller (the planner)
+    /// never names the file the runtime is writing. A file already gone
+    /// counts as deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::WrongFile`] for a name that is not a log file, a
+    /// journal conflict, or a failed step.
+    pub fn delete(&mut self, dir: [&str; 2], file: &str) -> Result<Deleted, LifecycleError> {
+        if fileset::classify(file).is_none() {
+            return Err(LifecycleError::WrongFile {
+                path: self.path(&dir, file),
+                want: "a log file",
+            });
+        }
+        let bytes_freed = match self.root.open_file(&at(&dir, file)) {
+            Ok(o) => o.size,
+            Err(e) if e.is_not_found() => 0,
+            // A hard-linked file is still removed (only this name goes):
+            // its size is not ours to count.
+            Err(_) => 0,
+        };
+        let id = self.journal.begin(Intent::Delete {
+            dir: dir.iter().map(|s| (*s).to_owned()).collect(),
+            file: file.to_owned(),
+        })?;
+        self.fault.hit(Fault::DeleteBegun);
+        let removed = match self.remove(&dir, file, "delete") {
+            Ok(removed) => removed,
+            Err(e) => {
+                // Nothing was removed.
+                self.journal.complete(id)?;
+                return Err(e);
+            }
+        };
+        self.sync_dir(&dir, "delete: sync the directory")?;
+        self.fault.hit(Fault::DeleteAfterUnlink);
+        self.journal.complete(id)?;
+        tracing::info!(path = %self.path(&dir, file).display(), bytes = bytes_freed, "deleted");
+        Ok(Deleted {
+            bytes_freed: if removed { bytes_freed } else { 0 },
+        })
+    }
+
+    // --- drop a span ---
+
+    /// Deletes the log files `files` in `dir` (oldest first) and, with
+    /// `trim` = `Some((file, offset))`, drops the first `offset` bytes of
+    /// the rotated, uncompressed `file`, as one step: an event begins in
+    /// `files` and ends in `file` (or in the next of `files`), as
+    /// [`podlog_policy::Action::DropSpan`] plans it. `offset` is an event
+    /// boundary, as for [`Executor::trim_head`]; 0 trims nothing.
+    ///
+    /// The rest of `file` is copied into `<file>.trim.tmp` and fsynced
+    /// first. Then, with listings held ([`SafeRoot::hold_listings`]), the
+    /// temporary file replaces `file` and `files` are unlinked, back to
+    /// back, with no fsync in between: a reader that lists the directory,
+    /// opens the files and lists again (as the reader's file set does) gets
+    /// them all as before or all as after, never the event's tail without
+    /// its head, nor its head followed by another event. The directory is
+    /// fsynced after. A kill anywhere is finished or rolled back by
+    /// [`Executor::recover`], which runs before podlogd serves.
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::NothingToDelete`] for no file to delete;
+    /// [`LifecycleError::WrongFile`] for a name that is not a log file, or a
+    /// trim of `N.log` or a compressed file;
+    /// [`LifecycleError::NotBoundary`], [`LifecycleError::BeyondEnd`];
+    /// [`LifecycleError::Changed`] when `file` changed while it was copied
+    /// (nothing is changed then); a journal conflict (a name twice among
+    /// them included), or a failed step. A failure after the first change
+    /// leaves the intent pending for recovery, which finishes the step.
+    pub fn drop_span(
+        &mut self,
+        dir: [&str; 2],
+        files: &[&str],
+        trim: Option<(&str, u64)>,
+    ) -> Result<Dropped, LifecycleError> {
+        if files.is_empty() {
+            return Err(LifecycleError::NothingToDelete {
+                dir: self.path(&dir, ""),
+            });
+        }
+        if let Some(f) = files.iter().find(|f| fileset::classify(f).is_none()) {
+            return Err(LifecycleError::WrongFile {
+                path: self.path(&dir, f),
+                want: "a log file",
+            });
+        }
+        let trim = match trim {
+            Some((file, offset)) => {
+                let path = self.path(&dir, file);
+                if rotated_plain(file).is_none() {
+                    return Err(LifecycleError::WrongFile {
+                        path,
+                        want: "a rotated, uncompressed log file",
+                    });
+                }
+                let src = self
+                    .root
+                    .open_file(&at(&dir, file))
+                    .map_err(fs("drop: open the file to trim"))?;
+                check_boundary(&src.file, &path, src.size, offset)?;
+                (offset > 0).then(|| Cut {
+                    file,
+                    offset,
+                    src,
+                    path,
+                    temp: format!("{file}.trim.tmp"),
+                })
+            }
+            None => None,
+        };
+        let mut bytes_freed = trim.as_ref().map_or(0, |c| c.offset);
+        for f in files {
+            // Gone: nothing to free; hard-linked: only this name goes.
+            if let Ok(o) = self.root.open_file(&at(&dir, f)) {
+                bytes_freed += o.size;
+            }
+        }
+        let id = self.journal.begin(Intent::DropSpan {
+            dir: dir.iter().map(|s| (*s).to_owned()).collect(),
+            files: files.iter().map(|s| (*s).to_owned()).collect(),
+            trim: trim.as_ref().map(|c| SpanTrim {
+                file: c.file.to_owned(),
+                offset: c.offset,
+                temp: c.temp.clone(),
+            }),
+        })?;
+        self.fault.hit(Fault::DropBegun);
+        if let Some(c) = &trim {
+            let tail = Tail {
+                src: &c.src.file,
+                path: &c.path,
+                size: c.src.size,
+                offset: c.offset,
+            };
+            if let Err(e) = self.write_tail(&dir, &tail, &c.temp, Fault::DropPartialTemp) {
+                self.abandon(id, &dir, &c.temp);
+                return Err(e);
+            }
+            self.fault.hit(Fault::DropAfterTemp);
+            self.journal.advance(id, Phase::TempWritten)?;
+            self.fault.hit(Fault::DropTempWritten);
+        }
+        let root = self.root.clone();
+        let held = root.hold_listings();
+        if let Some(c) = &trim {
+            if let Err(e) = self.root.replace(&at(&dir, &c.temp), &at(&dir, c.file)) {
+                // Nothing was replaced or deleted.
+                drop(held);
+                self.abandon(id, &dir, &c.temp);
+                return Err(fs("drop: replace the trimmed file")(e));
+            }
+            self.fault.hit(Fault::DropAfterReplace);
+        }
+        for (k, f) in files.iter().enumerate() {
+            if let Err(e) = self.remove(&dir, f, "drop: delete") {
+                drop(held);
+                if trim.is_none() && k == 0 {
+                    // Nothing was deleted.
+                    self.journal.complete(id)?;
+                }
+                return Err(e);
+            }
+        }
+        drop(held);
+        self.sync_dir(&dir, "drop: sync the directory")?;
+        self.fault.hit(Fault::DropAfterUnlink);
+        self.journal.advance(id, Phase::Replaced)?;
+        self.fault.hit(Fault::DropReplaced);
+        self.journal.complete(id)?;
+        tracing::info!(dir = %self.path(&dir, "").display(), ?files, trimmed = ?trim.as_ref().map(|c| (c.file, c.offset)), bytes = bytes_freed, "dropped events spanning files");
+        Ok(Dropped { bytes_freed })
+    }
+}
+
+/// The head trim of [`Executor::drop_span`], checked.
+struct Cut<'a> {
+    file: &'a str,
+    /// The first byte kept, above 0.
+    offset: u64,
+    src: crate::fs::safe_open::Opened,
+    path: PathBuf,
+    temp: String,
+}
+
+/// The rest of a file from an event boundary, to be copied into a
+/// temporary file that replaces it.
+#[derive(Clone, Copy)]
+struct Tail<'a> {
+    /// The file, open.
+    src: &'a File,
+    /// Its path, for messages.
+    path: &'a std::path::Path,
+    /// Its size when opened, in bytes: it must not change while copied.
+    size: u64,
+    /// The first byte kept.
+    offset: u64,
+}
+
+/// Checks that `offset` is an event boundary of the file `f` of size
+/// `size` at `path`: within it and, unless 0, just after a newline.
+fn check_boundary(
+    f: &File,
+    path: &std::path::Path,
+    size: u64,
+    offset: u64,
+) -> Result<(), LifecycleError> {
+    if offset > size {
+        return Err(LifecycleError::BeyondEnd {
+            path: path.to_owned(),
+            offset,
+            size,
+        });
+    }
+    if offset == 0 {
+        return Ok(());
+    }
+    let mut byte = [0u8; 1];
+    let n = f
+        .read_at(&mut byte, offset - 1)
+        .map_err(|source| LifecycleError::Io {
+            step: "read the byte before the cut",
+            path: path.to_owned(),
+            source,
+        })?;
+    if n != 1 || byte[0] != b'\n' {
+        return Err(LifecycleError::NotBoundary {
+            path: path.to_owned(),
+            offset,
+        });
+    }
+    Ok(())
+}
+
+/// Opens the executor for a running agent: the journal under `state_dir`
+/// (created if missing; the directory is the operator's, not a log path),
+/// the runtime as the reopener.
+///
+/// # Errors
+///
+/// The directory cannot be created or opened, or the journal cannot be
+/// opened (for instance another podlogd holds it).
+pub fn open_executor(
+    log_root: Arc<SafeRoot>,
+    state_dir: &std::path::Path,
+    runtime: Arc<crate::node::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+) -> anyhow::Result<Executor> {
+    std::fs::create_dir_all(state_dir)?;
+    let state = Arc::new(SafeRoot::open(state_dir)?);
+    let journal = Journal::open(state)?;
+    for c in journal.corrupt() {
+        tracing::error!(error = %c, "a lifecycle journal record is corrupt and was set aside");
+    }
+    Ok(Executor::new(
+        log_root,
+        journal,
+        Box::new(RuntimeReopener::new(runtime, handle)),
+    ))
+}
+
+#[cfg(test)]
+mod tests;
