@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use podlog_agent::cri::{self, Nanos, Stream};
-use podlog_agent::cursor::{Cursor, FilePoint};
-use podlog_agent::event::{Assembler, End, Event, Flags, LinePos, Mark};
-use podlog_agent::render::{self, Context, Format};
+use podlog_agent::testing::{
+    render, Assembler, Context, Cursor, End, Event, FilePoint, Flags, Format, LinePos, Mark,
+};
 
 /// Size of the generated input, in bytes.
 const INPUT_BYTES: usize = 8 << 20;
@@ -285,7 +285,7 @@ fn render_all(
         } else {
             String::new()
         };
-        render::render(
+        render(
             &mut out,
             &ev.as_event(),
             format,
@@ -377,7 +377,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 let mut total = 0usize;
                 assemble(&input, false, |e| {
-                    render::render(&mut out, e, Format::Text, false, b"", &members);
+                    render(&mut out, e, Format::Text, false, b"", &members);
                     if out.len() >= 128 << 10 {
                         total += out.len();
                         black_box(&out);

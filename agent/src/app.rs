@@ -35,6 +35,9 @@ pub async fn run(
     on_listening: impl FnOnce(&Listening),
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    // Before any file is read: a broken read lease (see
+    // `safe_open::has_writer`) signals SIGIO, which would end the process.
+    safe_open::ignore_lease_breaks();
     let mut config = config;
     // The agent's maxEventBytes is the node default of the policy's.
     config
@@ -156,7 +159,6 @@ pub async fn run(
         discovery: discovery.clone(),
         runtime,
         node: config.node_name.clone(),
-        max_event_bytes: config.max_event_bytes,
         node_policy: config.node_policy.clone(),
         lifecycle: inventory::LifecycleInfo::of(
             config.cri_endpoint.is_some(),

@@ -9,21 +9,7 @@
 
 use base64::Engine as _;
 
-/// FNV-1a, 64 bits: stable across builds and platforms (cursors outlive the
-/// process), unlike the standard library's hasher.
-pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for &b in *p {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        // Separate the parts so ("ab","c") and ("a","bc") differ.
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
+use crate::fs::fileset::fnv1a64;
 
 /// A position in one file of a container attempt, by fingerprint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +51,13 @@ const VERSION_FRAMED: u8 = 2;
 const LEN_FRAMED: usize = LEN + 2 * (1 + 8 + 8);
 
 /// The key a cursor carries for one container attempt.
-pub fn attempt_key(namespace: &str, pod: &str, uid: &str, container: &str, attempt: u32) -> u64 {
+pub(crate) fn attempt_key(
+    namespace: &str,
+    pod: &str,
+    uid: &str,
+    container: &str,
+    attempt: u32,
+) -> u64 {
     fnv1a64(&[
         namespace.as_bytes(),
         pod.as_bytes(),
@@ -79,7 +71,7 @@ pub fn attempt_key(namespace: &str, pod: &str, uid: &str, container: &str, attem
 
 impl Cursor {
     /// Appends [`Cursor::encode`]'s text to `out` without allocating.
-    pub fn encode_into(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         let mut b = [0u8; LEN_FRAMED];
         b[0] = VERSION;
         b[1..9].copy_from_slice(&self.key.to_le_bytes());
@@ -120,7 +112,7 @@ impl Cursor {
 
     /// The attempt key a well-formed cursor carries, without checking it
     /// against any attempt: used to find the attempt a cursor belongs to.
-    pub fn peek_key(s: &str) -> Option<u64> {
+    pub(crate) fn peek_key(s: &str) -> Option<u64> {
         let c = Self::decode_any(s).ok()?;
         Some(c.key)
     }
@@ -173,7 +165,7 @@ impl Cursor {
     /// [`CursorError::Garbled`] for anything that is not a cursor this
     /// version wrote, [`CursorError::OtherContainer`] for a valid cursor of
     /// another attempt.
-    pub fn decode(s: &str, key: u64) -> Result<Self, CursorError> {
+    pub(crate) fn decode(s: &str, key: u64) -> Result<Self, CursorError> {
         let c = Self::decode_any(s)?;
         if c.key != key {
             return Err(CursorError::OtherContainer);

@@ -26,7 +26,7 @@ pub struct LinePos {
 /// A point between lines: file index and byte offset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mark {
-    pub file: u32,
+    pub(crate) file: u32,
     pub offset: u64,
 }
 
@@ -43,11 +43,11 @@ pub struct End {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flags {
     /// A `P` chain that never got its `F` (the attempt ended mid-line).
-    pub partial: bool,
+    pub(crate) partial: bool,
     /// One piece of an event larger than `max_event_bytes`.
-    pub truncated: bool,
+    pub(crate) truncated: bool,
     /// The line is not valid CRI; `content` is the whole line.
-    pub malformed: bool,
+    pub(crate) malformed: bool,
 }
 
 /// One assembled event.
@@ -84,7 +84,7 @@ pub struct Event<'a> {
 
 /// Piece numbers of the events [`Assembler::finish`] flushes: above any piece
 /// number a line can produce, so they sort after the last line's events.
-pub const FINISH_SUB: u32 = u32::MAX - 1;
+pub(crate) const FINISH_SUB: u32 = u32::MAX - 1;
 
 /// Default cap on an event's content, in bytes (1 MiB).
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;

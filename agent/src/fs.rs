@@ -8,4 +8,6 @@
 //! about pods: that is for `event`, `read` and `node`.
 
 pub mod fileset;
+// The crate's only `unsafe`: `openat2`, `renameat2`, leases and `SIGIO`.
+#[allow(unsafe_code)]
 pub mod safe_open;

@@ -28,7 +28,7 @@ use crate::serve::{self, ApiError, ApiState};
 use crate::telemetry;
 
 /// The one mapping from API errors to gRPC statuses.
-pub fn status(e: &ApiError) -> Status {
+pub(crate) fn status(e: &ApiError) -> Status {
     let msg = e.to_string();
     match e {
         ApiError::Param(_) | ApiError::Segment { .. } => Status::invalid_argument(msg),
@@ -287,7 +287,7 @@ fn list_response(inv: Inventory) -> pb::ListResponse {
 }
 
 /// The `Logs` service.
-pub struct LogsService {
+pub(crate) struct LogsService {
     state: Arc<ApiState>,
 }
 
@@ -367,7 +367,7 @@ impl Logs for LogsService {
 }
 
 /// A bound gRPC listener.
-pub enum Bound {
+pub(crate) enum Bound {
     Tcp(tokio::net::TcpListener),
     Unix(tokio::net::UnixListener, std::path::PathBuf),
 }
@@ -377,7 +377,7 @@ pub enum Bound {
 /// # Errors
 ///
 /// The address cannot be bound.
-pub async fn bind(listen: &GrpcListen) -> std::io::Result<(Bound, String)> {
+pub(crate) async fn bind(listen: &GrpcListen) -> std::io::Result<(Bound, String)> {
     match listen {
         GrpcListen::Tcp(a) => {
             let l = tokio::net::TcpListener::bind(a).await?;
@@ -398,7 +398,7 @@ pub async fn bind(listen: &GrpcListen) -> std::io::Result<(Bound, String)> {
 }
 
 /// Serves gRPC until `cancel`.
-pub async fn serve(bound: Bound, state: Arc<ApiState>, cancel: CancellationToken) {
+pub(crate) async fn serve(bound: Bound, state: Arc<ApiState>, cancel: CancellationToken) {
     let svc = LogsServer::new(LogsService { state });
     let router = tonic::transport::Server::builder().add_service(svc);
     let r = match bound {

@@ -2,21 +2,34 @@
 //!
 //! It reads the container runtime's CRI log files beneath a log root,
 //! assembles whole events, and serves them over HTTP and gRPC (see
-//! `docs/api.md`). `docs/ARCHITECTURE.md` maps the modules.
+//! `docs/api.md`); with a runtime and a state directory it also rotates,
+//! compresses and retains those files by policy. `docs/ARCHITECTURE.md`
+//! maps the modules.
+//!
+//! The binary needs [`app`] and [`config`]; the CRI line format ([`cri`])
+//! is public for the end-to-end suite; [`testing`] re-exports the few inner
+//! types the integration tests and benchmarks drive directly. Everything
+//! else is private to the crate.
+
+// The safe-open layer (`fs::safe_open`) is the one place allowed `unsafe`.
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod config;
 pub mod cri;
-pub mod cursor;
-pub mod event;
-pub mod fs;
-pub mod grpc;
-pub mod lifecycle;
-pub mod node;
-pub mod read;
-pub mod render;
-pub mod serve;
-pub mod telemetry;
+#[doc(hidden)]
+pub mod testing;
+
+mod cursor;
+mod event;
+mod fs;
+mod grpc;
+mod lifecycle;
+mod node;
+mod read;
+mod render;
+mod serve;
+mod telemetry;
 
 pub use app::{run, Listening};
 pub use config::Config;

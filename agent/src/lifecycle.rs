@@ -15,5 +15,5 @@ pub mod naming;
 pub mod reopen;
 
 pub use executor::*;
-pub use fault::{Fault, FaultPoints, UnknownFault, ENV as FAULT_ENV};
-pub use reopen::{reopen_error, ReopenError, Reopener, RuntimeReopener};
+pub use fault::{Fault, FaultPoints, ENV as FAULT_ENV};
+pub use reopen::{ReopenError, Reopener, RuntimeReopener};

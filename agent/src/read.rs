@@ -1606,7 +1606,7 @@ fn time_from(content: &Content, from: u64, hi: u64) -> Option<(u64, Nanos)> {
 
 /// The first and last timestamps of a log file, for the inventory; reads
 /// one block at each end (compressed files: the first line only).
-pub fn file_time_span(
+pub(crate) fn file_time_span(
     root: &SafeRoot,
     dir: &[&str],
     file: &LogFile,

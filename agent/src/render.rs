@@ -145,7 +145,7 @@ fn next_escape(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Appends `s` as a JSON string literal.
-pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
     let mut start = 0;

@@ -8,8 +8,8 @@
 //! of a few chunks: a slow client makes the reader wait. HTTP statuses come
 //! from one function, [`ApiError::status`].
 
-pub mod merge;
-pub mod query;
+pub(crate) mod merge;
+pub(crate) mod query;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -34,22 +34,21 @@ use crate::telemetry;
 use query::ParamError;
 
 /// What the API needs from the rest of the daemon.
-pub struct ApiState {
-    pub discovery: Arc<Discovery>,
+pub(crate) struct ApiState {
+    pub(crate) discovery: Arc<Discovery>,
     /// `None` in directory mode.
-    pub runtime: Option<Arc<crate::node::runtime::Runtime>>,
-    pub node: String,
-    pub max_event_bytes: usize,
+    pub(crate) runtime: Option<Arc<crate::node::runtime::Runtime>>,
+    pub(crate) node: String,
     /// Node defaults of the log policy.
-    pub node_policy: podlog_policy::PolicySpec,
+    pub(crate) node_policy: podlog_policy::PolicySpec,
     /// Whether policies are enforced.
-    pub lifecycle: inventory::LifecycleInfo,
+    pub(crate) lifecycle: inventory::LifecycleInfo,
     /// Cancelled at shutdown: followers end.
-    pub shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 /// A response body: a whole buffer, or chunks streamed from a reader.
-pub enum ApiBody {
+pub(crate) enum ApiBody {
     Full(Option<Bytes>),
     Stream(mpsc::Receiver<Bytes>),
 }
@@ -83,7 +82,7 @@ impl Body for ApiBody {
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("{0}")]
     Param(#[from] ParamError),
     #[error("invalid {parameter} {segment:?} in the path: a name of [A-Za-z0-9._-], not . or ..")]
@@ -108,7 +107,7 @@ pub enum ApiError {
 
 impl ApiState {
     /// Reads and the inventory wait for the first scan of the log root.
-    pub fn require_scan(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_scan(&self) -> Result<(), ApiError> {
         if self.discovery.is_ready() {
             Ok(())
         } else {
@@ -119,7 +118,7 @@ impl ApiState {
     /// Ready: the first scan is done and, with a runtime, it answers. While
     /// the runtime is away the API keeps serving what it has, and says so
     /// here.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub(crate) fn readiness(&self) -> Result<(), String> {
         if self.shutdown.is_cancelled() {
             return Err("shutting down".into());
         }
@@ -148,7 +147,7 @@ impl ApiState {
 
 impl ApiError {
     /// The one place that maps errors to HTTP statuses.
-    pub fn status(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Param(_) | ApiError::Segment { .. } => {
                 (StatusCode::BAD_REQUEST, "BadRequest")
@@ -224,7 +223,7 @@ fn check_segments(segs: &[String], names: &[&'static str]) -> Result<(), ApiErro
 }
 
 /// Serves HTTP on `listener` until `cancel`.
-pub async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: CancellationToken) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: CancellationToken) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -340,7 +339,7 @@ async fn route(
 
 fn inventory(
     state: &ApiState,
-    params: &query::InventoryParams,
+    params: &crate::node::inventory::InventoryParams,
 ) -> Result<Response<ApiBody>, ApiError> {
     state.require_scan()?;
     let inv = inventory::build(
@@ -478,13 +477,13 @@ impl<T: Clone + Send> Waiter for DirWaiter<T> {
 }
 
 /// A resolved read: which files, how, and what to subscribe to.
-pub struct Plan {
-    pub target: Target,
-    pub spec: ReadSpec,
+pub(crate) struct Plan {
+    pub(crate) target: Target,
+    pub(crate) spec: ReadSpec,
 }
 
 /// Finds the one pod a request names.
-pub fn find_pod(state: &ApiState, ns: Option<&str>, pod: &str) -> Result<PodView, ApiError> {
+pub(crate) fn find_pod(state: &ApiState, ns: Option<&str>, pod: &str) -> Result<PodView, ApiError> {
     let mut found: Vec<PodView> = inventory::pods(&state.discovery, state.runtime.as_deref())
         .into_iter()
         .filter(|p| p.name == pod && ns.is_none_or(|ns| p.namespace == ns))
@@ -519,7 +518,7 @@ pub fn find_pod(state: &ApiState, ns: Option<&str>, pod: &str) -> Result<PodView
 }
 
 /// Chooses the attempt and builds the reader's target and spec.
-pub fn plan(
+pub(crate) fn plan(
     state: &ApiState,
     p: &PodView,
     container: &str,
@@ -633,7 +632,7 @@ pub fn plan(
 
 /// The snapshot may predate the container's exit: ask the runtime, so a
 /// read right after the exit serves the attempt as complete.
-pub async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
+pub(crate) async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
     if plan.target.finished.load(Ordering::Acquire) {
         return;
     }
@@ -657,7 +656,7 @@ fn format_name(format: Format) -> &'static str {
 /// Starts a reader for `plan` on a blocking thread; resolves once its files
 /// are open (or with the reason they cannot be). `idle`, when given, is
 /// sent on `tx` each time a follower has caught up.
-pub async fn spawn_reader<T, S>(
+pub(crate) async fn spawn_reader<T, S>(
     state: &ApiState,
     plan: Plan,
     sink: S,
@@ -720,7 +719,7 @@ where
 }
 
 /// Opens one container's events as a stream of rendered chunks.
-pub async fn open_logs(
+pub(crate) async fn open_logs(
     state: &ApiState,
     ns: Option<&str>,
     pod: &str,

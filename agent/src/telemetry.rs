@@ -192,33 +192,33 @@ fn metrics() -> &'static Metrics {
 }
 
 /// The Prometheus text exposition of all metrics.
-pub fn encode() -> String {
+pub(crate) fn encode() -> String {
     let mut s = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut s, &metrics().registry);
     s
 }
 
-pub fn malformed_event() {
+pub(crate) fn malformed_event() {
     metrics().malformed.inc();
 }
 
-pub fn file_skipped(name: &str, err: &dyn std::error::Error) {
+pub(crate) fn file_skipped(name: &str, err: &dyn std::error::Error) {
     metrics().files_skipped.inc();
     tracing::warn!(file = name, error = %err, "log file skipped");
 }
 
-pub fn read_failed(name: &str, err: &std::io::Error) {
+pub(crate) fn read_failed(name: &str, err: &std::io::Error) {
     metrics().read_errors.inc();
     tracing::warn!(file = name, error = %err, "read failed");
 }
 
-pub fn cursor_file_gone() {
+pub(crate) fn cursor_file_gone() {
     metrics().cursor_files_gone.inc();
     tracing::info!("cursor names a file that no longer exists; serving from the oldest file");
 }
 
-pub fn truncated_under_reader(name: &str) {
+pub(crate) fn truncated_under_reader(name: &str) {
     metrics().truncations.inc();
     tracing::warn!(
         file = name,
@@ -226,7 +226,7 @@ pub fn truncated_under_reader(name: &str) {
     );
 }
 
-pub fn follow_lost_file(name: &str) {
+pub(crate) fn follow_lost_file(name: &str) {
     metrics().follow_lost.inc();
     tracing::error!(
         file = name,
@@ -235,37 +235,37 @@ pub fn follow_lost_file(name: &str) {
 }
 
 /// The refused policy settings now, and each one newly seen (logged once).
-pub fn policy_errors(total: usize, new: &[(String, String, String)]) {
+pub(crate) fn policy_errors(total: usize, new: &[(String, String, String)]) {
     metrics().policy_errors.set(total as i64);
     for (pod, container, error) in new {
         tracing::warn!(%pod, %container, %error, "policy setting refused; the next layer's value applies");
     }
 }
 
-pub fn rescan(pods: usize) {
+pub(crate) fn rescan(pods: usize) {
     metrics().rescans.inc();
     metrics().pods.set(pods as i64);
     tracing::debug!(pods, "log root rescanned");
 }
 
-pub fn inotify_overflow() {
+pub(crate) fn inotify_overflow() {
     metrics().inotify_overflows.inc();
     tracing::warn!("inotify queue overflowed; rescanning the log root");
 }
 
-pub fn runtime_resync(pods: usize) {
+pub(crate) fn runtime_resync(pods: usize) {
     metrics().runtime_resyncs.inc();
     metrics().runtime_connected.set(1);
     tracing::debug!(pods, "runtime resynced");
 }
 
-pub fn runtime_error() {
+pub(crate) fn runtime_error() {
     metrics().runtime_errors.inc();
     metrics().runtime_connected.set(0);
 }
 
 /// A rotated file podlogd did not make: a second rotator is at work.
-pub fn foreign_rotation(pod_dir: &str, container: &str, file: &str) {
+pub(crate) fn foreign_rotation(pod_dir: &str, container: &str, file: &str) {
     metrics().foreign_rotations.inc();
     tracing::warn!(
         pod = pod_dir,
@@ -277,13 +277,13 @@ pub fn foreign_rotation(pod_dir: &str, container: &str, file: &str) {
 
 /// A rotation whose `ReopenContainerLog` the runtime refused (the rename is
 /// undone) or that could not be asked (it is asked again).
-pub fn reopen_failed() {
+pub(crate) fn reopen_failed() {
     metrics().reopen_failures.inc();
 }
 
 /// A retention pass of a container put off: the runtime still writes one
 /// of its rotated files.
-pub fn lifecycle_deferred(pod_dir: &str, container: &str, file: &str) {
+pub(crate) fn lifecycle_deferred(pod_dir: &str, container: &str, file: &str) {
     metrics().lifecycle_deferred.inc();
     tracing::debug!(
         pod = pod_dir,
@@ -295,7 +295,7 @@ pub fn lifecycle_deferred(pod_dir: &str, container: &str, file: &str) {
 
 /// One lifecycle step: `op` is rotate, compress, delete, trim or drop (a
 /// deletion and the head trim it calls for, as one step).
-pub fn lifecycle_step(op: &'static str, ok: bool, bytes_freed: u64) {
+pub(crate) fn lifecycle_step(op: &'static str, ok: bool, bytes_freed: u64) {
     let result = if ok { "ok" } else { "failed" };
     metrics()
         .lifecycle_steps
@@ -305,21 +305,21 @@ pub fn lifecycle_step(op: &'static str, ok: bool, bytes_freed: u64) {
     tracing::debug!(op, result, bytes_freed, "lifecycle step");
 }
 
-pub fn grpc_request(method: &'static str, code: &'static str) {
+pub(crate) fn grpc_request(method: &'static str, code: &'static str) {
     metrics()
         .grpc_requests
         .get_or_create(&GrpcLabel { method, code })
         .inc();
 }
 
-pub fn request(code: u16) {
+pub(crate) fn request(code: u16) {
     metrics()
         .requests
         .get_or_create(&StatusLabel { code })
         .inc();
 }
 
-pub fn served(format: &'static str, bytes: u64) {
+pub(crate) fn served(format: &'static str, bytes: u64) {
     metrics()
         .bytes_served
         .get_or_create(&FormatLabel { format })
@@ -327,9 +327,9 @@ pub fn served(format: &'static str, bytes: u64) {
 }
 
 /// Counts an open follow stream until the guard drops.
-pub struct FollowerGuard(());
+pub(crate) struct FollowerGuard(());
 
-pub fn follower() -> FollowerGuard {
+pub(crate) fn follower() -> FollowerGuard {
     metrics().followers.inc();
     FollowerGuard(())
 }

@@ -1,6 +1,6 @@
 //! The lifecycle executor under kills: each operation (rotation,
 //! compression, trim, deletion, and the drop of a chain spanning two files)
-//! is cut at every fault point (see `podlog_agent::lifecycle::Fault`) in a
+//! is cut at every fault point (see `podlog_agent::testing::Fault`) in a
 //! child process, which dies there by `SIGKILL` (no destructors, no
 //! flushing, no handler).
 //! `lifecycle_kill.rs` does the same to the whole `podlogd`.
@@ -30,14 +30,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use podlog_agent::fs::fileset;
-use podlog_agent::fs::safe_open::SafeRoot;
-use podlog_agent::lifecycle::journal::Journal;
-use podlog_agent::lifecycle::{
-    Executor, Fault, FaultPoints, LifecycleError, Recovered, ReopenError, Reopener, Undo, FAULT_ENV,
+use podlog_agent::testing::{
+    group_files, open_log, Context, Executor, Fault, FaultPoints, Format, Journal, LifecycleError,
+    ReadSpec, Recovered, ReopenError, Reopener, SafeRoot, Session, Sink, Target, Undo, Waiter,
+    Wake, FAULT_ENV,
 };
-use podlog_agent::read::{ReadSpec, Session, Sink, Target, Waiter, Wake};
-use podlog_agent::render::{Context, Format};
 use podlog_policy::Compress;
 
 const DIR: [&str; 2] = ["ns_pod_uid", "app"];
@@ -246,8 +243,8 @@ fn concatenated(base: &Path) -> Vec<u8> {
     let root = root(base);
     let entries = root.list_dir(&DIR).unwrap();
     let mut out = Vec::new();
-    for f in fileset::group(&entries).remove(&0).unwrap_or_default() {
-        let o = fileset::open_log(&root, &DIR, &f).unwrap();
+    for f in group_files(&entries).remove(&0).unwrap_or_default() {
+        let o = open_log(&root, &DIR, &f).unwrap();
         let mut buf = vec![0u8; o.size as usize];
         let mut got = 0;
         while got < buf.len() {
@@ -860,8 +857,8 @@ fn a_release_build_ignores_fault_points() {
 mod cri {
     use super::common::fake_cri::{serve, Fake};
     use super::*;
-    use podlog_agent::lifecycle::RuntimeReopener;
-    use podlog_agent::node::runtime::{self, Runtime};
+    use podlog_agent::testing::RuntimeReopener;
+    use podlog_agent::testing::{runtime, Runtime};
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
 

@@ -4,7 +4,7 @@
 //!
 //! Each case runs the real `podlogd` in runtime mode (`--cri-endpoint` on
 //! an in-process fake CRI runtime, `--state-dir`) with one fault point
-//! armed (`PODLOG_FAULT`, see `podlog_agent::lifecycle::Fault`), on a pod
+//! armed (`PODLOG_FAULT`, see `podlog_agent::testing::Fault`), on a pod
 //! whose `podlog.dev/policy` annotation asks for 4 KiB files. The test
 //! stands in for the container runtime: it appends sequence-numbered CRI
 //! lines (every fifth event a long line cut into a `P…F` chain of 1000-byte
@@ -54,7 +54,7 @@ use common::fake_cri::{serve, Fake, PodIds};
 use common::{get, get_events, now_nanos, rfc3339, Tree};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
-use podlog_agent::lifecycle::{Fault, FAULT_ENV};
+use podlog_agent::testing::{Fault, FAULT_ENV};
 
 const NS: &str = "shop";
 const POD: &str = "web-1";

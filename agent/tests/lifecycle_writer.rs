@@ -285,7 +285,7 @@ fn hold(path: &Path) -> File {
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let probe = File::open(path).unwrap();
     assert_eq!(
-        podlog_agent::fs::safe_open::has_writer(&probe),
+        podlog_agent::testing::has_writer(&probe),
         Some(true),
         "the kernel does not report the writer of {} (read leases unsupported here?)",
         path.display()

@@ -7,8 +7,7 @@ use std::os::unix::fs::{symlink, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use podlog_agent::fs::safe_open::SafeRoot;
-use podlog_agent::lifecycle::journal::{Intent, Journal, Phase};
+use podlog_agent::testing::{Intent, Journal, Phase, SafeRoot};
 
 const SENTINEL: &[u8] = b"host file: never touched";
 

@@ -87,7 +87,7 @@ impl Cri {
     /// The socket does not answer.
     pub async fn connect(socket: &Path) -> Result<Self, tonic::transport::Error> {
         Ok(Self {
-            client: podlog_agent::node::runtime::connect(socket).await?,
+            client: podlog_agent::testing::connect(socket).await?,
         })
     }
 

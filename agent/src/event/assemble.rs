@@ -63,7 +63,7 @@ impl Assembler {
 
     /// Cuts lines into events by `framing` (a delimiter policy other than
     /// `newline`), knowing `start` of where reading starts.
-    pub fn with_framing(mut self, framing: Option<Framing>, start: Start) -> Self {
+    pub(crate) fn with_framing(mut self, framing: Option<Framing>, start: Start) -> Self {
         self.framer = framing.map(|f| {
             let mut fr = Framer::new(f, self.max_event_bytes, self.keep_raw);
             fr.set_start(start);
@@ -72,20 +72,15 @@ impl Assembler {
         self
     }
 
-    /// True with a delimiter policy other than `newline`.
-    pub fn is_framed(&self) -> bool {
-        self.framer.is_some()
-    }
-
     /// With a multi-line policy: when (CRI time) the next open event is due
     /// to be flushed if no line comes.
-    pub fn deadline(&self) -> Option<Nanos> {
+    pub(crate) fn deadline(&self) -> Option<Nanos> {
         self.framer.as_ref().and_then(|f| f.deadline())
     }
 
     /// A follower's timer: flushes the multi-line events due at `now`
     /// (CRI time, [`crate::event::framing::GRACE`] already subtracted).
-    pub fn expire<F: FnMut(&Event<'_>)>(&mut self, now: Nanos, emit: &mut F) {
+    pub(crate) fn expire<F: FnMut(&Event<'_>)>(&mut self, now: Nanos, emit: &mut F) {
         let chains = self.open_heads();
         if let Some(fr) = &mut self.framer {
             fr.expire(now, chains, emit);
@@ -94,7 +89,7 @@ impl Assembler {
 
     /// True while an event that may still be delivered before `until` is
     /// open: a chain, or a multi-line event that began before it.
-    pub fn has_open_before(&self, until: Nanos) -> bool {
+    pub(crate) fn has_open_before(&self, until: Nanos) -> bool {
         self.has_open_chain()
             || self
                 .framer
@@ -104,30 +99,30 @@ impl Assembler {
 
     /// Sets, per stream (stdout, stderr), whether reading starts outside
     /// any chain of that stream; see [`Assembler::new`].
-    pub fn set_synced(&mut self, synced: [bool; 2]) {
+    pub(crate) fn set_synced(&mut self, synced: [bool; 2]) {
         self.synced = synced;
     }
 
     /// The time of the last valid line before the start point: a malformed
     /// line read first takes it, as it would have reading from the start.
-    pub fn set_last_time(&mut self, t: Option<Nanos>) {
+    pub(crate) fn set_last_time(&mut self, t: Option<Nanos>) {
         self.last_time = t;
     }
 
     /// The end of the last line dropped because its stream was not synced:
     /// an event (possibly a tail of one) that was not delivered.
-    pub fn dropped_end(&self) -> Option<Mark> {
+    pub(crate) fn dropped_end(&self) -> Option<Mark> {
         let framed = self.framer.as_ref().and_then(|f| f.dropped_end());
         self.dropped_end.max(framed)
     }
 
     /// True while some `P` chain waits for its `F`.
-    pub fn has_open_chain(&self) -> bool {
+    pub(crate) fn has_open_chain(&self) -> bool {
         self.chains.iter().any(|c| c.open)
     }
 
     /// The head of the oldest open chain (or framed event), if any.
-    pub fn oldest_open_head(&self) -> Option<Mark> {
+    pub(crate) fn oldest_open_head(&self) -> Option<Mark> {
         let chains = self
             .chains
             .iter()
@@ -141,7 +136,7 @@ impl Assembler {
     }
 
     /// Per stream, the head of its open chain.
-    pub fn open_heads(&self) -> [Option<Mark>; 2] {
+    pub(crate) fn open_heads(&self) -> [Option<Mark>; 2] {
         [0, 1].map(|i| self.chains[i].head.filter(|_| self.chains[i].open))
     }
 
@@ -450,7 +445,7 @@ impl Assembler {
     /// Flushes every open chain as an event flagged `partial`: the attempt
     /// is closed for good, so no `F` will come. `at` is the end of the last
     /// file; chains are flushed oldest head first.
-    pub fn finish<F: FnMut(&Event<'_>)>(&mut self, at: Mark, emit: &mut F) {
+    pub(crate) fn finish<F: FnMut(&Event<'_>)>(&mut self, at: Mark, emit: &mut F) {
         match self.framer.take() {
             None => self.finish_chains(at, emit),
             Some(mut fr) => {
@@ -514,7 +509,7 @@ impl Assembler {
 
     /// Drops open chains (the file was truncated under the reader: what
     /// they held can no longer be completed) and marks both streams synced.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         if let Some(fr) = &mut self.framer {
             fr.reset();
         }

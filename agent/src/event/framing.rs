@@ -39,16 +39,16 @@ use crate::cri::{Nanos, Stream};
 use crate::event::{End, Event, Flags, Mark, FINISH_SUB};
 
 /// Piece numbers of events ended by a pause: `TIMEOUT_SUB + stream`.
-pub const TIMEOUT_SUB: u32 = FINISH_BASE - 2;
+pub(crate) const TIMEOUT_SUB: u32 = FINISH_BASE - 2;
 /// Piece numbers of events flushed when the attempt ends: from
 /// `FINISH_BASE + stream × FINISH_SPAN`, the stream's open event last.
-pub const FINISH_BASE: u32 = u32::MAX - 2 * FINISH_SPAN - 2;
+pub(crate) const FINISH_BASE: u32 = u32::MAX - 2 * FINISH_SPAN - 2;
 /// Piece numbers per stream at the end of the attempt.
 const FINISH_SPAN: u32 = 1 << 20;
 /// How long after a multi-line event's deadline a follower waits before it
 /// flushes the event: a line stamped before the deadline is in the file by
 /// then.
-pub const GRACE: Nanos = 200_000_000;
+pub(crate) const GRACE: Nanos = 200_000_000;
 
 /// How lines are cut into events, when not one per line.
 #[derive(Clone, Debug)]
@@ -66,7 +66,7 @@ pub enum Framing {
 
 impl Framing {
     /// The framing of a policy's delimiter; `None` for `newline`.
-    pub fn from_policy(d: &Delimiter) -> Option<Self> {
+    pub(crate) fn from_policy(d: &Delimiter) -> Option<Self> {
         match d {
             Delimiter::Newline => None,
             Delimiter::Bytes(s) => Some(Framing::Bytes(s.as_bytes().to_vec())),
@@ -81,7 +81,7 @@ impl Framing {
 
 /// What the framer knows of the point where reading starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Start {
+pub(crate) enum Start {
     /// Nothing is open there (the start of the attempt).
     Fresh,
     /// Anything may be open: each stream's lines are dropped until one that
@@ -111,7 +111,7 @@ struct Group {
 }
 
 /// Cuts lines into events by a [`Framing`]; see the module docs.
-pub struct Framer {
+pub(crate) struct Framer {
     framing: Framing,
     max: usize,
     keep_raw: bool,
@@ -143,7 +143,7 @@ fn min_mark(a: Option<Mark>, b: Option<Mark>) -> Option<Mark> {
 // === impl Framer ===
 
 impl Framer {
-    pub fn new(framing: Framing, max_event_bytes: usize, keep_raw: bool) -> Self {
+    pub(crate) fn new(framing: Framing, max_event_bytes: usize, keep_raw: bool) -> Self {
         Self {
             framing,
             max: max_event_bytes.max(1),
@@ -156,7 +156,7 @@ impl Framer {
     }
 
     /// Says what is known of the point where reading starts.
-    pub fn set_start(&mut self, start: Start) {
+    pub(crate) fn set_start(&mut self, start: Start) {
         self.skip = None;
         for g in &mut self.groups {
             g.dropping = false;
@@ -173,23 +173,23 @@ impl Framer {
     }
 
     /// The end of the last line dropped while a stream's state was unknown.
-    pub fn dropped_end(&self) -> Option<Mark> {
+    pub(crate) fn dropped_end(&self) -> Option<Mark> {
         self.dropped_end
     }
 
     /// The head of the oldest open event.
-    pub fn oldest_open_head(&self) -> Option<Mark> {
+    pub(crate) fn oldest_open_head(&self) -> Option<Mark> {
         self.groups.iter().filter(|g| g.open).map(|g| g.head).min()
     }
 
     /// True while an event that began before `until` is open.
-    pub fn has_open_before(&self, until: Nanos) -> bool {
+    pub(crate) fn has_open_before(&self, until: Nanos) -> bool {
         self.groups.iter().any(|g| g.open && g.time < until)
     }
 
     /// When the first open multi-line event (in stream order) times out, in
     /// CRI time: the next flush a follower must wake for.
-    pub fn deadline(&self) -> Option<Nanos> {
+    pub(crate) fn deadline(&self) -> Option<Nanos> {
         let Framing::Multiline { flush_after, .. } = self.framing else {
             return None;
         };
@@ -201,7 +201,7 @@ impl Framer {
     }
 
     /// Drops what is open (the file was truncated under the reader).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         for g in &mut self.groups {
             g.open = false;
             g.dropping = false;
@@ -213,7 +213,7 @@ impl Framer {
     /// Before a line of `stream` (`None`: malformed) stamped `time` that
     /// starts at `start`: applies the pause rule. False when the line was
     /// delivered before a cursor and must be skipped.
-    pub fn before_line<F: FnMut(&Event<'_>)>(
+    pub(crate) fn before_line<F: FnMut(&Event<'_>)>(
         &mut self,
         stream: Option<Stream>,
         time: Option<Nanos>,
@@ -233,13 +233,13 @@ impl Framer {
     }
 
     /// After a line (skipped or not) that ends at `end`.
-    pub fn after_line(&mut self, end: Mark) {
+    pub(crate) fn after_line(&mut self, end: Mark) {
         self.prev_end = Some(end);
     }
 
     /// A follower's timer: ends the multi-line events whose pause is
     /// certain at `now` (CRI time, grace already subtracted).
-    pub fn expire<F: FnMut(&Event<'_>)>(
+    pub(crate) fn expire<F: FnMut(&Event<'_>)>(
         &mut self,
         now: Nanos,
         chains: [Option<Mark>; 2],
@@ -396,7 +396,7 @@ impl Framer {
 
     /// Takes an event of the assembler: a line, a malformed line, or a
     /// piece of a line longer than the cap.
-    pub fn event<F: FnMut(&Event<'_>)>(&mut self, ev: &Event<'_>, emit: &mut F) {
+    pub(crate) fn event<F: FnMut(&Event<'_>)>(&mut self, ev: &Event<'_>, emit: &mut F) {
         let Some(stream) = ev.stream else {
             self.pass(ev, ev.end, emit);
             return;
@@ -602,7 +602,7 @@ impl Framer {
 
     /// The attempt ended at `at`: flushes stream `s`'s open event (after
     /// its last line, if that had no end, went through [`Framer::event`]).
-    pub fn finish<F: FnMut(&Event<'_>)>(
+    pub(crate) fn finish<F: FnMut(&Event<'_>)>(
         &mut self,
         s: usize,
         at: Mark,

@@ -18,15 +18,14 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt as _;
 
 use crate::cri::Nanos;
-use crate::cursor::fnv1a64;
 use crate::fs::safe_open::{FileKey, Kind, SafeOpenError, SafeRoot};
 
 /// How many leading bytes at most the fingerprint covers.
-pub const FINGERPRINT_BYTES: usize = 256;
+pub(crate) const FINGERPRINT_BYTES: usize = 256;
 
 /// Largest decompressed size of a compressed rotated file podlog will
 /// serve (1 GiB): a bomb must not exhaust the node's memory.
-pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+pub(crate) const MAX_DECOMPRESSED: u64 = 1 << 30;
 
 /// Last extensions of rotated files compressed with something podlog does
 /// not read: such a file is never served as if it were text.
@@ -34,7 +33,7 @@ const UNREAD_CODECS: [&str; 3] = ["xz", "bz2", "lz4"];
 
 /// How a rotated file is compressed, by its name's last extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Codec {
+pub(crate) enum Codec {
     /// gzip (`.gz`), read across concatenated members.
     Gzip,
     /// zstd (`.zst`), read across concatenated frames.
@@ -45,21 +44,21 @@ pub enum Codec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogFile {
     pub name: String,
-    pub attempt: u32,
+    pub(crate) attempt: u32,
     /// The rotation suffix (`20261121-050000`), `None` for the active file.
-    pub rotated: Option<String>,
+    pub(crate) rotated: Option<String>,
     /// Whether the name ends in a codec's extension ([`LogFile::codec`]).
-    pub compressed: bool,
+    pub(crate) compressed: bool,
 }
 
 // === impl Codec ===
 
 impl Codec {
     /// Every codec podlog reads, in the order the reader prefers twins.
-    pub const ALL: [Codec; 2] = [Codec::Gzip, Codec::Zstd];
+    pub(crate) const ALL: [Codec; 2] = [Codec::Gzip, Codec::Zstd];
 
     /// The extension of a file compressed with it, with its dot.
-    pub fn ext(self) -> &'static str {
+    pub(crate) fn ext(self) -> &'static str {
         match self {
             Codec::Gzip => ".gz",
             Codec::Zstd => ".zst",
@@ -68,7 +67,7 @@ impl Codec {
 
     /// `name` without its codec's extension, and the codec; `None` when
     /// `name` does not end in one.
-    pub fn strip(name: &str) -> Option<(&str, Codec)> {
+    pub(crate) fn strip(name: &str) -> Option<(&str, Codec)> {
         Codec::ALL
             .into_iter()
             .find_map(|c| name.strip_suffix(c.ext()).map(|stem| (stem, c)))
@@ -82,7 +81,7 @@ impl Codec {
     /// # Errors
     ///
     /// zstd's decompression context cannot be allocated.
-    pub fn decoder<'a, R: Read + 'a>(self, raw: R) -> io::Result<Box<dyn Read + 'a>> {
+    pub(crate) fn decoder<'a, R: Read + 'a>(self, raw: R) -> io::Result<Box<dyn Read + 'a>> {
         Ok(match self {
             Codec::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
             Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
@@ -94,7 +93,7 @@ impl Codec {
 
 impl LogFile {
     /// How the file is compressed; `None` for a plain file.
-    pub fn codec(&self) -> Option<Codec> {
+    pub(crate) fn codec(&self) -> Option<Codec> {
         if !self.compressed {
             return None;
         }
@@ -109,7 +108,7 @@ impl LogFile {
 /// # Errors
 ///
 /// The decoder cannot be set up (see [`Codec::decoder`]).
-pub fn decoder<'a, R: Read + 'a>(file: &LogFile, raw: R) -> io::Result<Box<dyn Read + 'a>> {
+pub(crate) fn decoder<'a, R: Read + 'a>(file: &LogFile, raw: R) -> io::Result<Box<dyn Read + 'a>> {
     match file.codec() {
         Some(c) => c.decoder(raw),
         None => Ok(Box::new(raw)),
@@ -117,7 +116,7 @@ pub fn decoder<'a, R: Read + 'a>(file: &LogFile, raw: R) -> io::Result<Box<dyn R
 }
 
 /// What a directory entry name means, if it is a log file.
-pub fn classify(name: &str) -> Option<LogFile> {
+pub(crate) fn classify(name: &str) -> Option<LogFile> {
     let dot = name.find(".log")?;
     let attempt_str = &name[..dot];
     if attempt_str.is_empty()
@@ -199,7 +198,7 @@ pub fn group(entries: &[(String, Kind)]) -> BTreeMap<u32, Vec<LogFile>> {
 /// The fingerprint of a file's first bytes: its first line including the
 /// `\n`, at most [`FINGERPRINT_BYTES`]. `None` while the file holds fewer
 /// bytes than that and no complete line.
-pub fn fingerprint_of(head: &[u8]) -> Option<u64> {
+pub(crate) fn fingerprint_of(head: &[u8]) -> Option<u64> {
     let n = match memchr::memchr(b'\n', &head[..head.len().min(FINGERPRINT_BYTES)]) {
         Some(i) => i + 1,
         None if head.len() >= FINGERPRINT_BYTES => FINGERPRINT_BYTES,
@@ -220,13 +219,12 @@ pub enum Content {
 /// An opened log file with its identity.
 #[derive(Debug)]
 pub struct OpenLog {
-    pub file: LogFile,
+    pub(crate) file: LogFile,
     pub content: Content,
-    pub key: FileKey,
+    pub(crate) key: FileKey,
     /// Current size (decompressed size for compressed files).
     pub size: u64,
-    pub fingerprint: Option<u64>,
-    pub nlink: u64,
+    pub(crate) fingerprint: Option<u64>,
 }
 
 /// Why a log file could not be opened.
@@ -246,7 +244,7 @@ pub enum OpenLogError {
 
 impl OpenLogError {
     /// True when the file does not exist (any more).
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, OpenLogError::Open(e) if e.is_not_found())
     }
 }
@@ -281,7 +279,7 @@ impl Content {
     }
 
     /// The current size: `fstat` for a plain file.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         match self {
             Content::Plain(f) => f.metadata().map(|m| m.len()).unwrap_or(0),
             Content::Mem(v) => v.len() as u64,
@@ -335,7 +333,6 @@ pub fn open_log(root: &SafeRoot, dir: &[&str], file: &LogFile) -> Result<OpenLog
         content,
         key: opened.key,
         size,
-        nlink: opened.nlink,
     })
 }
 
@@ -356,7 +353,7 @@ const ROTATE_QUIET_NANOS: Nanos = 1_000_000_000;
 /// last write, so a process that holds it without writing cannot hold up
 /// reads or retention for long. The active file is written by definition:
 /// `None`.
-pub fn written_until(log: &LogFile, f: &std::fs::File) -> Option<Nanos> {
+pub(crate) fn written_until(log: &LogFile, f: &std::fs::File) -> Option<Nanos> {
     use std::os::unix::fs::MetadataExt as _;
     if log.rotated.is_none() || log.compressed {
         return None;
@@ -370,6 +367,22 @@ pub fn written_until(log: &LogFile, f: &std::fs::File) -> Option<Nanos> {
     let mtime = meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec();
     let until = mtime.saturating_add(wait);
     (until > crate::cri::now_nanos()).then_some(until)
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (cursors outlive the
+/// process), unlike the standard library's hasher.
+pub(crate) fn fnv1a64(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in *p {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // Separate the parts so ("ab","c") and ("a","bc") differ.
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 #[cfg(test)]

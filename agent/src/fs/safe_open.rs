@@ -64,21 +64,21 @@ pub enum SafeOpenError {
 impl SafeOpenError {
     /// True when the path does not exist (or a component is not a
     /// directory), as opposed to being refused or failing.
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         let missing = [Errno::ENOENT as i32, Errno::ENOTDIR as i32];
         self.errno().is_some_and(|e| missing.contains(&e))
     }
 
     /// True when the target name already exists: [`SafeRoot::rename`]
     /// refused to replace it, or [`SafeRoot::create_new`] found it taken.
-    pub fn is_exists(&self) -> bool {
+    pub(crate) fn is_exists(&self) -> bool {
         self.errno() == Some(Errno::EEXIST as i32)
     }
 
     /// True when [`SafeRoot::lock_dir`] found the directory locked by
     /// another open file description (another process, or another lock
     /// taken in this one).
-    pub fn is_locked(&self) -> bool {
+    pub(crate) fn is_locked(&self) -> bool {
         self.errno() == Some(Errno::EWOULDBLOCK as i32)
     }
 
@@ -97,7 +97,7 @@ impl SafeOpenError {
 /// # Errors
 ///
 /// [`SafeOpenError::InvalidComponent`] naming the component.
-pub fn check_component(c: &str) -> Result<(), SafeOpenError> {
+pub(crate) fn check_component(c: &str) -> Result<(), SafeOpenError> {
     if c.is_empty() || c == "." || c == ".." || c.contains('/') || c.contains('\0') {
         return Err(SafeOpenError::InvalidComponent {
             component: c.to_owned(),
@@ -120,15 +120,15 @@ pub struct SafeRoot {
 /// Holds every listing of a [`SafeRoot`] off until dropped; see
 /// [`SafeRoot::hold_listings`].
 #[derive(Debug)]
-pub struct ListingsHeld<'a> {
+pub(crate) struct ListingsHeld<'a> {
     _guard: RwLockWriteGuard<'a, ()>,
 }
 
 /// The identity of an opened file: device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileKey {
-    pub dev: u64,
-    pub ino: u64,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
 }
 
 /// An opened regular file with the facts `fstat` gave at open time.
@@ -136,8 +136,7 @@ pub struct FileKey {
 pub struct Opened {
     pub file: File,
     pub key: FileKey,
-    pub size: u64,
-    pub nlink: u64,
+    pub(crate) size: u64,
 }
 
 fn io_err(op: &'static str, path: &Path, e: Errno) -> SafeOpenError {
@@ -198,7 +197,7 @@ impl SafeRoot {
     /// held off, so such a reader never waits for the change. Keep the
     /// section short (no fsync), and list nothing in it: the lock is not
     /// reentrant, so a listing by the holder's thread would wait forever.
-    pub fn hold_listings(&self) -> ListingsHeld<'_> {
+    pub(crate) fn hold_listings(&self) -> ListingsHeld<'_> {
         ListingsHeld {
             // `()` cannot be left inconsistent by a panic.
             _guard: self
@@ -214,7 +213,7 @@ impl SafeRoot {
     }
 
     /// Whether `openat2` is in use (else the `O_NOFOLLOW` walk).
-    pub fn uses_openat2(&self) -> bool {
+    pub(crate) fn uses_openat2(&self) -> bool {
         self.openat2
     }
 
@@ -291,7 +290,6 @@ impl SafeRoot {
                 ino: st.st_ino,
             },
             size: st.st_size.max(0) as u64,
-            nlink: st.st_nlink,
         })
     }
 
@@ -351,7 +349,7 @@ const PERMISSION_BITS: u32 = 0o777;
 /// An exclusive `flock(2)` on a directory beneath a [`SafeRoot`], released
 /// when dropped.
 #[derive(Debug)]
-pub struct DirLock {
+pub(crate) struct DirLock {
     _lock: fcntl::Flock<OwnedFd>,
 }
 
@@ -544,7 +542,6 @@ impl SafeRoot {
                 ino: st.st_ino,
             },
             size: st.st_size.max(0) as u64,
-            nlink: st.st_nlink,
         })
     }
 
@@ -621,7 +618,7 @@ impl SafeRoot {
     ///
     /// As [`SafeRoot::list_dir`], and [`SafeOpenError::is_locked`] when the
     /// lock is held elsewhere.
-    pub fn lock_dir(&self, rel: &[&str]) -> Result<DirLock, SafeOpenError> {
+    pub(crate) fn lock_dir(&self, rel: &[&str]) -> Result<DirLock, SafeOpenError> {
         let fd = self.open_raw(rel, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         let lock = fcntl::Flock::lock(fd, fcntl::FlockArg::LockExclusiveNonblock)
             .map_err(|(_, e)| io_err("lock", &self.display(rel), e))?;
@@ -654,19 +651,11 @@ fn probe_openat2(root: &OwnedFd) -> bool {
     fcntl::openat2(root, ".", how).is_ok()
 }
 
-/// Whether some process holds `file` open for writing: `Some(true)` while
-/// a container runtime still writes a renamed log (it has not answered
-/// `ReopenContainerLog` yet, or is writing out what it buffered before
-/// closing it), `None` where the kernel cannot tell (leases unsupported by
-/// the filesystem, or not permitted).
-///
-/// The kernel grants a read lease only on an inode no descriptor has open
-/// for writing; the lease is released at once. A process opening the file
-/// for writing meanwhile waits those few microseconds; the break is
-/// signalled with `SIGIO`, whose default action would end podlogd, so the
-/// first call makes it ignored (unless a handler is installed).
-pub fn has_writer(file: &File) -> Option<bool> {
-    use std::os::fd::AsRawFd as _;
+/// Makes `SIGIO`, which the kernel sends when a lease taken by
+/// [`has_writer`] is broken, ignored for the whole process (unless a
+/// handler is installed). Call once at start-up, before any file is read;
+/// later calls do nothing.
+pub fn ignore_lease_breaks() {
     static IGNORE_SIGIO: std::sync::Once = std::sync::Once::new();
     IGNORE_SIGIO.call_once(|| {
         use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -680,6 +669,23 @@ pub fn has_writer(file: &File) -> Option<bool> {
             }
         }
     });
+}
+
+/// Whether some process holds `file` open for writing: `Some(true)` while
+/// a container runtime still writes a renamed log (it has not answered
+/// `ReopenContainerLog` yet, or is writing out what it buffered before
+/// closing it), `None` where the kernel cannot tell (leases unsupported by
+/// the filesystem, or not permitted).
+///
+/// The kernel grants a read lease only on an inode no descriptor has open
+/// for writing; the lease is released at once. A process opening the file
+/// for writing meanwhile waits those few microseconds; the break is
+/// signalled with `SIGIO`, whose default action would end podlogd:
+/// [`ignore_lease_breaks`] must have run first (`app` calls it at start-up).
+pub fn has_writer(file: &File) -> Option<bool> {
+    use std::os::fd::AsRawFd as _;
+    #[cfg(test)]
+    ignore_lease_breaks();
     let fd = file.as_raw_fd();
     // SAFETY: fcntl with integer arguments on a descriptor `file` owns for
     // the duration of the calls; no memory is passed.
@@ -1038,7 +1044,7 @@ mod tests {
         for r in both(&t.root) {
             std::fs::write(t.root.join("p/c/0.log"), b"0123456789").unwrap();
             let o = r.open_write(&["p", "c", "0.log"]).unwrap();
-            assert_eq!((o.size, o.nlink), (10, 1));
+            assert_eq!(o.size, 10);
             let md = std::fs::metadata(t.root.join("p/c/0.log")).unwrap();
             assert_eq!(
                 o.key,

@@ -63,7 +63,7 @@ use crate::fs::fileset::{self, Codec, LogFile};
 use crate::fs::safe_open::{Kind, SafeOpenError, SafeRoot};
 use crate::lifecycle::journal::{EntryId, Intent, Journal, JournalError, Phase, SpanTrim};
 
-pub use recover::{Recovered, RecoveryReport};
+pub use recover::Recovered;
 
 use super::fault::{Fault, FaultPoints};
 use super::naming;
@@ -86,23 +86,23 @@ pub struct Rotated {
     pub rotated: String,
     /// Its size once the runtime reopened, in bytes; `None` if it could not
     /// be read then.
-    pub bytes: Option<u64>,
+    pub(crate) bytes: Option<u64>,
 }
 
 /// A compression done: `target` replaced `source`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Compressed {
     /// The compressed file's name (`<source>.gz` or `<source>.zst`).
-    pub target: String,
+    pub(crate) target: String,
     /// Size of the plain file, in bytes.
-    pub source_bytes: u64,
+    pub(crate) source_bytes: u64,
     /// Size of the compressed file, in bytes.
-    pub compressed_bytes: u64,
+    pub(crate) compressed_bytes: u64,
 }
 
 impl Compressed {
     /// Disk space given back, in bytes (0 if compression made it larger).
-    pub fn bytes_freed(&self) -> u64 {
+    pub(crate) fn bytes_freed(&self) -> u64 {
         self.source_bytes.saturating_sub(self.compressed_bytes)
     }
 }
@@ -111,16 +111,16 @@ impl Compressed {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trimmed {
     /// Bytes dropped from the head (the offset), 0 when nothing was to do.
-    pub bytes_freed: u64,
+    pub(crate) bytes_freed: u64,
     /// Bytes the file keeps.
-    pub kept_bytes: u64,
+    pub(crate) kept_bytes: u64,
 }
 
 /// A deletion done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deleted {
     /// The file's size before, in bytes; 0 when it was already gone.
-    pub bytes_freed: u64,
+    pub(crate) bytes_freed: u64,
 }
 
 /// A span dropped ([`Executor::drop_span`]).
@@ -128,7 +128,7 @@ pub struct Deleted {
 pub struct Dropped {
     /// The deleted files' sizes before (0 for one already gone) plus the
     /// bytes trimmed, in bytes.
-    pub bytes_freed: u64,
+    pub(crate) bytes_freed: u64,
 }
 
 /// What became of a rotation the runtime refused to reopen.
@@ -352,11 +352,6 @@ impl Executor {
     /// something to do.
     pub fn has_pending(&self) -> bool {
         !self.journal.pending().is_empty()
-    }
-
-    /// The unfinished operations, with their last durable phase.
-    pub fn pending(&self) -> Vec<(EntryId, Intent, Phase)> {
-        self.journal.pending()
     }
 
     /// The journal records found corrupt at start-up (see
@@ -1102,7 +1097,7 @@ fn check_boundary(
 ///
 /// The directory cannot be created or opened, or the journal cannot be
 /// opened (for instance another podlogd holds it).
-pub fn open_executor(
+pub(crate) fn open_executor(
     log_root: Arc<SafeRoot>,
     state_dir: &std::path::Path,
     runtime: Arc<crate::node::runtime::Runtime>,

@@ -130,7 +130,7 @@ impl Fault {
     }
 
     /// The point named `name`.
-    pub fn from_name(name: &str) -> Option<Fault> {
+    pub(crate) fn from_name(name: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|f| f.name() == name)
     }
 }
@@ -144,8 +144,8 @@ impl fmt::Display for Fault {
 /// A `PODLOG_FAULT` entry that names no fault point.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown fault point {name:?} in {ENV}")]
-pub struct UnknownFault {
-    pub name: String,
+pub(crate) struct UnknownFault {
+    pub(crate) name: String,
 }
 
 /// The armed fault points; none by default, and always none in a release
@@ -166,7 +166,7 @@ impl FaultPoints {
 
     /// The points named in `PODLOG_FAULT`. An unknown name is logged and
     /// skipped. In a release build: none, whatever the variable says.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         let Ok(value) = std::env::var(ENV) else {
             return Self::none();
         };
@@ -186,7 +186,7 @@ impl FaultPoints {
     ///
     /// The first name that is no fault point. A release build has no fault
     /// points and refuses any name.
-    pub fn parse(value: &str) -> Result<Self, UnknownFault> {
+    pub(crate) fn parse(value: &str) -> Result<Self, UnknownFault> {
         #[cfg(debug_assertions)]
         {
             let mut armed = Vec::new();
@@ -210,7 +210,7 @@ impl FaultPoints {
     }
 
     /// Whether `point` is armed.
-    pub fn is_armed(&self, point: Fault) -> bool {
+    pub(crate) fn is_armed(&self, point: Fault) -> bool {
         #[cfg(debug_assertions)]
         {
             self.armed.contains(&point)
@@ -223,7 +223,7 @@ impl FaultPoints {
     }
 
     /// Kills the process with `SIGKILL` if `point` is armed.
-    pub fn hit(&self, point: Fault) {
+    pub(crate) fn hit(&self, point: Fault) {
         #[cfg(debug_assertions)]
         if self.is_armed(point) {
             // stderr is unbuffered: this line is out before the kill.

@@ -113,7 +113,7 @@ const DIR_MODE: u32 = 0o700;
 /// The id of a journal entry: unique and increasing, across restarts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct EntryId(pub u64);
+pub struct EntryId(pub(crate) u64);
 
 impl fmt::Display for EntryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -179,10 +179,10 @@ pub enum Intent {
 /// replaces it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpanTrim {
-    pub file: String,
+    pub(crate) file: String,
     /// Bytes dropped from the head of `file`.
-    pub offset: u64,
-    pub temp: String,
+    pub(crate) offset: u64,
+    pub(crate) temp: String,
 }
 
 /// The last step of an [`Intent`] known to be durably done. Which phases an
@@ -305,7 +305,7 @@ fn set_aside_note(to: &Option<PathBuf>) -> String {
 
 impl Intent {
     /// The operation's name, as in the record's `op` field.
-    pub fn op(&self) -> &'static str {
+    pub(crate) fn op(&self) -> &'static str {
         match self {
             Intent::Rotate { .. } => "rotate",
             Intent::Compress { .. } => "compress",
@@ -317,7 +317,7 @@ impl Intent {
 
     /// The phases this intent goes through, in order; the first is
     /// [`Phase::Begun`].
-    pub fn phases(&self) -> &'static [Phase] {
+    pub(crate) fn phases(&self) -> &'static [Phase] {
         use Phase::*;
         match self {
             Intent::Rotate { .. } => &[Begun, Renamed, Reopened],
@@ -343,7 +343,7 @@ impl Intent {
     }
 
     /// The file names in [`Intent::dir`] this intent acts on.
-    pub fn names(&self) -> Vec<&str> {
+    pub(crate) fn names(&self) -> Vec<&str> {
         match self {
             Intent::Rotate {
                 active, rotated, ..
@@ -371,7 +371,7 @@ impl Intent {
     ///
     /// The first bad component, a repeated name, or an
     /// [`Intent::DropSpan`] without a file to delete.
-    pub fn validate(&self) -> Result<(), IntentError> {
+    pub(crate) fn validate(&self) -> Result<(), IntentError> {
         if matches!(self, Intent::DropSpan { files, .. } if files.is_empty()) {
             return Err(IntentError::NoFile);
         }

@@ -46,11 +46,11 @@ use crate::telemetry;
 
 /// How the manager runs.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Period of the full pass over every container.
-    pub tick: Duration,
+    pub(crate) tick: Duration,
     /// How long a rotated file stays uncompressed, for tailers.
-    pub compress_grace: Duration,
+    pub(crate) compress_grace: Duration,
 }
 
 /// `(pod directory, container)`.
@@ -64,7 +64,7 @@ type Known = HashMap<Key, std::collections::HashSet<String>>;
 /// neither in `known` nor compressed copies of a known one: another rotator
 /// (the kubelet, logrotate) is at work. They are added to `known`, so each is
 /// reported once.
-pub fn foreign_rotations(
+pub(crate) fn foreign_rotations(
     known: &mut std::collections::HashSet<String>,
     names: &[String],
 ) -> Vec<String> {
@@ -92,7 +92,7 @@ type MarkCache = HashMap<(Key, String, u64, [bool; 2]), (Vec<EventMark>, [bool; 
 /// end. `open` is that state at the end of the previous file of the
 /// attempt (a chain may span a rotation). `first_only` stops at the first
 /// mark (enough for the active file, which is never cut).
-pub fn event_marks(
+pub(crate) fn event_marks(
     content: &[u8],
     mut open: [bool; 2],
     first_only: bool,
@@ -151,17 +151,17 @@ fn read_head(content: &Content, len: u64) -> Vec<u8> {
 /// for a rotation): call it on a blocking thread, at start-up before
 /// podlogd serves, since a step cut in the middle can leave files that read
 /// as a cut event until it is recovered.
-pub fn recover(executor: &mut Executor) {
+pub(crate) fn recover(executor: &mut Executor) {
     for r in executor.recover() {
         match &r.outcome {
             Ok(o) => {
-                tracing::info!(id = %r.id, outcome = ?o, "interrupted lifecycle step recovered")
+                tracing::info!(id = %r.id, intent = ?r.intent, phase = ?r.phase, outcome = ?o, "interrupted lifecycle step recovered")
             }
             Err(e @ super::LifecycleError::ReopenUnavailable { .. }) => {
-                tracing::warn!(id = %r.id, error = %e, "interrupted rotation waits for the runtime; it is recovered once the runtime answers")
+                tracing::warn!(id = %r.id, intent = ?r.intent, phase = ?r.phase, error = %e, "interrupted rotation waits for the runtime; it is recovered once the runtime answers")
             }
             Err(e) => {
-                tracing::error!(id = %r.id, error = %e, "interrupted lifecycle step could not be recovered; it stays pending")
+                tracing::error!(id = %r.id, intent = ?r.intent, phase = ?r.phase, error = %e, "interrupted lifecycle step could not be recovered; it stays pending")
             }
         }
     }
@@ -169,7 +169,7 @@ pub fn recover(executor: &mut Executor) {
 
 /// Runs until `cancel`, with `executor` already recovered ([`recover`]).
 /// Plans nothing before the runtime's first resync.
-pub async fn run(
+pub(crate) async fn run(
     discovery: Arc<Discovery>,
     runtime: Arc<Runtime>,
     node_policy: PolicySpec,

@@ -27,7 +27,7 @@ const SEQ_MAX: u32 = 999;
 /// Longest suffix podlog makes. Far beyond anything reached in practice
 /// (`.999.001` needs a thousand rotations in one second), and well below
 /// the 255-byte limit of a file name.
-pub const MAX_SUFFIX_LEN: usize = 200;
+pub(crate) const MAX_SUFFIX_LEN: usize = 200;
 
 /// Extensions of compressed copies that the reader does not read (`.gz`
 /// and `.zst` it reads: [`fileset::classify`] knows them). A rotation must
@@ -36,7 +36,7 @@ const OTHER_CODECS: [&str; 3] = [".xz", ".bz2", ".lz4"];
 
 /// The kubelet's rotation suffix for `now` (Unix nanoseconds), in UTC:
 /// `YYYYMMDD-HHMMSS`.
-pub fn timestamp_suffix(now: i64) -> String {
+pub(crate) fn timestamp_suffix(now: i64) -> String {
     // `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`: take the digits needed.
     let ts = cri::timestamp_string(now);
     debug_assert_eq!(ts.len(), 30, "timestamp_string has a fixed width");
@@ -90,7 +90,7 @@ fn successor(max: &str) -> String {
 /// # Errors
 ///
 /// `None` when the successor would be longer than [`MAX_SUFFIX_LEN`].
-pub fn rotated_suffix<'a>(
+pub(crate) fn rotated_suffix<'a>(
     names: impl IntoIterator<Item = &'a str>,
     attempt: u32,
     now: i64,

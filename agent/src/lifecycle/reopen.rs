@@ -48,7 +48,7 @@ pub enum ReopenError {
 /// without an answer); every other answer is [`ReopenError::Refused`].
 /// containerd and CRI-O answer `Unknown` ("container is not running") for a
 /// stopped container, and `NotFound` for a removed one.
-pub fn reopen_error(container_id: &str, status: &tonic::Status) -> ReopenError {
+pub(crate) fn reopen_error(container_id: &str, status: &tonic::Status) -> ReopenError {
     use tonic::Code;
     let reason = format!("{:?}: {}", status.code(), status.message());
     let container_id = container_id.to_owned();

@@ -38,34 +38,34 @@ use crate::telemetry;
 
 /// One container's log directory, as discovered.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContainerLogs {
-    pub name: String,
+pub(crate) struct ContainerLogs {
+    pub(crate) name: String,
     /// Attempts with at least one log file, ascending.
-    pub attempts: Vec<u32>,
+    pub(crate) attempts: Vec<u32>,
 }
 
 /// One pod directory, as discovered.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodLogs {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
+pub(crate) struct PodLogs {
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) uid: String,
     /// The directory name beneath the log root.
-    pub dir: String,
-    pub labels: BTreeMap<String, String>,
-    pub containers: BTreeMap<String, ContainerLogs>,
+    pub(crate) dir: String,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) containers: BTreeMap<String, ContainerLogs>,
 }
 
 /// Change counters of one container directory, for followers: `modified`
 /// advances on writes, `changed` on creates, renames and deletes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DirSeq {
-    pub modified: u64,
-    pub changed: u64,
+pub(crate) struct DirSeq {
+    pub(crate) modified: u64,
+    pub(crate) changed: u64,
 }
 
 /// The discovered view, shared by the API and the watcher task.
-pub struct Discovery {
+pub(crate) struct Discovery {
     root: Arc<SafeRoot>,
     pods: RwLock<BTreeMap<String, PodLogs>>,
     ready: AtomicBool,
@@ -104,7 +104,7 @@ struct WatchSet {
 
 /// Splits a pod directory name `<namespace>_<pod>_<uid>`. Kubernetes names
 /// cannot contain `_`, so a name with another count of parts is not a pod.
-pub fn parse_pod_dir(name: &str) -> Option<(&str, &str, &str)> {
+pub(crate) fn parse_pod_dir(name: &str) -> Option<(&str, &str, &str)> {
     let mut it = name.split('_');
     let (ns, pod, uid) = (it.next()?, it.next()?, it.next()?);
     if it.next().is_some() || ns.is_empty() || pod.is_empty() || uid.is_empty() {
@@ -116,7 +116,7 @@ pub fn parse_pod_dir(name: &str) -> Option<(&str, &str, &str)> {
 // === impl Discovery ===
 
 impl Discovery {
-    pub fn new(root: Arc<SafeRoot>) -> Arc<Self> {
+    pub(crate) fn new(root: Arc<SafeRoot>) -> Arc<Self> {
         Arc::new(Self {
             root,
             pods: RwLock::new(BTreeMap::new()),
@@ -132,17 +132,17 @@ impl Discovery {
         })
     }
 
-    pub fn root(&self) -> &Arc<SafeRoot> {
+    pub(crate) fn root(&self) -> &Arc<SafeRoot> {
         &self.root
     }
 
     /// True once the first full scan is done.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
 
     /// Marks the view unready (shutdown).
-    pub fn set_unready(&self) {
+    pub(crate) fn set_unready(&self) {
         self.ready.store(false, Ordering::Release);
         self.ready_tx.send_replace(false);
     }
@@ -153,42 +153,31 @@ impl Discovery {
     }
 
     /// Resolves once the first full scan is done.
-    pub async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         let mut rx = self.ready_tx.subscribe();
         // The sender lives as long as self, so this cannot fail.
         let _ = rx.wait_for(|r| *r).await;
     }
 
     /// A snapshot of all pods.
-    pub fn pods(&self) -> Vec<PodLogs> {
+    pub(crate) fn pods(&self) -> Vec<PodLogs> {
         self.pods
             .read()
             .expect("discovery lock is never poisoned: no panics while held")
             .values()
-            .cloned()
-            .collect()
-    }
-
-    /// Pods named `pod`, in `namespace` if given.
-    pub fn find(&self, namespace: Option<&str>, pod: &str) -> Vec<PodLogs> {
-        self.pods
-            .read()
-            .expect("discovery lock is never poisoned: no panics while held")
-            .values()
-            .filter(|p| p.name == pod && namespace.is_none_or(|ns| p.namespace == ns))
             .cloned()
             .collect()
     }
 
     /// Advances whenever pods, containers or attempts change.
-    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+    pub(crate) fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
     }
 
     /// Starts recording which containers are written, for
     /// [`Discovery::written`] and [`Discovery::take_written`]: every
     /// container directory's watch asks for writes from now on.
-    pub fn track_writes(&self) {
+    pub(crate) fn track_writes(&self) {
         let mut w = self.lock_watches();
         self.tracking_writes.store(true, Ordering::Release);
         let keys: Vec<Arc<Key>> = w.containers.keys().cloned().collect();
@@ -199,7 +188,7 @@ impl Discovery {
 
     /// Resolves when some container's files were written since the last
     /// [`Discovery::take_written`].
-    pub async fn written(&self) {
+    pub(crate) async fn written(&self) {
         self.written_wake.notified().await;
     }
 
@@ -207,7 +196,7 @@ impl Discovery {
     /// container)`. Each one's watch asks for writes again before this
     /// returns, so a caller that checks their files afterwards misses no
     /// write: an earlier one is in what it checks, a later one is reported.
-    pub fn take_written(&self) -> Vec<(String, String)> {
+    pub(crate) fn take_written(&self) -> Vec<(String, String)> {
         let mut w = self.lock_watches();
         let taken = std::mem::take(&mut *self.lock_written());
         for k in &taken {
@@ -320,7 +309,7 @@ impl Discovery {
     }
 
     /// Advances when the runtime may know something new: see `hints`.
-    pub fn subscribe_hints(&self) -> watch::Receiver<u64> {
+    pub(crate) fn subscribe_hints(&self) -> watch::Receiver<u64> {
         self.hints.subscribe()
     }
 
@@ -336,7 +325,7 @@ impl Discovery {
     /// Change notifications for one container directory. Once this
     /// returns, every write to its files is notified (the directory's
     /// watch asks for writes while a receiver lives).
-    pub fn subscribe(&self, pod_dir: &str, container: &str) -> watch::Receiver<DirSeq> {
+    pub(crate) fn subscribe(&self, pod_dir: &str, container: &str) -> watch::Receiver<DirSeq> {
         let key = (pod_dir.to_owned(), container.to_owned());
         let rx = self
             .dirs
@@ -409,7 +398,7 @@ impl Discovery {
     }
 
     /// Rescans one pod directory into the view.
-    pub fn rescan_pod(&self, dir: &str) {
+    pub(crate) fn rescan_pod(&self, dir: &str) {
         let scanned = self.scan_pod(dir);
         let mut pods = self
             .pods
@@ -426,7 +415,7 @@ impl Discovery {
     }
 
     /// Rebuilds the whole view from the directory tree.
-    pub fn rescan_all(&self) -> Vec<String> {
+    pub(crate) fn rescan_all(&self) -> Vec<String> {
         let dirs: Vec<String> = match self.root.list_dir(&[]) {
             Ok(e) => e
                 .into_iter()
@@ -483,7 +472,7 @@ const DIR_MASK: WatchMask = WatchMask::CREATE
 /// # Errors
 ///
 /// inotify cannot be initialised.
-pub async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Result<()> {
+pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io::Result<()> {
     let inotify = Inotify::init()?;
     let mut stream = inotify.into_event_stream(vec![0u8; 64 << 10])?;
     d.lock_watches().inotify = Some(stream.watches());

@@ -16,28 +16,27 @@ use crate::fs::fileset;
 use crate::node::discovery::{Discovery, PodLogs};
 use crate::node::runtime::{RtContainer, RtPod, Runtime, Status};
 use crate::read;
-use crate::serve::query::{self, InventoryParams};
 
 /// One pod: its log directory (if any) and its sandboxes (if known).
 #[derive(Clone, Debug)]
-pub struct PodView {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub logs: Option<PodLogs>,
+pub(crate) struct PodView {
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) uid: String,
+    pub(crate) logs: Option<PodLogs>,
     /// The runtime's sandboxes of this pod, oldest first.
-    pub sandboxes: Vec<Arc<RtPod>>,
+    pub(crate) sandboxes: Vec<Arc<RtPod>>,
 }
 
 // === impl PodView ===
 
 impl PodView {
     /// The newest sandbox.
-    pub fn sandbox(&self) -> Option<&RtPod> {
+    pub(crate) fn sandbox(&self) -> Option<&RtPod> {
         self.sandboxes.last().map(|p| &**p)
     }
 
-    pub fn labels(&self) -> BTreeMap<String, String> {
+    pub(crate) fn labels(&self) -> BTreeMap<String, String> {
         match self.sandbox() {
             Some(s) => s.labels.clone(),
             None => self
@@ -48,14 +47,14 @@ impl PodView {
         }
     }
 
-    pub fn annotations(&self) -> BTreeMap<String, String> {
+    pub(crate) fn annotations(&self) -> BTreeMap<String, String> {
         self.sandbox()
             .map(|s| s.annotations.clone())
             .unwrap_or_default()
     }
 
     /// Every runtime container of this name, oldest attempt first.
-    pub fn instances(&self, container: &str) -> Vec<&RtContainer> {
+    pub(crate) fn instances(&self, container: &str) -> Vec<&RtContainer> {
         let mut v: Vec<&RtContainer> = self
             .sandboxes
             .iter()
@@ -67,14 +66,14 @@ impl PodView {
     }
 
     /// The runtime container that wrote attempt `attempt`.
-    pub fn instance(&self, container: &str, attempt: u32) -> Option<&RtContainer> {
+    pub(crate) fn instance(&self, container: &str, attempt: u32) -> Option<&RtContainer> {
         self.instances(container)
             .into_iter()
             .rfind(|c| c.attempt == attempt)
     }
 
     /// Container names: from the directory and from the runtime.
-    pub fn container_names(&self) -> Vec<String> {
+    pub(crate) fn container_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .logs
             .iter()
@@ -90,20 +89,20 @@ impl PodView {
         names
     }
 
-    pub fn reference(&self) -> String {
+    pub(crate) fn reference(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
 }
 
 /// Changes of the joined view: a rescan under the log root or a runtime
 /// resync that changed something.
-pub struct ViewChanges {
+pub(crate) struct ViewChanges {
     discovery: tokio::sync::watch::Receiver<u64>,
     runtime: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl ViewChanges {
-    pub fn new(discovery: &Discovery, runtime: Option<&Runtime>) -> Self {
+    pub(crate) fn new(discovery: &Discovery, runtime: Option<&Runtime>) -> Self {
         Self {
             discovery: discovery.subscribe_changes(),
             runtime: runtime.map(Runtime::subscribe_changes),
@@ -111,7 +110,7 @@ impl ViewChanges {
     }
 
     /// Resolves at the next change; false once discovery has stopped.
-    pub async fn changed(&mut self) -> bool {
+    pub(crate) async fn changed(&mut self) -> bool {
         loop {
             let rt = async {
                 match self.runtime.as_mut() {
@@ -134,7 +133,7 @@ impl ViewChanges {
 }
 
 /// All pods, joined, sorted by namespace and name.
-pub fn pods(discovery: &Discovery, runtime: Option<&Runtime>) -> Vec<PodView> {
+pub(crate) fn pods(discovery: &Discovery, runtime: Option<&Runtime>) -> Vec<PodView> {
     let mut by_key: BTreeMap<(String, String, String), PodView> = BTreeMap::new();
     for p in discovery.pods() {
         by_key.insert(
@@ -171,7 +170,7 @@ pub fn pods(discovery: &Discovery, runtime: Option<&Runtime>) -> Vec<PodView> {
 }
 
 /// Pods that match a namespace and label selector.
-pub fn select(pods: Vec<PodView>, params: &InventoryParams) -> Vec<PodView> {
+pub(crate) fn select(pods: Vec<PodView>, params: &InventoryParams) -> Vec<PodView> {
     pods.into_iter()
         .filter(|p| {
             params
@@ -179,14 +178,14 @@ pub fn select(pods: Vec<PodView>, params: &InventoryParams) -> Vec<PodView> {
                 .as_ref()
                 .is_none_or(|ns| *ns == p.namespace)
         })
-        .filter(|p| query::selector_matches(&params.selector, &p.labels()))
+        .filter(|p| selector_matches(&params.selector, &p.labels()))
         .collect()
 }
 
 /// Checks every container's policy and reports refused settings: the
 /// current count as a metric, each new one in the log once. Runs whenever
 /// the view changes; `seen` remembers what was reported.
-pub fn report_policy_errors(
+pub(crate) fn report_policy_errors(
     discovery: &Discovery,
     runtime: Option<&Runtime>,
     node_policy: &podlog_policy::PolicySpec,
@@ -209,32 +208,32 @@ pub fn report_policy_errors(
 /// `GET /logs`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Inventory {
-    pub node: String,
-    pub log_root: String,
+pub(crate) struct Inventory {
+    pub(crate) node: String,
+    pub(crate) log_root: String,
     /// `runtime` with a CRI endpoint, `directory` without.
-    pub mode: &'static str,
+    pub(crate) mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime: Option<RuntimeInfo>,
+    pub(crate) runtime: Option<RuntimeInfo>,
     /// Whether podlogd enforces the policies shown, and if not, why.
-    pub lifecycle: LifecycleInfo,
-    pub pods: Vec<PodEntry>,
+    pub(crate) lifecycle: LifecycleInfo,
+    pub(crate) pods: Vec<PodEntry>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LifecycleInfo {
+pub(crate) struct LifecycleInfo {
     /// podlogd rotates, compresses and retains files by policy.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Why not, when it does not.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub(crate) reason: Option<&'static str>,
 }
 
 impl LifecycleInfo {
     /// The lifecycle state of an agent with or without a runtime and a
     /// state directory.
-    pub fn of(runtime: bool, state_dir: bool) -> Self {
+    pub(crate) fn of(runtime: bool, state_dir: bool) -> Self {
         let reason = match (runtime, state_dir) {
             (true, true) => None,
             (false, _) => Some("directory mode: without the runtime's ReopenContainerLog a file still being written cannot be rotated; policies are shown, not enforced"),
@@ -249,90 +248,90 @@ impl LifecycleInfo {
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RuntimeInfo {
-    pub endpoint: String,
-    pub connected: bool,
-    pub name: String,
-    pub version: String,
+pub(crate) struct RuntimeInfo {
+    pub(crate) endpoint: String,
+    pub(crate) connected: bool,
+    pub(crate) name: String,
+    pub(crate) version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PodEntry {
-    pub namespace: String,
-    pub pod: String,
-    pub uid: String,
-    pub labels: BTreeMap<String, String>,
+pub(crate) struct PodEntry {
+    pub(crate) namespace: String,
+    pub(crate) pod: String,
+    pub(crate) uid: String,
+    pub(crate) labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sandbox_id: Option<String>,
+    pub(crate) sandbox_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<&'static str>,
+    pub(crate) state: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_directory: Option<String>,
-    pub containers: Vec<ContainerEntry>,
+    pub(crate) log_directory: Option<String>,
+    pub(crate) containers: Vec<ContainerEntry>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ContainerEntry {
-    pub name: String,
-    pub attempts: Vec<u32>,
-    pub current_attempt: Option<u32>,
-    pub files: Vec<FileEntry>,
-    pub bytes: u64,
-    pub first_time: Option<String>,
-    pub last_time: Option<String>,
+pub(crate) struct ContainerEntry {
+    pub(crate) name: String,
+    pub(crate) attempts: Vec<u32>,
+    pub(crate) current_attempt: Option<u32>,
+    pub(crate) files: Vec<FileEntry>,
+    pub(crate) bytes: u64,
+    pub(crate) first_time: Option<String>,
+    pub(crate) last_time: Option<String>,
     /// The newest runtime container of this name.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
+    pub(crate) image: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<&'static str>,
+    pub(crate) state: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub instances: Vec<Instance>,
+    pub(crate) instances: Vec<Instance>,
     /// The log policy in force: node defaults, then the pod's annotations.
-    pub policy: podlog_policy::Effective,
+    pub(crate) policy: podlog_policy::Effective,
     /// Settings that were refused (and replaced by the next layer down),
     /// each naming the key, the value and the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub policy_errors: Vec<String>,
+    pub(crate) policy_errors: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FileEntry {
-    pub name: String,
-    pub attempt: u32,
-    pub bytes: u64,
-    pub compressed: bool,
+pub(crate) struct FileEntry {
+    pub(crate) name: String,
+    pub(crate) attempt: u32,
+    pub(crate) bytes: u64,
+    pub(crate) compressed: bool,
 }
 
 /// One runtime container (one attempt).
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Instance {
-    pub id: String,
-    pub attempt: u32,
-    pub image: String,
-    pub image_ref: String,
-    pub state: &'static str,
+pub(crate) struct Instance {
+    pub(crate) id: String,
+    pub(crate) attempt: u32,
+    pub(crate) image: String,
+    pub(crate) image_ref: String,
+    pub(crate) state: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
+    pub(crate) exit_code: Option<i32>,
     #[serde(skip_serializing_if = "String::is_empty")]
-    pub reason: String,
-    pub created_at: Option<String>,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    pub(crate) reason: String,
+    pub(crate) created_at: Option<String>,
+    pub(crate) started_at: Option<String>,
+    pub(crate) finished_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub log_path: Option<String>,
-    pub labels: BTreeMap<String, String>,
+    pub(crate) log_path: Option<String>,
+    pub(crate) labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 fn time(t: Option<i64>) -> Option<String> {
@@ -357,7 +356,7 @@ fn instance(c: &RtContainer) -> Instance {
     }
 }
 
-pub fn runtime_info(rt: &Runtime) -> RuntimeInfo {
+pub(crate) fn runtime_info(rt: &Runtime) -> RuntimeInfo {
     let Status {
         connected,
         name,
@@ -376,7 +375,7 @@ pub fn runtime_info(rt: &Runtime) -> RuntimeInfo {
 
 /// Builds the inventory of the selected pods (reads file sizes and the
 /// first and last timestamps of each container).
-pub fn build(
+pub(crate) fn build(
     discovery: &Discovery,
     runtime: Option<&Runtime>,
     lifecycle: LifecycleInfo,
@@ -474,4 +473,29 @@ pub fn build(
         lifecycle,
         pods: out,
     }
+}
+/// One requirement of a label selector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Requirement {
+    Eq(String, String),
+    NotEq(String, String),
+    Exists(String),
+    NotExists(String),
+}
+
+/// Parameters of `GET /logs`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InventoryParams {
+    pub(crate) namespace: Option<String>,
+    pub(crate) selector: Vec<Requirement>,
+}
+
+/// True when `labels` satisfy every requirement.
+pub(crate) fn selector_matches(sel: &[Requirement], labels: &BTreeMap<String, String>) -> bool {
+    sel.iter().all(|r| match r {
+        Requirement::Eq(k, v) => labels.get(k) == Some(v),
+        Requirement::NotEq(k, v) => labels.get(k) != Some(v),
+        Requirement::Exists(k) => labels.contains_key(k),
+        Requirement::NotExists(k) => !labels.contains_key(k),
+    })
 }

@@ -39,54 +39,54 @@ const SETTLE: Duration = Duration::from_millis(500);
 
 /// A pod sandbox as the runtime reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RtPod {
-    pub id: String,
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-    pub attempt: u32,
+pub(crate) struct RtPod {
+    pub(crate) id: String,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) uid: String,
+    pub(crate) attempt: u32,
     /// `SANDBOX_READY` or `SANDBOX_NOTREADY`.
-    pub state: &'static str,
-    pub created_at: Option<i64>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) state: &'static str,
+    pub(crate) created_at: Option<i64>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// The pod's log directory, from the sandbox config or, failing that,
     /// from its containers' log paths.
-    pub log_directory: Option<PathBuf>,
+    pub(crate) log_directory: Option<PathBuf>,
     /// Its containers, all attempts the runtime still has, by name then
     /// attempt.
-    pub containers: Vec<RtContainer>,
+    pub(crate) containers: Vec<RtContainer>,
 }
 
 /// One container (one attempt) as the runtime reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RtContainer {
-    pub id: String,
-    pub name: String,
-    pub attempt: u32,
-    pub image: String,
-    pub image_ref: String,
+pub(crate) struct RtContainer {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) attempt: u32,
+    pub(crate) image: String,
+    pub(crate) image_ref: String,
     /// `CONTAINER_CREATED`, `CONTAINER_RUNNING`, `CONTAINER_EXITED` or
     /// `CONTAINER_UNKNOWN`.
-    pub state: &'static str,
+    pub(crate) state: &'static str,
     /// Set once exited.
-    pub exit_code: Option<i32>,
-    pub reason: String,
-    pub created_at: Option<i64>,
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    pub log_path: Option<PathBuf>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) exit_code: Option<i32>,
+    pub(crate) reason: String,
+    pub(crate) created_at: Option<i64>,
+    pub(crate) started_at: Option<i64>,
+    pub(crate) finished_at: Option<i64>,
+    pub(crate) log_path: Option<PathBuf>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 /// The runtime's connection state, for `/readyz` and the inventory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Status {
     pub connected: bool,
-    pub name: String,
-    pub version: String,
-    pub last_error: Option<String>,
+    pub(crate) name: String,
+    pub(crate) version: String,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The shared snapshot and the handle to ask for a resync.
@@ -159,12 +159,12 @@ impl Runtime {
         })
     }
 
-    pub fn endpoint(&self) -> &Path {
+    pub(crate) fn endpoint(&self) -> &Path {
         &self.endpoint
     }
 
     /// The last snapshot (possibly stale: see [`Runtime::status`]).
-    pub fn pods(&self) -> Arc<Vec<Arc<RtPod>>> {
+    pub(crate) fn pods(&self) -> Arc<Vec<Arc<RtPod>>> {
         self.pods
             .read()
             .expect("runtime lock is never poisoned: no panics while held")
@@ -172,7 +172,7 @@ impl Runtime {
     }
 
     /// The container with this id, from the snapshot.
-    pub fn container(&self, id: &str) -> Option<RtContainer> {
+    pub(crate) fn container(&self, id: &str) -> Option<RtContainer> {
         self.pods()
             .iter()
             .flat_map(|p| p.containers.iter())
@@ -185,14 +185,14 @@ impl Runtime {
     }
 
     /// Asks for a resync soon (a change under the log root).
-    pub fn request_resync(&self) {
+    pub(crate) fn request_resync(&self) {
         self.resync.notify_one();
     }
 
     /// Asks the runtime now whether container `id` has exited (a read
     /// that must not wait for the next resync). `None` when the runtime
     /// cannot tell within a second.
-    pub async fn container_exited(&self, id: &str) -> Option<bool> {
+    pub(crate) async fn container_exited(&self, id: &str) -> Option<bool> {
         let mut client = self
             .client
             .lock()
@@ -226,7 +226,7 @@ impl Runtime {
     /// `Unavailable` when not connected to the runtime, `DeadlineExceeded`
     /// when it does not answer in time, else the runtime's own status
     /// (containerd answers `Unknown` for a container that is not running).
-    pub async fn reopen_container_log(&self, id: &str) -> Result<(), tonic::Status> {
+    pub(crate) async fn reopen_container_log(&self, id: &str) -> Result<(), tonic::Status> {
         let mut client = self
             .client
             .lock()
@@ -252,14 +252,14 @@ impl Runtime {
     }
 
     /// Advances whenever the snapshot changes.
-    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+    pub(crate) fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.generation.subscribe()
     }
 
     /// Resolves once a resync has succeeded (at once if one has): from
     /// then on the snapshot holds every pod and container the runtime
     /// reported, with its annotations and state. Before, it is empty.
-    pub async fn synced(&self) {
+    pub(crate) async fn synced(&self) {
         let mut rx = self.resyncs.subscribe();
         // The sender lives as long as `self`: `wait_for` cannot fail here.
         let _ = rx.wait_for(|n| *n > 0).await;

@@ -70,7 +70,7 @@ const CHUNK: usize = 64 << 10;
 /// # Errors
 ///
 /// The view is not ready, or (without `follow`) nothing matches.
-pub async fn open(
+pub(crate) async fn open(
     state: Arc<ApiState>,
     params: MergedParams,
     format: Format,

@@ -5,6 +5,7 @@
 //! and repeated parameters are refused rather than ignored, so a typo such
 //! as `tailLine=5` cannot silently return the whole log.
 
+use crate::node::inventory::{InventoryParams, Requirement};
 use std::collections::BTreeMap;
 
 use crate::cri::{self, Nanos, Stream};
@@ -13,9 +14,9 @@ use crate::render::Format;
 /// A refused parameter.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{parameter}: {message}")]
-pub struct ParamError {
-    pub parameter: String,
-    pub message: String,
+pub(crate) struct ParamError {
+    pub(crate) parameter: String,
+    pub(crate) message: String,
 }
 
 fn err(parameter: &str, message: impl Into<String>) -> ParamError {
@@ -27,40 +28,24 @@ fn err(parameter: &str, message: impl Into<String>) -> ParamError {
 
 /// Parameters of `GET /logs/{namespace}/{pod}/{container}`.
 #[derive(Clone, Debug, Default)]
-pub struct LogParams {
-    pub follow: bool,
-    pub tail_lines: Option<u64>,
-    pub since_seconds: Option<u64>,
-    pub since_time: Option<Nanos>,
-    pub until_time: Option<Nanos>,
-    pub limit_bytes: Option<u64>,
-    pub timestamps: bool,
-    pub previous: bool,
-    pub attempt: Option<u32>,
+pub(crate) struct LogParams {
+    pub(crate) follow: bool,
+    pub(crate) tail_lines: Option<u64>,
+    pub(crate) since_seconds: Option<u64>,
+    pub(crate) since_time: Option<Nanos>,
+    pub(crate) until_time: Option<Nanos>,
+    pub(crate) limit_bytes: Option<u64>,
+    pub(crate) timestamps: bool,
+    pub(crate) previous: bool,
+    pub(crate) attempt: Option<u32>,
     /// `None` for both streams.
-    pub stream: Option<Stream>,
-    pub format: Option<Format>,
-    pub cursor: Option<String>,
-    pub grep: Option<regex::bytes::Regex>,
+    pub(crate) stream: Option<Stream>,
+    pub(crate) format: Option<Format>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) grep: Option<regex::bytes::Regex>,
     /// Add the pod's labels / annotations to every `json` event.
-    pub labels: bool,
-    pub annotations: bool,
-}
-
-/// One requirement of a label selector.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Requirement {
-    Eq(String, String),
-    NotEq(String, String),
-    Exists(String),
-    NotExists(String),
-}
-
-/// Parameters of `GET /logs`.
-#[derive(Clone, Debug, Default)]
-pub struct InventoryParams {
-    pub namespace: Option<String>,
-    pub selector: Vec<Requirement>,
+    pub(crate) labels: bool,
+    pub(crate) annotations: bool,
 }
 
 /// Splits a raw query string into decoded pairs, refusing repeats and names
@@ -132,7 +117,7 @@ const SELECT_PARAMS: &[&str] = &["namespace", "labelSelector", "container"];
 /// What `GET /logs` asks for: the inventory, or the merged events of every
 /// container that matches.
 #[derive(Clone, Debug)]
-pub enum LogsQuery {
+pub(crate) enum LogsQuery {
     Inventory(InventoryParams),
     Merged(MergedParams),
 }
@@ -140,11 +125,11 @@ pub enum LogsQuery {
 /// The events of every container matching a selection, merged in time
 /// order (like `kubectl logs -l`).
 #[derive(Clone, Debug, Default)]
-pub struct MergedParams {
-    pub select: InventoryParams,
+pub(crate) struct MergedParams {
+    pub(crate) select: InventoryParams,
     /// Only containers of this name.
-    pub container: Option<String>,
-    pub params: LogParams,
+    pub(crate) container: Option<String>,
+    pub(crate) params: LogParams,
 }
 
 /// Longest `grep` pattern accepted, in bytes.
@@ -155,7 +140,7 @@ const MAX_GREP: usize = 4096;
 /// # Errors
 ///
 /// The first parameter at fault, with the reason.
-pub fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
+pub(crate) fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
     log_params(&pairs(query, LOG_PARAMS)?)
 }
 
@@ -165,7 +150,7 @@ pub fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
 /// # Errors
 ///
 /// The first parameter at fault, with the reason.
-pub fn log_params(kv: &BTreeMap<String, String>) -> Result<LogParams, ParamError> {
+pub(crate) fn log_params(kv: &BTreeMap<String, String>) -> Result<LogParams, ParamError> {
     let mut p = LogParams::default();
     for (k, v) in kv {
         match k.as_str() {
@@ -268,7 +253,7 @@ pub fn log_params(kv: &BTreeMap<String, String>) -> Result<LogParams, ParamError
 /// # Errors
 ///
 /// A malformed requirement, named.
-pub fn parse_selector(s: &str) -> Result<Vec<Requirement>, ParamError> {
+pub(crate) fn parse_selector(s: &str) -> Result<Vec<Requirement>, ParamError> {
     let name = "labelSelector";
     let mut out = Vec::new();
     for part in s.split(',').map(str::trim) {
@@ -314,25 +299,6 @@ pub fn parse_selector(s: &str) -> Result<Vec<Requirement>, ParamError> {
     Ok(out)
 }
 
-/// True when `labels` satisfy every requirement.
-pub fn selector_matches(sel: &[Requirement], labels: &BTreeMap<String, String>) -> bool {
-    sel.iter().all(|r| match r {
-        Requirement::Eq(k, v) => labels.get(k) == Some(v),
-        Requirement::NotEq(k, v) => labels.get(k) != Some(v),
-        Requirement::Exists(k) => labels.contains_key(k),
-        Requirement::NotExists(k) => !labels.contains_key(k),
-    })
-}
-
-/// Parses the query string of `GET /logs`.
-///
-/// # Errors
-///
-/// The parameter at fault.
-pub fn parse_inventory_params(query: &str) -> Result<InventoryParams, ParamError> {
-    inventory_params(&pairs(query, &["namespace", "labelSelector"])?)
-}
-
 /// Parses the query string of `GET /logs`: with only `namespace` and
 /// `labelSelector` it is the inventory; with `container` or any log
 /// parameter it asks for the merged events of the matching containers.
@@ -341,7 +307,7 @@ pub fn parse_inventory_params(query: &str) -> Result<InventoryParams, ParamError
 ///
 /// The parameter at fault. `cursor` and `attempt` name one container's
 /// history and are refused here.
-pub fn parse_logs_query(query: &str) -> Result<LogsQuery, ParamError> {
+pub(crate) fn parse_logs_query(query: &str) -> Result<LogsQuery, ParamError> {
     let allowed: Vec<&str> = SELECT_PARAMS.iter().chain(LOG_PARAMS).copied().collect();
     let mut kv = pairs(query, &allowed)?;
     let mut select = BTreeMap::new();
@@ -363,7 +329,7 @@ pub fn parse_logs_query(query: &str) -> Result<LogsQuery, ParamError> {
 /// # Errors
 ///
 /// The parameter at fault.
-pub fn merged_params(
+pub(crate) fn merged_params(
     select: &BTreeMap<String, String>,
     container: Option<String>,
     log: &BTreeMap<String, String>,
@@ -397,7 +363,9 @@ pub fn merged_params(
 /// # Errors
 ///
 /// The parameter at fault.
-pub fn inventory_params(kv: &BTreeMap<String, String>) -> Result<InventoryParams, ParamError> {
+pub(crate) fn inventory_params(
+    kv: &BTreeMap<String, String>,
+) -> Result<InventoryParams, ParamError> {
     let mut p = InventoryParams::default();
     if let Some(ns) = kv.get("namespace") {
         if !valid_name(ns) {
@@ -414,7 +382,7 @@ pub fn inventory_params(kv: &BTreeMap<String, String>) -> Result<InventoryParams
 /// A name as it may appear in a path segment: Kubernetes object names and
 /// container names use `[a-z0-9.-]`; upper case and `_` are tolerated, `.`
 /// and `..` are not.
-pub fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s != "."
@@ -426,6 +394,7 @@ pub fn valid_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::inventory::selector_matches;
 
     fn e(q: &str) -> String {
         parse_log_params(q).unwrap_err().parameter

@@ -57,10 +57,10 @@ pub enum Recovered {
 /// One interrupted operation and what recovery did with it.
 #[derive(Debug)]
 pub struct RecoveryReport {
-    pub id: EntryId,
-    pub intent: Intent,
+    pub(crate) id: EntryId,
+    pub(crate) intent: Intent,
     /// The last phase the journal had recorded.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
     /// `Err` leaves the intent pending (for a rotation whose runtime is
     /// unavailable, [`LifecycleError::ReopenUnavailable`]); a later
     /// [`Executor::recover`] tries again.

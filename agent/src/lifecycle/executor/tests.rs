@@ -324,7 +324,7 @@ fn an_unavailable_runtime_leaves_the_rotation_pending_until_recovery() {
     s.rt.write(2);
     assert_eq!(s.names(), vec![X.to_owned()]);
     assert_eq!(s.served(), s.rt.written());
-    let pending = ex.pending();
+    let pending = ex.journal.pending();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].2, Phase::Renamed);
     // No other operation on these files meanwhile.
