@@ -1,7 +1,18 @@
 //! Builds the daemon from its configuration, spawns its tasks, and drains
 //! them on shutdown.
+//!
+//! Every long-running task is watched: one that ends (or panics) while the
+//! daemon runs is logged at `error` and counted
+//! (`podlog_task_restarts_total`, `podlog_task_failures_total`). The
+//! lifecycle manager, the runtime resync and the small forwarding tasks are
+//! restarted after a second; discovery and the HTTP and gRPC servers own
+//! what cannot be rebuilt in place (the inotify instance, the listeners),
+//! so their end stops the daemon with an error and its supervisor (systemd,
+//! the kubelet) starts it afresh.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -9,7 +20,7 @@ use crate::config::Config;
 use crate::fs::safe_open;
 use crate::lifecycle;
 use crate::node::{discovery, inventory, runtime};
-use crate::{grpc, serve};
+use crate::{grpc, serve, telemetry};
 
 /// Where a started agent listens.
 #[derive(Clone, Debug)]
@@ -18,6 +29,9 @@ pub struct Listening {
     /// `ADDR:PORT` or `unix:/PATH`, when gRPC is on.
     pub grpc: Option<String>,
 }
+
+/// How long a restartable task waits before it starts again.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 /// Runs the daemon until `cancel`, then shuts down in order: readiness
 /// false, discovery stops, followers stop, the API closes.
@@ -28,7 +42,8 @@ pub struct Listening {
 /// # Errors
 ///
 /// The log root cannot be opened, the listen address cannot be bound, or
-/// inotify cannot be initialised.
+/// inotify cannot be initialised; or, later, a task the daemon cannot run
+/// without (discovery, a server) ended.
 pub async fn run(
     config: Config,
     cancel: CancellationToken,
@@ -60,98 +75,38 @@ pub async fn run(
         None => None,
     };
     let runtime = config.cri_endpoint.clone().map(runtime::Runtime::new);
-
-    let mut tasks = tokio::task::JoinSet::new();
-    let disc_cancel = cancel.child_token();
+    // Ends the daemon: the caller's cancellation, or a critical task's end.
+    let stop = cancel.child_token();
+    let mut tasks = Tasks::new(stop.clone());
+    let disc_cancel = stop.child_token();
     {
         let d = discovery.clone();
         let c = disc_cancel.clone();
-        tasks.spawn(async move {
+        tasks.critical("discovery", async move {
             if let Err(e) = discovery::run(d, c).await {
                 tracing::error!(error = %e, "discovery stopped");
             }
         });
     }
-    if let (Some(rt), Some(dir)) = (&runtime, &config.state_dir) {
-        let mut executor = lifecycle::open_executor(
-            discovery.root().clone(),
-            dir,
-            rt.clone(),
-            tokio::runtime::Handle::current(),
-        )
-        .with_context(|| format!("state directory {}", dir.display()))?;
-        // Before anything is served: a step cut in the middle can leave
-        // files that read as a cut event until it is finished. A rotation
-        // waiting for the runtime (not connected yet) stays pending for the
-        // manager.
-        let executor = tokio::task::spawn_blocking(move || {
-            lifecycle::manager::recover(&mut executor);
-            executor
-        })
-        .await
-        .context("recover interrupted lifecycle steps")?;
-        tasks.spawn(lifecycle::manager::run(
-            discovery.clone(),
-            rt.clone(),
-            config.node_policy.clone(),
-            executor,
-            lifecycle::manager::Settings {
-                tick: config.lifecycle_tick,
-                compress_grace: config.compress_grace,
-            },
-            disc_cancel.clone(),
-        ));
-        tracing::info!(state = %dir.display(), "lifecycle manager on: log files are rotated and retained by policy");
-    } else if config.state_dir.is_some() {
-        tracing::warn!("--state-dir is given but there is no CRI endpoint: files still being written cannot be rotated, so the lifecycle manager stays off");
-    }
-    {
-        // Refused policy settings: a metric and one log line each.
-        let d = discovery.clone();
-        let rt = runtime.clone();
-        let node_policy = config.node_policy.clone();
-        let c = disc_cancel.clone();
-        tasks.spawn(async move {
-            let mut seen = std::collections::HashSet::new();
-            let mut view = inventory::ViewChanges::new(&d, rt.as_deref());
-            loop {
-                inventory::report_policy_errors(&d, rt.as_deref(), &node_policy, &mut seen);
-                tokio::select! {
-                    _ = c.cancelled() => return,
-                    r = view.changed() => if !r { return },
-                }
-            }
-        });
-    }
-    if let Some(rt) = &runtime {
-        let rt2 = rt.clone();
-        let c = disc_cancel.clone();
-        let interval = config.resync_interval;
-        tasks.spawn(async move { runtime::run(rt2, interval, c).await });
-        // Structural changes under the log root (a new pod, container or
-        // attempt) and closed log files (an exited container) make the
-        // runtime snapshot catch up at once.
-        let rt3 = rt.clone();
-        let mut changes = discovery.subscribe_hints();
-        let c = disc_cancel.clone();
-        tasks.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = c.cancelled() => return,
-                    r = changes.changed() => {
-                        if r.is_err() {
-                            return;
-                        }
-                        rt3.request_resync();
-                    }
-                }
-            }
-        });
-    }
+    spawn_lifecycle(
+        &config,
+        &discovery,
+        runtime.as_ref(),
+        &mut tasks,
+        &disc_cancel,
+    )
+    .await?;
+    spawn_node_tasks(
+        &config,
+        &discovery,
+        runtime.as_ref(),
+        &mut tasks,
+        &disc_cancel,
+    );
     // Serve only once the initial scan is done, so the first request sees
     // the whole tree.
     tokio::select! {
-        _ = cancel.cancelled() => return Ok(()),
+        _ = stop.cancelled() => return tasks.outcome(),
         _ = discovery.wait_ready() => {}
     }
     let api_cancel = CancellationToken::new();
@@ -164,15 +119,18 @@ pub async fn run(
             config.cri_endpoint.is_some(),
             config.state_dir.is_some(),
         ),
-        shutdown: cancel.clone(),
+        shutdown: stop.clone(),
     });
-    {
-        let c = api_cancel.clone();
-        tasks.spawn(serve::serve(listener, state.clone(), c));
-    }
+    tasks.critical(
+        "http",
+        serve::serve(listener, state.clone(), api_cancel.clone()),
+    );
     let grpc_addr = match grpc {
         Some((bound, shown)) => {
-            tasks.spawn(grpc::serve(bound, state.clone(), api_cancel.clone()));
+            tasks.critical(
+                "grpc",
+                grpc::serve(bound, state.clone(), api_cancel.clone()),
+            );
             Some(shown)
         }
         None => None,
@@ -183,19 +141,219 @@ pub async fn run(
         grpc: grpc_addr,
     });
 
-    cancel.cancelled().await;
+    stop.cancelled().await;
     discovery.set_unready();
     disc_cancel.cancel();
     // Followers see the same cancellation through their waiters and end
     // their streams; graceful connection shutdown lets those responses
     // finish, then the connections close.
     api_cancel.cancel();
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(config.shutdown_grace, drain)
-        .await
-        .is_err()
-    {
-        tracing::warn!("shutdown grace period ended with tasks still running");
-    }
+    tasks.drain(config.shutdown_grace).await;
+    tasks.outcome()
+}
+
+/// With a runtime and a state directory: recovers interrupted lifecycle
+/// steps (before anything is served: a step cut in the middle can leave
+/// files that read as a cut event until it is finished), then runs the
+/// lifecycle manager.
+async fn spawn_lifecycle(
+    config: &Config,
+    discovery: &Arc<discovery::Discovery>,
+    runtime: Option<&Arc<runtime::Runtime>>,
+    tasks: &mut Tasks,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let (Some(rt), Some(dir)) = (runtime, &config.state_dir) else {
+        if config.state_dir.is_some() {
+            tracing::warn!("--state-dir is given but there is no CRI endpoint: files still being written cannot be rotated, so the lifecycle manager stays off");
+        }
+        return Ok(());
+    };
+    let mut executor = lifecycle::open_executor(
+        discovery.root().clone(),
+        dir,
+        rt.clone(),
+        tokio::runtime::Handle::current(),
+    )
+    .with_context(|| format!("state directory {}", dir.display()))?;
+    // A rotation waiting for the runtime (not connected yet) stays pending
+    // for the manager.
+    let executor = tokio::task::spawn_blocking(move || {
+        lifecycle::manager::recover(&mut executor);
+        executor
+    })
+    .await
+    .context("recover interrupted lifecycle steps")?;
+    let executor = Arc::new(Mutex::new(executor));
+    let (d, rt, c) = (discovery.clone(), rt.clone(), cancel.clone());
+    let node_policy = config.node_policy.clone();
+    let settings = lifecycle::manager::Settings {
+        tick: config.lifecycle_tick,
+        compress_grace: config.compress_grace,
+    };
+    tasks.restartable("lifecycle", move || {
+        lifecycle::manager::run(
+            d.clone(),
+            rt.clone(),
+            node_policy.clone(),
+            executor.clone(),
+            settings.clone(),
+            c.clone(),
+        )
+    });
+    tracing::info!(state = %dir.display(), "lifecycle manager on: log files are rotated and retained by policy");
     Ok(())
+}
+
+/// The policy error reporter and, with a runtime, its resync loop and the
+/// hints that make it catch up with changes under the log root.
+fn spawn_node_tasks(
+    config: &Config,
+    discovery: &Arc<discovery::Discovery>,
+    runtime: Option<&Arc<runtime::Runtime>>,
+    tasks: &mut Tasks,
+    cancel: &CancellationToken,
+) {
+    {
+        // Refused policy settings: a metric and one log line each.
+        let (d, rt, c) = (discovery.clone(), runtime.cloned(), cancel.clone());
+        let node_policy = config.node_policy.clone();
+        tasks.restartable("policy-errors", move || {
+            let (d, rt, c, node_policy) = (d.clone(), rt.clone(), c.clone(), node_policy.clone());
+            async move {
+                let mut seen = std::collections::HashSet::new();
+                let mut view = inventory::ViewChanges::new(&d, rt.as_deref());
+                loop {
+                    inventory::report_policy_errors(&d, rt.as_deref(), &node_policy, &mut seen);
+                    tokio::select! {
+                        _ = c.cancelled() => return,
+                        r = view.changed() => if !r { return },
+                    }
+                }
+            }
+        });
+    }
+    let Some(rt) = runtime else { return };
+    let (rt2, c) = (rt.clone(), cancel.clone());
+    let interval = config.resync_interval;
+    tasks.restartable("runtime", move || {
+        runtime::run(rt2.clone(), interval, c.clone())
+    });
+    // Structural changes under the log root (a new pod, container or
+    // attempt) and closed log files (an exited container) make the runtime
+    // snapshot catch up at once.
+    let (rt3, d, c) = (rt.clone(), discovery.clone(), cancel.clone());
+    tasks.restartable("resync-hints", move || {
+        let (rt3, c) = (rt3.clone(), c.clone());
+        let mut changes = d.subscribe_hints();
+        async move {
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => return,
+                    r = changes.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        rt3.request_resync();
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// The daemon's long-running tasks, each watched (see the module docs).
+struct Tasks {
+    set: tokio::task::JoinSet<()>,
+    /// Cancelled at shutdown, or by a critical task that ended.
+    stop: CancellationToken,
+    /// The critical task that ended, if one did.
+    failed: Arc<Mutex<Option<&'static str>>>,
+}
+
+// === impl Tasks ===
+
+impl Tasks {
+    fn new(stop: CancellationToken) -> Tasks {
+        Tasks {
+            set: tokio::task::JoinSet::new(),
+            stop,
+            failed: Arc::default(),
+        }
+    }
+
+    /// Runs the future `make` returns, and again after [`RESTART_DELAY`]
+    /// each time it ends or panics before shutdown.
+    fn restartable<F, Fut>(&mut self, name: &'static str, make: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.stop.clone();
+        self.set.spawn(async move {
+            loop {
+                let r = tokio::spawn(make()).await;
+                if stop.is_cancelled() {
+                    return;
+                }
+                let panicked = r.as_ref().is_err_and(tokio::task::JoinError::is_panic);
+                tracing::error!(
+                    task = name,
+                    panicked,
+                    "task ended while podlogd runs; restarting it in {RESTART_DELAY:?}"
+                );
+                telemetry::task_restarted(name);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(RESTART_DELAY) => {}
+                }
+            }
+        });
+    }
+
+    /// Runs `task`; its end (or panic) before shutdown stops the daemon
+    /// with an error.
+    fn critical(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
+        let stop = self.stop.clone();
+        let failed = self.failed.clone();
+        self.set.spawn(async move {
+            let r = tokio::spawn(task).await;
+            if stop.is_cancelled() {
+                return;
+            }
+            let panicked = r.as_ref().is_err_and(tokio::task::JoinError::is_panic);
+            tracing::error!(
+                task = name,
+                panicked,
+                "task ended while podlogd runs; podlogd cannot go on without it and stops"
+            );
+            telemetry::task_failed(name);
+            failed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert(name);
+            stop.cancel();
+        });
+    }
+
+    /// Waits for every task, at most `grace`.
+    async fn drain(&mut self, grace: Duration) {
+        let drain = async { while self.set.join_next().await.is_some() {} };
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            tracing::warn!("shutdown grace period ended with tasks still running");
+        }
+    }
+
+    /// `Err` when a critical task ended the daemon.
+    fn outcome(&self) -> anyhow::Result<()> {
+        match *self
+            .failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some(name) => Err(anyhow::anyhow!("the {name} task ended unexpectedly")),
+            None => Ok(()),
+        }
+    }
 }

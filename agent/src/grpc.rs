@@ -268,7 +268,7 @@ fn list_response(inv: Inventory) -> pb::ListResponse {
                                 attempt: i.attempt,
                                 image: i.image,
                                 image_ref: i.image_ref,
-                                state: i.state.to_owned(),
+                                state: i.state.as_str().to_owned(),
                                 exit_code: i.exit_code,
                                 reason: i.reason,
                                 created_at: s(i.created_at),

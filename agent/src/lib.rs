@@ -13,6 +13,10 @@
 
 // The safe-open layer (`fs::safe_open`) is the one place allowed `unsafe`.
 #![deny(unsafe_code)]
+// The few public items document how they relate to the private modules
+// behind them; those links are for the crate's developers
+// (`cargo doc --document-private-items`).
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod app;
 pub mod config;

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::event::framing::Framing;
 use crate::node::discovery::{DirSeq, Discovery};
 use crate::node::inventory::{self, PodView};
+use crate::node::runtime::ContainerState;
 use crate::read::{ReadError, ReadSpec, Session, Sink, Target, Waiter, Wake};
 use crate::render::{Context, Format};
 use crate::telemetry;
@@ -401,7 +402,7 @@ impl ExitWatch {
     fn exited(&self) -> bool {
         self.runtime
             .container(&self.container_id)
-            .is_none_or(|c| c.state == "CONTAINER_EXITED")
+            .is_none_or(|c| c.state == ContainerState::Exited)
     }
 }
 
@@ -611,7 +612,7 @@ pub(crate) fn plan(
         root: state.discovery.root().clone(),
         dir: [logs.dir.clone(), container.to_owned()],
         finished: Arc::new(AtomicBool::new(
-            inst.is_some_and(|i| i.state == "CONTAINER_EXITED"),
+            inst.is_some_and(|i| i.state == ContainerState::Exited),
         )),
         ctx: Context {
             namespace: p.namespace.clone(),

@@ -28,6 +28,11 @@ struct StepLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabel {
+    task: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrpcLabel {
     method: &'static str,
     code: &'static str,
@@ -57,6 +62,9 @@ struct Metrics {
     bytes_freed: Counter,
     lifecycle_deferred: Counter,
     reopen_failures: Counter,
+    task_restarts: Family<TaskLabel, Counter>,
+    task_failures: Family<TaskLabel, Counter>,
+    task_panics: Family<TaskLabel, Counter>,
 }
 
 fn metrics() -> &'static Metrics {
@@ -87,6 +95,9 @@ fn metrics() -> &'static Metrics {
             bytes_freed: Counter::default(),
             lifecycle_deferred: Counter::default(),
             reopen_failures: Counter::default(),
+            task_restarts: Family::default(),
+            task_failures: Family::default(),
+            task_panics: Family::default(),
         };
         let counters: [(&str, &str, &Counter); 14] = [
             (
@@ -186,6 +197,21 @@ fn metrics() -> &'static Metrics {
             "grpc_requests",
             "gRPC requests by method and status code",
             m.grpc_requests.clone(),
+        );
+        registry.register(
+            "task_restarts",
+            "Long-running tasks that ended or panicked while podlogd ran, restarted",
+            m.task_restarts.clone(),
+        );
+        registry.register(
+            "task_failures",
+            "Tasks podlogd cannot run without that ended, stopping podlogd",
+            m.task_failures.clone(),
+        );
+        registry.register(
+            "task_panics",
+            "Panics caught in one unit of work (a lifecycle pass), which the next tick retries",
+            m.task_panics.clone(),
         );
         Metrics { registry, ..m }
     })
@@ -338,4 +364,28 @@ impl Drop for FollowerGuard {
     fn drop(&mut self) {
         metrics().followers.dec();
     }
+}
+
+/// A long-running task ended or panicked and is restarted.
+pub(crate) fn task_restarted(task: &'static str) {
+    metrics()
+        .task_restarts
+        .get_or_create(&TaskLabel { task })
+        .inc();
+}
+
+/// A task podlogd cannot run without ended; podlogd stops.
+pub(crate) fn task_failed(task: &'static str) {
+    metrics()
+        .task_failures
+        .get_or_create(&TaskLabel { task })
+        .inc();
+}
+
+/// One unit of work panicked; what it held was recovered.
+pub(crate) fn task_panicked(task: &'static str) {
+    metrics()
+        .task_panics
+        .get_or_create(&TaskLabel { task })
+        .inc();
 }

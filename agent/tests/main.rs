@@ -21,4 +21,5 @@ mod params;
 mod runtime_fake;
 mod safe_write;
 mod security;
+mod supervision;
 mod watch;

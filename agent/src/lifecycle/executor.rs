@@ -34,7 +34,7 @@
 //! which nothing is followed.
 //!
 //! What this module leaves to others: deciding what to do (the planner),
-//! when to do it and on which thread (the daemon's loop, not wired yet),
+//! when to do it and on which thread (the lifecycle [`manager`](super::manager)),
 //! metrics (the caller counts what the results report: rotations, reopen
 //! failures, compressions, deletions, trims, bytes freed).
 //!

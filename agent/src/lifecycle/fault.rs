@@ -24,6 +24,34 @@ use std::fmt;
 /// The environment variable naming the armed fault points.
 pub const ENV: &str = "PODLOG_FAULT";
 
+/// The environment variable naming places that panic, once each, in a
+/// debug build: `PODLOG_PANIC_ONCE=lifecycle-pass` makes the first
+/// lifecycle pass panic while it holds the executor, so a test can show
+/// that rotation and retention go on at the next tick.
+pub const PANIC_ENV: &str = "PODLOG_PANIC_ONCE";
+
+/// Panics the first time `point` is reached when [`PANIC_ENV`] names it
+/// (debug builds only; a release build never panics here).
+pub(crate) fn panic_once(point: &'static str) {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::OnceLock;
+        static ARMED: OnceLock<Vec<String>> = OnceLock::new();
+        static FIRED: AtomicBool = AtomicBool::new(false);
+        let armed = ARMED.get_or_init(|| {
+            std::env::var(PANIC_ENV)
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        });
+        if armed.iter().any(|p| p == point) && !FIRED.swap(true, Ordering::SeqCst) {
+            panic!("injected panic at {point} ({PANIC_ENV})");
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
 /// One fault point. See the module documentation for the naming.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fault {

@@ -40,7 +40,7 @@ use crate::fs::fileset::{self, Content};
 use crate::fs::safe_open::SafeRoot;
 use crate::node::discovery::Discovery;
 use crate::node::inventory::{self, PodView};
-use crate::node::runtime::Runtime;
+use crate::node::runtime::{ContainerState, Runtime};
 use crate::read;
 use crate::telemetry;
 
@@ -167,18 +167,28 @@ pub(crate) fn recover(executor: &mut Executor) {
     }
 }
 
+/// Locks `m`, taking it back if a pass panicked while holding it: the
+/// executor's state is its journal on disk, which records any step a panic
+/// cut short for [`recover`] to finish; the caches only hold facts that
+/// are read again when missing.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| {
+        m.clear_poison();
+        poisoned.into_inner()
+    })
+}
+
 /// Runs until `cancel`, with `executor` already recovered ([`recover`]).
 /// Plans nothing before the runtime's first resync.
 pub(crate) async fn run(
     discovery: Arc<Discovery>,
     runtime: Arc<Runtime>,
     node_policy: PolicySpec,
-    executor: Executor,
+    executor: Arc<Mutex<Executor>>,
     settings: Settings,
     cancel: CancellationToken,
 ) {
     discovery.track_writes();
-    let executor = Arc::new(Mutex::new(executor));
     let marks: Arc<Mutex<MarkCache>> = Arc::default();
     let known: Arc<Mutex<Known>> = Arc::default();
     // Before the runtime's first resync its snapshot is empty: every
@@ -234,7 +244,11 @@ pub(crate) async fn run(
             let known = known.clone();
             let r = tokio::task::spawn_blocking(move || job.run(&ex, &marks, &known)).await;
             if r.is_err() {
-                tracing::error!(pod = %key.0, container = %key.1, "lifecycle pass panicked");
+                // The locks it held are taken back (see `lock`); its step,
+                // if one was under way, is in the journal and recovered
+                // below. The next tick plans this container afresh.
+                tracing::error!(pod = %key.0, container = %key.1, "lifecycle pass panicked; the container is planned again at the next tick");
+                telemetry::task_panicked("lifecycle-pass");
             }
         }
         if full {
@@ -244,21 +258,14 @@ pub(crate) async fn run(
                 .filter_map(|p| p.logs.as_ref())
                 .flat_map(|l| l.containers.keys().map(|c| (l.dir.clone(), c.clone())))
                 .collect();
-            marks
-                .lock()
-                .expect("the marks lock is not poisoned")
-                .retain(|(k, _, _, _), _| live.contains(k));
+            lock(&marks).retain(|(k, _, _, _), _| live.contains(k));
         }
-        if executor
-            .lock()
-            .expect("the executor lock is not poisoned")
-            .has_pending()
-        {
+        if lock(&executor).has_pending() {
             // A rotation whose reopen could not be asked (the runtime was
             // away), retried; each outcome logged as at start-up.
             let ex = executor.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                recover(&mut ex.lock().expect("the executor lock is not poisoned"));
+                recover(&mut lock(&ex));
             })
             .await;
         }
@@ -371,11 +378,11 @@ impl Job {
         };
         // The active file is the current attempt's N.log while the runtime
         // reports its container running; that container is reopened.
-        let running = (instance.state == "CONTAINER_RUNNING").then(|| instance.id.clone());
+        let running = (instance.state == ContainerState::Running).then(|| instance.id.clone());
         // That N.log stays pinned (never deleted or trimmed) unless the
         // container is known to have exited: created, unknown or running,
         // the runtime may write it.
-        let exited = instance.state == "CONTAINER_EXITED";
+        let exited = instance.state == ContainerState::Exited;
         let active_name = format!("{current}.log");
         if self.size_only {
             let Some(_) = running else { return false };
@@ -395,7 +402,7 @@ impl Job {
                 .filter(|f| f.rotated.is_some())
                 .map(|f| f.name.clone())
                 .collect();
-            let mut known = known.lock().expect("the known lock is not poisoned");
+            let mut known = lock(known);
             match known.get_mut(&self.key) {
                 // First look: what is there is taken as it is.
                 None => {
@@ -415,7 +422,8 @@ impl Job {
             // file of the container, is planned by the pass that follows
             // a rotation (see `Job::run`), not before it, so the writer
             // gains no more than the rotation itself takes.
-            let mut ex = executor.lock().expect("the executor lock is not poisoned");
+            let mut ex = lock(executor);
+            super::fault::panic_once("lifecycle-pass");
             return self.rotate(&mut ex, known, current, id);
         }
         let mut facts = Vec::new();
@@ -452,11 +460,7 @@ impl Job {
                     let cached = if active {
                         None
                     } else {
-                        marks
-                            .lock()
-                            .expect("the marks lock is not poisoned")
-                            .get(&cache_key)
-                            .cloned()
+                        lock(marks).get(&cache_key).cloned()
                     };
                     let (m, end) = match cached {
                         Some(x) => x,
@@ -472,10 +476,7 @@ impl Job {
                                 event_marks(&read_head(&o.content, size), open, false)
                             };
                             if !active {
-                                marks
-                                    .lock()
-                                    .expect("the marks lock is not poisoned")
-                                    .insert(cache_key, x.clone());
+                                lock(marks).insert(cache_key, x.clone());
                             }
                             x
                         }
@@ -513,7 +514,8 @@ impl Job {
             return false;
         }
         let mut rotated = false;
-        let mut ex = executor.lock().expect("the executor lock is not poisoned");
+        let mut ex = lock(executor);
+        super::fault::panic_once("lifecycle-pass");
         let d = [dir.as_str(), container.as_str()];
         for a in actions {
             let (op, r) = match &a {
@@ -557,9 +559,7 @@ impl Job {
         let (dir, container) = (&self.key.0, &self.key.1);
         let r = ex.rotate([dir.as_str(), container.as_str()], current, id, now_nanos());
         let r = r.map(|r| {
-            known
-                .lock()
-                .expect("the known lock is not poisoned")
+            lock(known)
                 .entry(self.key.clone())
                 .or_default()
                 .insert(r.rotated);

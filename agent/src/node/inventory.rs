@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::fs::fileset;
 use crate::node::discovery::{Discovery, PodLogs};
-use crate::node::runtime::{RtContainer, RtPod, Runtime, Status};
+use crate::node::runtime::{ContainerState, RtContainer, RtPod, Runtime, Status};
 use crate::read;
 
 /// One pod: its log directory (if any) and its sandboxes (if known).
@@ -319,7 +319,7 @@ pub(crate) struct Instance {
     pub(crate) attempt: u32,
     pub(crate) image: String,
     pub(crate) image_ref: String,
-    pub(crate) state: &'static str,
+    pub(crate) state: ContainerState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) exit_code: Option<i32>,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -441,7 +441,7 @@ pub(crate) fn build(
                 last_time: time(last),
                 id: newest.map(|i| i.id.clone()),
                 image: newest.map(|i| i.image.clone()),
-                state: newest.map(|i| i.state),
+                state: newest.map(|i| i.state.as_str()),
                 name,
                 instances,
             });

@@ -66,9 +66,7 @@ pub(crate) struct RtContainer {
     pub(crate) attempt: u32,
     pub(crate) image: String,
     pub(crate) image_ref: String,
-    /// `CONTAINER_CREATED`, `CONTAINER_RUNNING`, `CONTAINER_EXITED` or
-    /// `CONTAINER_UNKNOWN`.
-    pub(crate) state: &'static str,
+    pub(crate) state: ContainerState,
     /// Set once exited.
     pub(crate) exit_code: Option<i32>,
     pub(crate) reason: String,
@@ -110,13 +108,48 @@ fn sandbox_state(s: i32) -> &'static str {
     }
 }
 
-fn container_state(s: i32) -> &'static str {
-    match pb::ContainerState::try_from(s) {
-        Ok(pb::ContainerState::ContainerCreated) => "CONTAINER_CREATED",
-        Ok(pb::ContainerState::ContainerRunning) => "CONTAINER_RUNNING",
-        Ok(pb::ContainerState::ContainerExited) => "CONTAINER_EXITED",
-        _ => "CONTAINER_UNKNOWN",
+/// A container's state, as CRI reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ContainerState {
+    Created,
+    Running,
+    Exited,
+    #[default]
+    Unknown,
+}
+
+// === impl ContainerState ===
+
+impl ContainerState {
+    /// The CRI enum's value; anything unknown is `Unknown`.
+    pub(crate) fn from_cri(s: i32) -> Self {
+        match pb::ContainerState::try_from(s) {
+            Ok(pb::ContainerState::ContainerCreated) => Self::Created,
+            Ok(pb::ContainerState::ContainerRunning) => Self::Running,
+            Ok(pb::ContainerState::ContainerExited) => Self::Exited,
+            _ => Self::Unknown,
+        }
     }
+
+    /// The CRI name (`CONTAINER_RUNNING`, ...), as the inventory shows it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CONTAINER_CREATED",
+            Self::Running => "CONTAINER_RUNNING",
+            Self::Exited => "CONTAINER_EXITED",
+            Self::Unknown => "CONTAINER_UNKNOWN",
+        }
+    }
+}
+
+impl serde::Serialize for ContainerState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+fn container_state(s: i32) -> ContainerState {
+    ContainerState::from_cri(s)
 }
 
 fn nanos(t: i64) -> Option<i64> {
@@ -586,9 +619,9 @@ mod tests {
 
     #[test]
     fn states_have_names() {
-        assert_eq!(container_state(1), "CONTAINER_RUNNING");
-        assert_eq!(container_state(2), "CONTAINER_EXITED");
-        assert_eq!(container_state(99), "CONTAINER_UNKNOWN");
+        assert_eq!(container_state(1).as_str(), "CONTAINER_RUNNING");
+        assert_eq!(container_state(2), ContainerState::Exited);
+        assert_eq!(container_state(99).as_str(), "CONTAINER_UNKNOWN");
         assert_eq!(sandbox_state(0), "SANDBOX_READY");
         assert_eq!(sandbox_state(1), "SANDBOX_NOTREADY");
     }

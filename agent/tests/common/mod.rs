@@ -99,6 +99,12 @@ impl Daemon {
     /// also waits for the "grpc listening" line that follows and records
     /// the address in [`Daemon::grpc`].
     pub fn start_with(root: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(root, extra, &[])
+    }
+
+    /// [`Daemon::start_with`], with `env` added to the daemon's
+    /// environment.
+    pub fn start_with_env(root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let stderr_dir = tempfile::tempdir().unwrap();
         let stderr_path = stderr_dir.path().join("podlogd.stderr");
         let stderr = std::fs::File::create(&stderr_path).unwrap();
@@ -114,6 +120,7 @@ impl Daemon {
             })
             .args(extra)
             .env("PODLOG_LOG", level)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
