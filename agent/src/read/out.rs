@@ -1,0 +1,168 @@
+//! Rendering accepted events into the chunks a [`Sink`](super::Sink) gets,
+//! with `limitBytes` applied in one place.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// Output is handed to the sink in chunks of about this size. Chunk
+/// buffers stay below glibc's mmap threshold (128 KiB), so they come from
+/// the heap and are reused instead of being mapped and faulted in each time.
+pub(super) const OUT_CHUNK: usize = 64 << 10;
+
+/// Capacity of a fresh chunk buffer: a chunk plus room for a typical line.
+pub(super) const OUT_CAPACITY: usize = OUT_CHUNK + (16 << 10);
+
+/// Renders accepted events and hands chunks to the sink.
+pub(super) struct Out<'s> {
+    pub(super) sink: &'s mut dyn Sink,
+    pub(super) format: Format,
+    pub(super) timestamps: bool,
+    pub(super) members: Vec<u8>,
+    pub(super) key: u64,
+    pub(super) buf: Vec<u8>,
+    /// Scratch space for one event's cursor.
+    pub(super) cursor: Vec<u8>,
+    pub(super) remaining: Option<u64>,
+    /// No more output: limit reached or client gone.
+    pub(super) done: bool,
+    /// Each event goes to the sink alone ([`ReadSpec::per_event`]).
+    pub(super) per_event: bool,
+}
+
+impl Out<'_> {
+    pub(super) fn event(&mut self, ev: &Event<'_>, fps: &[Option<u64>]) {
+        if self.done {
+            return;
+        }
+        self.cursor.clear();
+        if self.format == Format::Json {
+            let fp = |i: u32| fps.get(i as usize).copied().flatten().unwrap_or(0);
+            Cursor {
+                key: self.key,
+                end: FilePoint {
+                    fingerprint: fp(ev.end.at.file),
+                    offset: ev.end.at.offset,
+                },
+                sub: ev.end.sub,
+                restart: FilePoint {
+                    fingerprint: fp(ev.restart.file),
+                    offset: ev.restart.offset,
+                },
+                open: ev.framed.then(|| {
+                    ev.open.map(|h| {
+                        h.map(|m| FilePoint {
+                            fingerprint: fp(m.file),
+                            offset: m.offset,
+                        })
+                    })
+                }),
+            }
+            .encode_into(&mut self.cursor);
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(OUT_CAPACITY);
+        }
+        let before = self.buf.len();
+        render::render(
+            &mut self.buf,
+            ev,
+            self.format,
+            self.timestamps,
+            &self.cursor,
+            &self.members,
+        );
+        if ev.flags.malformed {
+            telemetry::malformed_event();
+        }
+        if let Some(rem) = self.remaining {
+            let n = (self.buf.len() - before) as u64;
+            if n > rem {
+                if self.format == Format::Json {
+                    // Whole events only: a cut JSON object helps no one.
+                    self.buf.truncate(before);
+                } else {
+                    self.buf.truncate(before + rem as usize);
+                }
+                self.remaining = Some(0);
+                if self.per_event && !self.buf.is_empty() {
+                    // The cut piece keeps its time, so a merge keeps its place.
+                    let piece = Bytes::copy_from_slice(&self.buf);
+                    self.buf.clear();
+                    self.sink.send_event(ev.time, piece);
+                }
+                self.flush();
+                self.done = true;
+                return;
+            }
+            self.remaining = Some(rem - n);
+        }
+        if self.per_event {
+            // One event, copied out so the buffer keeps its capacity.
+            let event = Bytes::copy_from_slice(&self.buf);
+            self.buf.clear();
+            if !self.sink.send_event(ev.time, event) {
+                self.done = true;
+            }
+        } else if self.buf.len() >= OUT_CHUNK {
+            self.flush();
+        }
+    }
+
+    /// Passes stored bytes through unchanged (`cri` without filters).
+    pub(super) fn raw(&mut self, bytes: &[u8]) {
+        if self.done || bytes.is_empty() {
+            return;
+        }
+        let mut bytes = bytes;
+        let mut last = false;
+        if let Some(rem) = self.remaining {
+            if bytes.len() as u64 >= rem {
+                bytes = &bytes[..rem as usize];
+                last = true;
+            }
+            self.remaining = Some(rem - bytes.len() as u64);
+        }
+        while !bytes.is_empty() && !self.done {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(OUT_CAPACITY);
+            }
+            let room = OUT_CHUNK.saturating_sub(self.buf.len()).max(1);
+            let n = room.min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.buf.len() >= OUT_CHUNK {
+                self.flush();
+            }
+        }
+        if last {
+            self.flush();
+            self.done = true;
+        }
+    }
+
+    pub(super) fn flush(&mut self) {
+        if self.buf.is_empty() || self.done {
+            return;
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        if !self.sink.send(chunk) {
+            self.done = true;
+        }
+    }
+}
+
+/// Serves bytes `[from, to)` of a file unchanged.
+pub(super) fn emit_range(out: &mut Out<'_>, content: &Content, from: u64, to: u64) {
+    let mut pos = from;
+    let mut block = vec![0u8; (to.saturating_sub(from)).min(1 << 20) as usize];
+    while pos < to && !out.done {
+        let want = ((to - pos) as usize).min(block.len());
+        match content.read_at(pos, &mut block[..want]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                out.raw(&block[..n]);
+                pos += n as u64;
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Scanning a file's lines forwards and backwards, and the timestamps at
+//! its ends.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// A line callback: the line without `\n`, with it, and its start offset.
+pub(super) type LineFn<'a> = dyn FnMut(&[u8], &[u8], u64) -> bool + 'a;
+
+/// Scans the complete lines of `content` from `start`. `on_line` gets the
+/// line without `\n`, the line with it, and its start offset; it returns
+/// false to stop. Returns the offset after the last line consumed. When
+/// `closed`, trailing bytes without `\n` are delivered as a line too.
+pub(super) fn scan_lines(
+    content: &Content,
+    start: u64,
+    buf: &mut Vec<u8>,
+    closed: bool,
+    on_line: &mut LineFn<'_>,
+) -> std::io::Result<u64> {
+    let mut pos = start; // file offset of buf[0]
+    let mut have = 0usize;
+    loop {
+        if have == buf.len() {
+            // A line longer than the buffer: grow, up to the cap.
+            if buf.len() >= LINE_CAP {
+                let keep = on_line(&buf[..have], &buf[..have], pos);
+                pos += have as u64;
+                have = 0;
+                if !keep {
+                    return Ok(pos);
+                }
+            } else {
+                let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
+                buf.resize(n, 0);
+            }
+        }
+        let n = content.read_at(pos + have as u64, &mut buf[have..])?;
+        if n == 0 {
+            if closed && have > 0 {
+                let mut line = buf[..have].to_vec();
+                let l = line.len();
+                line.push(b'\n');
+                if on_line(&line[..l], &line, pos) {
+                    pos += have as u64;
+                }
+            }
+            return Ok(pos);
+        }
+        let filled = have + n;
+        let mut i = 0usize;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[i..filled]) {
+            let end = i + nl + 1;
+            let keep = on_line(&buf[i..end - 1], &buf[i..end], pos + i as u64);
+            i = end;
+            if !keep {
+                return Ok(pos + i as u64);
+            }
+        }
+        // Move the incomplete tail to the front.
+        buf.copy_within(i..filled, 0);
+        pos += i as u64;
+        have = filled - i;
+    }
+}
+
+/// Reads the lines before `end` backwards, nearest first, until `on_line`
+/// returns false or `budget` bytes were read.
+pub(super) fn scan_back(
+    content: &Content,
+    end: u64,
+    budget: u64,
+    on_line: &mut dyn FnMut(&[u8], u64) -> bool,
+) -> std::io::Result<bool> {
+    const BLOCK: u64 = 64 << 10;
+    let mut pos = end;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut read = 0u64;
+    let mut block = vec![0u8; BLOCK as usize];
+    while pos > 0 && read < budget {
+        let from = pos.saturating_sub(BLOCK);
+        let len = (pos - from) as usize;
+        let mut got = 0;
+        while got < len {
+            let n = content.read_at(from + got as u64, &mut block[got..len])?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        read += len as u64;
+        let mut data = block[..got].to_vec();
+        data.extend_from_slice(&carry);
+        // Lines end at '\n'; the segment before the first '\n' may continue
+        // in the previous block.
+        let mut stop = data.len();
+        // The data ends at a line boundary (end is one): drop the final '\n'
+        // from consideration when splitting.
+        if stop > 0 && data[stop - 1] == b'\n' {
+            stop -= 1;
+        }
+        while let Some(nl) = memchr::memrchr(b'\n', &data[..stop]) {
+            let line = &data[nl + 1..stop];
+            if !on_line(line, from + nl as u64 + 1) {
+                return Ok(false);
+            }
+            stop = nl;
+        }
+        carry = data[..stop].to_vec();
+        carry.push(b'\n');
+        pos = from;
+    }
+    if pos == 0 && !carry.is_empty() {
+        let l = carry.len() - 1;
+        return Ok(on_line(&carry[..l], 0));
+    }
+    Ok(true)
+}
+
+/// The fingerprint of an open plain file's first line.
+pub(super) fn head_fingerprint(f: &std::fs::File) -> Option<u64> {
+    use std::os::unix::fs::FileExt as _;
+    let mut head = [0u8; fileset::FINGERPRINT_BYTES];
+    let n = f.read_at(&mut head, 0).ok()?;
+    fileset::fingerprint_of(&head[..n])
+}
+
+/// The timestamp of the first timestamped line of a file.
+pub(super) fn first_time(content: &Content) -> Option<Nanos> {
+    time_from(content, 0, u64::MAX).map(|(_, t)| t)
+}
+
+/// The first line at or after line start `from` (and before `hi`) that has
+/// a valid timestamp: its start and time.
+pub(super) fn time_from(content: &Content, from: u64, hi: u64) -> Option<(u64, Nanos)> {
+    let mut buf = vec![0u8; 16 << 10];
+    let mut found = None;
+    let mut looked = 0u64;
+    let _ = scan_lines(content, from, &mut buf, false, &mut |line, raw, start| {
+        if start >= hi {
+            return false;
+        }
+        if let Some(t) = cri::line_timestamp(line) {
+            found = Some((start, t));
+            return false;
+        }
+        looked += raw.len() as u64;
+        looked < (1 << 20)
+    });
+    found
+}
+
+/// The first and last timestamps of a log file, for the inventory; reads
+/// one block at each end (compressed files: the first line only).
+pub(crate) fn file_time_span(
+    root: &SafeRoot,
+    dir: &[&str],
+    file: &LogFile,
+) -> (Option<Nanos>, Option<Nanos>) {
+    if file.compressed {
+        let mut rel: Vec<&str> = dir.to_vec();
+        rel.push(&file.name);
+        let Ok(o) = root.open_file(&rel) else {
+            return (None, None);
+        };
+        let mut head = vec![0u8; 4096];
+        let Ok(mut dec) = fileset::decoder(file, &o.file) else {
+            return (None, None);
+        };
+        let n = std::io::Read::read(&mut dec, &mut head).unwrap_or(0);
+        let first = head[..n]
+            .split(|&b| b == b'\n')
+            .next()
+            .and_then(cri::line_timestamp);
+        return (first, None);
+    }
+    let Ok(o) = fileset::open_log(root, dir, file) else {
+        return (None, None);
+    };
+    let first = first_time(&o.content);
+    let mut last = None;
+    // Only complete lines count: start after the last '\n'.
+    let mut end = o.size;
+    let mut byte = [0u8; 1];
+    while end > 0 {
+        match o.content.read_at(end - 1, &mut byte) {
+            Ok(1) if byte[0] == b'\n' => break,
+            Ok(1) if o.size - end < (1 << 20) => end -= 1,
+            _ => return (first, None),
+        }
+    }
+    let _ = scan_back(&o.content, end, 1 << 20, &mut |line, _| {
+        last = cri::line_timestamp(line);
+        last.is_none()
+    });
+    (first, last)
+}
