@@ -293,11 +293,9 @@ impl Tasks {
         let stop = self.stop.clone();
         self.set.spawn(async move {
             loop {
-                let r = tokio::spawn(make()).await;
-                if stop.is_cancelled() {
+                let Some(panicked) = ended_early(&stop, make()).await else {
                     return;
-                }
-                let panicked = r.as_ref().is_err_and(tokio::task::JoinError::is_panic);
+                };
                 tracing::error!(
                     task = name,
                     panicked,
@@ -318,11 +316,9 @@ impl Tasks {
         let stop = self.stop.clone();
         let failed = self.failed.clone();
         self.set.spawn(async move {
-            let r = tokio::spawn(task).await;
-            if stop.is_cancelled() {
+            let Some(panicked) = ended_early(&stop, task).await else {
                 return;
-            }
-            let panicked = r.as_ref().is_err_and(tokio::task::JoinError::is_panic);
+            };
             tracing::error!(
                 task = name,
                 panicked,
@@ -356,4 +352,14 @@ impl Tasks {
             None => Ok(()),
         }
     }
+}
+
+/// Runs `task` on its own (so a panic is caught) until it ends: `None` when
+/// that is at shutdown, else whether it panicked.
+async fn ended_early(
+    stop: &CancellationToken,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> Option<bool> {
+    let r = tokio::spawn(task).await;
+    (!stop.is_cancelled()).then(|| r.is_err_and(|e| e.is_panic()))
 }

@@ -148,10 +148,6 @@ impl serde::Serialize for ContainerState {
     }
 }
 
-fn container_state(s: i32) -> ContainerState {
-    ContainerState::from_cri(s)
-}
-
 fn nanos(t: i64) -> Option<i64> {
     (t > 0).then_some(t)
 }
@@ -459,7 +455,7 @@ fn container_from(c: &pb::Container, st: Option<pb::ContainerStatus>) -> RtConta
         attempt: meta.attempt,
         image,
         image_ref: c.image_ref.clone(),
-        state: container_state(c.state),
+        state: ContainerState::from_cri(c.state),
         created_at: nanos(c.created_at),
         ..RtContainer::default()
     };
@@ -470,7 +466,7 @@ fn container_from(c: &pb::Container, st: Option<pb::ContainerStatus>) -> RtConta
         if !st.image_ref.is_empty() {
             rc.image_ref = st.image_ref;
         }
-        rc.state = container_state(st.state);
+        rc.state = ContainerState::from_cri(st.state);
         rc.started_at = nanos(st.started_at);
         rc.finished_at = nanos(st.finished_at);
         rc.exit_code =
@@ -619,9 +615,9 @@ mod tests {
 
     #[test]
     fn states_have_names() {
-        assert_eq!(container_state(1).as_str(), "CONTAINER_RUNNING");
-        assert_eq!(container_state(2), ContainerState::Exited);
-        assert_eq!(container_state(99).as_str(), "CONTAINER_UNKNOWN");
+        assert_eq!(ContainerState::from_cri(1).as_str(), "CONTAINER_RUNNING");
+        assert_eq!(ContainerState::from_cri(2), ContainerState::Exited);
+        assert_eq!(ContainerState::from_cri(99).as_str(), "CONTAINER_UNKNOWN");
         assert_eq!(sandbox_state(0), "SANDBOX_READY");
         assert_eq!(sandbox_state(1), "SANDBOX_NOTREADY");
     }

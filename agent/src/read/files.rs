@@ -2,7 +2,6 @@
 //! the set, sync points, time search, and the drive that feeds lines to an
 //! assembler.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// One file of the session, by session-local index.

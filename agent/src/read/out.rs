@@ -1,7 +1,6 @@
 //! Rendering accepted events into the chunks a [`Sink`](super::Sink) gets,
 //! with `limitBytes` applied in one place.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// Output is handed to the sink in chunks of about this size. Chunk

@@ -1,7 +1,6 @@
 //! Scanning a file's lines forwards and backwards, and the timestamps at
 //! its ends.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// A line callback: the line without `\n`, with it, and its start offset.

@@ -1,6 +1,5 @@
 //! Listing and opening an attempt's files as one consistent view.
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 /// The files of one attempt in read order, with the names of all attempts.

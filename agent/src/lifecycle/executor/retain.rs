@@ -1,7 +1,6 @@
 //! The retention steps: head trims, deletions, and drops of events that
 //! span files (see the module docs of [`super`]).
 
-#[allow(clippy::wildcard_imports)]
 use super::*;
 
 // === impl Executor ===
