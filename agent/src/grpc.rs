@@ -1,29 +1,27 @@
 //! The gRPC API (`podlog.v1.Logs`), beside the HTTP one.
 //!
-//! Both share one implementation: a `ReadRequest` is turned into the same
-//! parameter pairs an HTTP query gives, validated by the same functions,
-//! and read by the same readers in `json`; each NDJSON event becomes an
-//! `Event` message. So a gRPC read returns exactly the events and cursors
-//! of the HTTP read with the same parameters.
+//! Both share one implementation: a `ReadRequest` becomes the same typed
+//! [`LogParams`] an HTTP query gives, through the same checks, and is read
+//! by the same readers, which render `podlog.v1.Event` messages directly
+//! ([`Format::Proto`]). So a gRPC read returns exactly the events and
+//! cursors of the HTTP read with the same parameters.
 
-use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::Stream;
 use podlog_proto::podlog as pb;
 use podlog_proto::podlog::logs_server::{Logs, LogsServer};
-use serde::Deserialize;
+use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::config::GrpcListen;
-use crate::node::inventory::{self, Inventory};
+use crate::node::inventory::{self, Inventory, InventoryParams};
 use crate::render::Format;
-use crate::serve::query::{self, ParamError};
+use crate::serve::query::{self, LogParams, ParamError};
 use crate::serve::{self, ApiError, ApiState};
 use crate::telemetry;
 
@@ -52,47 +50,38 @@ fn code_name(s: &Status) -> &'static str {
     }
 }
 
-/// The log parameters of a request, as the pairs an HTTP query would give.
-fn log_pairs(r: &pb::ReadRequest) -> BTreeMap<String, String> {
-    let mut kv = BTreeMap::new();
-    let mut put = |k: &str, v: String| {
-        kv.insert(k.to_owned(), v);
-    };
-    let flags = [
-        ("follow", r.follow),
-        ("previous", r.previous),
-        ("labels", r.labels),
-        ("annotations", r.annotations),
-    ];
-    for (k, on) in flags {
-        if on {
-            put(k, "true".into());
-        }
+/// The log parameters of a request, built and checked as HTTP's are; an
+/// error names the parameter as HTTP spells it. Fields are taken in the
+/// order HTTP checks its parameters, so both report the same first fault.
+fn log_params(r: &pb::ReadRequest) -> Result<LogParams, ParamError> {
+    let attempt = r.attempt.map(|n| query::attempt("attempt", u64::from(n)));
+    let cursor = given(&r.cursor).map(|c| query::cursor("cursor", c));
+    let grep = given(&r.grep).map(|g| query::grep("grep", g));
+    let limit_bytes = r.limit_bytes.map(|n| query::at_least("limitBytes", n, 1));
+    let since_seconds = r
+        .since_seconds
+        .map(|n| query::at_least("sinceSeconds", n, 1));
+    let since_time = given(&r.since_time).map(|t| query::time("sinceTime", t));
+    let stream = query::stream("stream", &r.stream);
+    let until_time = given(&r.until_time).map(|t| query::time("untilTime", t));
+    LogParams {
+        annotations: r.annotations,
+        attempt: attempt.transpose()?,
+        cursor: cursor.transpose()?,
+        follow: r.follow,
+        grep: grep.transpose()?,
+        labels: r.labels,
+        limit_bytes: limit_bytes.transpose()?,
+        previous: r.previous,
+        since_seconds: since_seconds.transpose()?,
+        since_time: since_time.transpose()?,
+        stream: stream?,
+        tail_lines: r.tail_lines,
+        until_time: until_time.transpose()?,
+        format: Some(Format::Proto),
+        timestamps: false,
     }
-    let numbers = [
-        ("tailLines", r.tail_lines),
-        ("sinceSeconds", r.since_seconds),
-        ("limitBytes", r.limit_bytes),
-        ("attempt", r.attempt.map(u64::from)),
-    ];
-    for (k, n) in numbers {
-        if let Some(n) = n {
-            put(k, n.to_string());
-        }
-    }
-    let strings = [
-        ("sinceTime", &r.since_time),
-        ("untilTime", &r.until_time),
-        ("stream", &r.stream),
-        ("cursor", &r.cursor),
-        ("grep", &r.grep),
-    ];
-    for (k, s) in strings {
-        if !s.is_empty() {
-            put(k, s.clone());
-        }
-    }
-    kv
+    .checked()
 }
 
 /// Checks a name as the HTTP API checks a path segment, with the same error.
@@ -107,27 +96,27 @@ fn check_name(field: &'static str, v: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The container selection of a request, as the HTTP query pairs
-/// `namespace` and `labelSelector` (empty fields are absent).
-fn selection(namespace: &str, label_selector: &str) -> BTreeMap<String, String> {
-    [("namespace", namespace), ("labelSelector", label_selector)]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+/// A string field, unless left empty.
+fn given(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }
 
-/// Starts the read a request asks for; the stream carries NDJSON chunks.
+/// The container selection of a request (empty fields are absent).
+fn selection(namespace: &str, label_selector: &str) -> Result<InventoryParams, ParamError> {
+    query::inventory_params(given(namespace), given(label_selector))
+}
+
+/// Starts the read a request asks for; the stream carries `ReadResponse`
+/// encodings (runs of whole `events` entries).
 async fn open(
     state: &Arc<ApiState>,
     r: &pb::ReadRequest,
 ) -> Result<mpsc::Receiver<Bytes>, ApiError> {
-    let kv = log_pairs(r);
     if r.pod.is_empty() {
-        let select = selection(&r.namespace, &r.label_selector);
+        let select = selection(&r.namespace, &r.label_selector)?;
         let container = (!r.container.is_empty()).then(|| r.container.clone());
-        let mp = query::merged_params(&select, container, &kv)?;
-        return crate::serve::merge::open(state.clone(), mp, Format::Json).await;
+        let mp = query::merged_params(select, container, log_params(r)?)?;
+        return crate::serve::merge::open(state.clone(), mp, Format::Proto).await;
     }
     if !r.label_selector.is_empty() {
         return Err(ApiError::Param(ParamError {
@@ -140,75 +129,9 @@ async fn open(
     }
     check_name("pod", &r.pod)?;
     check_name("container", &r.container)?;
-    let params = query::log_params(&kv)?;
+    let params = log_params(r)?;
     let ns = (!r.namespace.is_empty()).then_some(r.namespace.as_str());
-    serve::open_logs(state, ns, &r.pod, &r.container, &params, Format::Json).await
-}
-
-/// One `json` event as the reader renders it.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonEvent {
-    time: Option<String>,
-    stream: String,
-    log: String,
-    #[serde(rename = "log_base64")]
-    log_base64: Option<String>,
-    cursor: String,
-    #[serde(default)]
-    partial: bool,
-    #[serde(default)]
-    truncated: bool,
-    #[serde(default)]
-    malformed: bool,
-    namespace: String,
-    pod: String,
-    uid: String,
-    container: String,
-    attempt: u32,
-    #[serde(default)]
-    node: String,
-    #[serde(default)]
-    container_id: String,
-    #[serde(default)]
-    image: String,
-    #[serde(default)]
-    labels: std::collections::HashMap<String, String>,
-    #[serde(default)]
-    annotations: std::collections::HashMap<String, String>,
-    #[serde(default)]
-    policy_annotations: std::collections::HashMap<String, String>,
-}
-
-fn event(line: &[u8]) -> Result<pb::Event, Status> {
-    let j: JsonEvent = serde_json::from_slice(line)
-        .map_err(|e| Status::internal(format!("event rendering: {e}")))?;
-    let log = match j.log_base64 {
-        Some(b) => base64::engine::general_purpose::STANDARD
-            .decode(b)
-            .map_err(|e| Status::internal(format!("event rendering: {e}")))?,
-        None => j.log.into_bytes(),
-    };
-    Ok(pb::Event {
-        time: j.time.unwrap_or_default(),
-        stream: j.stream,
-        log,
-        cursor: j.cursor,
-        partial: j.partial,
-        truncated: j.truncated,
-        malformed: j.malformed,
-        namespace: j.namespace,
-        pod: j.pod,
-        uid: j.uid,
-        container: j.container,
-        attempt: j.attempt,
-        container_id: j.container_id,
-        image: j.image,
-        node: j.node,
-        labels: j.labels,
-        annotations: j.annotations,
-        policy_annotations: j.policy_annotations,
-    })
+    serve::open_logs(state, ns, &r.pod, &r.container, &params, Format::Proto).await
 }
 
 fn list_response(inv: Inventory) -> pb::ListResponse {
@@ -302,7 +225,7 @@ impl Logs for LogsService {
         let r = req.into_inner();
         let result = (|| {
             self.state.require_scan().map_err(|e| status(&e))?;
-            let params = query::inventory_params(&selection(&r.namespace, &r.label_selector))
+            let params = selection(&r.namespace, &r.label_selector)
                 .map_err(|e| status(&ApiError::Param(e)))?;
             let inv = inventory::build(
                 &self.state.discovery,
@@ -333,29 +256,17 @@ impl Logs for LogsService {
         telemetry::grpc_request("Read", "ok");
         let (tx, out) = mpsc::channel::<Result<pb::ReadResponse, Status>>(4);
         tokio::spawn(async move {
-            // NDJSON chunks hold whole lines; a partial tail is kept anyway.
-            let mut rest: Vec<u8> = Vec::new();
             loop {
                 let chunk = tokio::select! {
                     c = rx.recv() => c,
                     _ = tx.closed() => return,
                 };
                 let Some(chunk) = chunk else { return };
-                rest.extend_from_slice(&chunk);
-                let mut events = Vec::new();
-                let mut start = 0;
-                while let Some(n) = memchr::memchr(b'\n', &rest[start..]) {
-                    match event(&rest[start..start + n]) {
-                        Ok(e) => events.push(e),
-                        Err(st) => {
-                            let _ = tx.send(Err(st)).await;
-                            return;
-                        }
-                    }
-                    start += n + 1;
-                }
-                rest.drain(..start);
-                if !events.is_empty() && tx.send(Ok(pb::ReadResponse { events })).await.is_err() {
+                // A chunk is whole `events` entries: a `ReadResponse`.
+                let response = pb::ReadResponse::decode(chunk)
+                    .map_err(|e| Status::internal(format!("event rendering: {e}")));
+                let failed = response.is_err();
+                if tx.send(response).await.is_err() || failed {
                     return;
                 }
             }
@@ -445,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn request_becomes_http_pairs() {
+    fn requests_are_checked_as_http_queries() {
         let r = pb::ReadRequest {
             follow: true,
             tail_lines: Some(0),
@@ -453,33 +364,91 @@ mod tests {
             grep: "a|b".into(),
             ..Default::default()
         };
-        let kv = log_pairs(&r);
-        assert_eq!(kv.get("follow").map(String::as_str), Some("true"));
-        assert_eq!(kv.get("tailLines").map(String::as_str), Some("0"));
-        assert_eq!(kv.get("stream").map(String::as_str), Some("stderr"));
-        assert!(!kv.contains_key("cursor") && !kv.contains_key("previous"));
-        let p = query::log_params(&kv).unwrap();
-        assert!(p.follow && p.tail_lines == Some(0));
-        let bad = pb::ReadRequest {
-            since_seconds: Some(0),
-            ..Default::default()
-        };
-        assert_eq!(
-            query::log_params(&log_pairs(&bad)).unwrap_err().parameter,
-            "sinceSeconds"
-        );
+        let p = log_params(&r).unwrap();
+        assert!(p.follow && p.tail_lines == Some(0) && p.cursor.is_none() && !p.previous);
+        assert_eq!(p.stream, Some(crate::cri::Stream::Stderr));
+        assert!(p.grep.unwrap().is_match(b"xby"));
+        let http = |q: &str| query::parse_log_params(q).unwrap_err();
+        let cases = [
+            (
+                pb::ReadRequest {
+                    since_seconds: Some(0),
+                    ..Default::default()
+                },
+                "sinceSeconds=0",
+            ),
+            (
+                pb::ReadRequest {
+                    attempt: Some(1_000_000_000),
+                    ..Default::default()
+                },
+                "attempt=1000000000",
+            ),
+            (
+                pb::ReadRequest {
+                    cursor: "c".into(),
+                    since_time: "2026-11-21T05:00:00Z".into(),
+                    ..Default::default()
+                },
+                "cursor=c&sinceTime=2026-11-21T05:00:00Z",
+            ),
+            (
+                pb::ReadRequest {
+                    grep: "(".into(),
+                    stream: "stdin".into(),
+                    ..Default::default()
+                },
+                "grep=(&stream=stdin",
+            ),
+        ];
+        for (r, q) in cases {
+            assert_eq!(log_params(&r).unwrap_err(), http(q), "{q}");
+        }
     }
 
     #[test]
-    fn json_events_convert_exactly() {
-        let line = br#"{"time":"2026-11-21T05:26:50.000000001Z","stream":"stderr","log":"x\ufffd","log_base64":"eP8=","cursor":"c1","namespace":"n","pod":"p","uid":"u","container":"c","attempt":2,"containerId":"abc","labels":{"app":"web"},"partial":true}"#;
-        let e = event(line).unwrap();
+    fn rendered_events_are_read_responses() {
+        use crate::event::{End, Event, Flags, Mark};
+        let ctx = crate::render::Context {
+            namespace: "n".into(),
+            pod: "p".into(),
+            container: "c".into(),
+            attempt: 2,
+            container_id: Some("abc".into()),
+            labels: Some([("app".to_owned(), "web".to_owned())].into()),
+            ..Default::default()
+        };
+        let m = Mark { file: 0, offset: 1 };
+        let ev = |content: &'static [u8], partial| Event {
+            time: Some(1_500_000_000),
+            stream: Some(crate::cri::Stream::Stderr),
+            content,
+            raw: b"",
+            flags: Flags {
+                partial,
+                ..Flags::default()
+            },
+            end: End { at: m, sub: 0 },
+            restart: m,
+            head: m,
+            tail: m,
+            open: [None; 2],
+            framed: false,
+        };
+        let members = ctx.members(Format::Proto);
+        let mut out = Vec::new();
+        for e in [ev(b"x\xff", true), ev(b"", false)] {
+            crate::render::render(&mut out, &e, Format::Proto, false, b"c1", &members);
+        }
+        let r = pb::ReadResponse::decode(out.as_slice()).unwrap();
+        assert_eq!(r.events.len(), 2);
+        let e = &r.events[0];
         assert_eq!(e.log, b"x\xff");
-        assert_eq!(e.stream, "stderr");
-        assert_eq!(e.attempt, 2);
-        assert_eq!(e.container_id, "abc");
-        assert!(e.partial && !e.truncated);
+        assert_eq!(e.time, "1970-01-01T00:00:01.500000000Z");
+        assert_eq!((e.stream.as_str(), e.cursor.as_str()), ("stderr", "c1"));
+        assert_eq!((e.attempt, e.container_id.as_str()), (2, "abc"));
+        assert!(e.partial && !e.truncated && !r.events[1].partial);
         assert_eq!(e.labels.get("app").map(String::as_str), Some("web"));
-        assert!(event(b"{not json").is_err());
+        assert!(r.events[1].log.is_empty() && r.events[1].pod == "p");
     }
 }

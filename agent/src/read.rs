@@ -267,7 +267,9 @@ impl<'s> Session<'s> {
             sink,
             format: spec.format,
             timestamps: spec.timestamps,
-            members: target.ctx.json_members(),
+            members: target.ctx.members(spec.format),
+            limit_as_json: (spec.format == Format::Proto && spec.limit_bytes.is_some())
+                .then(|| target.ctx.json_members()),
             key,
             buf: Vec::new(),
             cursor: Vec::with_capacity(72),

@@ -1,8 +1,11 @@
-//! Rendering events as `text`, `cri` or `json` (NDJSON) output bytes.
+//! Rendering events as `text`, `cri`, `json` (NDJSON) or protobuf output
+//! bytes.
 //!
 //! Pure: events and context in, bytes appended to a buffer out.
 
 use base64::Engine as _;
+use podlog_proto::podlog as pb;
+use prost::Message as _;
 
 use crate::cri;
 use crate::event::Event;
@@ -16,6 +19,27 @@ pub enum Format {
     Cri,
     /// NDJSON: one object per event with its cursor and context.
     Json,
+    /// `podlog.v1.Event` messages, each as one `events` entry of a
+    /// `ReadResponse`: any run of them is a `ReadResponse` (the gRPC API).
+    Proto,
+}
+
+impl Format {
+    /// The name used in metrics and `format=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Cri => "cri",
+            Self::Json => "json",
+            Self::Proto => "protobuf",
+        }
+    }
+
+    /// Events carry their cursor and context, and are never cut: `limitBytes`
+    /// ends before the event that does not fit.
+    pub fn structured(self) -> bool {
+        matches!(self, Self::Json | Self::Proto)
+    }
 }
 
 /// The identity of the container attempt being read, rendered once.
@@ -96,6 +120,47 @@ impl Context {
         v
     }
 
+    /// The context fields of a `podlog.v1.Event`, encoded: appended to each
+    /// event's own fields, they make the whole message (protobuf merges
+    /// concatenated encodings).
+    pub fn proto_members(&self) -> Vec<u8> {
+        let map = |m: &Option<std::collections::BTreeMap<String, String>>| {
+            m.iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        pb::Event {
+            namespace: self.namespace.clone(),
+            pod: self.pod.clone(),
+            uid: self.uid.clone(),
+            container: self.container.clone(),
+            attempt: self.attempt,
+            container_id: self.container_id.clone().unwrap_or_default(),
+            image: self.image.clone().unwrap_or_default(),
+            node: self.node.clone(),
+            labels: map(&self.labels),
+            annotations: map(&self.annotations),
+            policy_annotations: self
+                .policy_annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..pb::Event::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// The members of this attempt's events in `format`: see
+    /// [`Context::json_members`] and [`Context::proto_members`].
+    pub fn members(&self, format: Format) -> Vec<u8> {
+        match format {
+            Format::Json => self.json_members(),
+            Format::Proto => self.proto_members(),
+            Format::Text | Format::Cri => Vec::new(),
+        }
+    }
+
     /// The cursor key of this attempt.
     pub fn key(&self) -> u64 {
         crate::cursor::attempt_key(
@@ -173,7 +238,11 @@ pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Appends one event in `format`. `cursor` is only used for `json`.
+/// The field number of `ReadResponse.events`.
+const EVENTS_FIELD: u32 = 1;
+
+/// Appends one event in `format`. `cursor` and `members` (see
+/// [`Context::members`]) are only used by the structured formats.
 pub fn render(
     out: &mut Vec<u8>,
     ev: &Event<'_>,
@@ -195,51 +264,82 @@ pub fn render(
             out.push(b'\n');
         }
         Format::Cri => out.extend_from_slice(ev.raw),
-        Format::Json => {
-            out.extend_from_slice(b"{\"time\":");
-            match ev.time {
-                Some(t) => {
-                    out.push(b'"');
-                    cri::format_timestamp(t, out);
-                    out.push(b'"');
-                }
-                None => out.extend_from_slice(b"null"),
-            }
-            out.extend_from_slice(b",\"stream\":\"");
-            out.extend_from_slice(ev.stream.map_or("unknown", |s| s.as_str()).as_bytes());
-            out.extend_from_slice(b"\",\"log\":");
-            let valid = std::str::from_utf8(ev.content);
-            match valid {
-                Ok(s) => write_json_str(out, s),
-                Err(_) => write_json_str(out, &String::from_utf8_lossy(ev.content)),
-            }
-            if valid.is_err() {
-                out.extend_from_slice(b",\"log_base64\":\"");
-                let start = out.len();
-                let n = base64::encoded_len(ev.content.len(), true).unwrap_or(0);
-                out.resize(start + n, 0);
-                let written = base64::engine::general_purpose::STANDARD
-                    .encode_slice(ev.content, &mut out[start..])
-                    .unwrap_or(0);
-                out.truncate(start + written);
-                out.push(b'"');
-            }
-            out.extend_from_slice(b",\"cursor\":\"");
-            out.extend_from_slice(cursor);
-            out.push(b'"');
-            out.extend_from_slice(members);
-            if ev.flags.partial {
-                out.extend_from_slice(b",\"partial\":true");
-            }
-            if ev.flags.truncated {
-                out.extend_from_slice(b",\"truncated\":true");
-            }
-            if ev.flags.malformed {
-                out.extend_from_slice(b",\"malformed\":true");
-            }
-            out.extend_from_slice(b"}\n");
-        }
+        Format::Json => json(out, ev, cursor, members),
+        Format::Proto => proto(out, ev, cursor, members),
     }
+}
+
+/// A `podlog.v1.Event` as one `ReadResponse.events` entry: the key, the
+/// length, the event's own fields, then the attempt's.
+fn proto(out: &mut Vec<u8>, ev: &Event<'_>, cursor: &[u8], members: &[u8]) {
+    let mut time = Vec::new();
+    if let Some(t) = ev.time {
+        cri::format_timestamp(t, &mut time);
+    }
+    let own = pb::Event {
+        time: String::from_utf8(time).unwrap_or_default(),
+        stream: ev.stream.map_or("unknown", |s| s.as_str()).to_owned(),
+        log: ev.content.to_vec(),
+        cursor: String::from_utf8_lossy(cursor).into_owned(),
+        partial: ev.flags.partial,
+        truncated: ev.flags.truncated,
+        malformed: ev.flags.malformed,
+        ..pb::Event::default()
+    };
+    prost::encoding::encode_key(
+        EVENTS_FIELD,
+        prost::encoding::WireType::LengthDelimited,
+        out,
+    );
+    prost::encoding::encode_varint((own.encoded_len() + members.len()) as u64, out);
+    own.encode_raw(out);
+    out.extend_from_slice(members);
+}
+
+/// One NDJSON object and its newline.
+fn json(out: &mut Vec<u8>, ev: &Event<'_>, cursor: &[u8], members: &[u8]) {
+    out.extend_from_slice(b"{\"time\":");
+    match ev.time {
+        Some(t) => {
+            out.push(b'"');
+            cri::format_timestamp(t, out);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"stream\":\"");
+    out.extend_from_slice(ev.stream.map_or("unknown", |s| s.as_str()).as_bytes());
+    out.extend_from_slice(b"\",\"log\":");
+    let valid = std::str::from_utf8(ev.content);
+    match valid {
+        Ok(s) => write_json_str(out, s),
+        Err(_) => write_json_str(out, &String::from_utf8_lossy(ev.content)),
+    }
+    if valid.is_err() {
+        out.extend_from_slice(b",\"log_base64\":\"");
+        let start = out.len();
+        let n = base64::encoded_len(ev.content.len(), true).unwrap_or(0);
+        out.resize(start + n, 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(ev.content, &mut out[start..])
+            .unwrap_or(0);
+        out.truncate(start + written);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b",\"cursor\":\"");
+    out.extend_from_slice(cursor);
+    out.push(b'"');
+    out.extend_from_slice(members);
+    if ev.flags.partial {
+        out.extend_from_slice(b",\"partial\":true");
+    }
+    if ev.flags.truncated {
+        out.extend_from_slice(b",\"truncated\":true");
+    }
+    if ev.flags.malformed {
+        out.extend_from_slice(b",\"malformed\":true");
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]

@@ -646,14 +646,6 @@ pub(crate) async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
     }
 }
 
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Text => "text",
-        Format::Cri => "cri",
-        Format::Json => "json",
-    }
-}
-
 /// Starts a reader for `plan` on a blocking thread; resolves once its files
 /// are open (or with the reason they cannot be). `idle`, when given, is
 /// sent on `tx` each time a follower has caught up.
@@ -735,7 +727,7 @@ pub(crate) async fn open_logs(
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let sink = ChanSink {
         tx: tx.clone(),
-        format: format_name(format),
+        format: format.name(),
     };
     spawn_reader(state, plan, sink, tx, None).await?;
     Ok(rx)

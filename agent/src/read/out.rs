@@ -17,6 +17,9 @@ pub(super) struct Out<'s> {
     pub(super) format: Format,
     pub(super) timestamps: bool,
     pub(super) members: Vec<u8>,
+    /// `Proto` with `limitBytes`: the `json` members, so the limit counts
+    /// the bytes of the `json` event and both APIs stop at the same event.
+    pub(super) limit_as_json: Option<Vec<u8>>,
     pub(super) key: u64,
     pub(super) buf: Vec<u8>,
     /// Scratch space for one event's cursor.
@@ -34,7 +37,7 @@ impl Out<'_> {
             return;
         }
         self.cursor.clear();
-        if self.format == Format::Json {
+        if self.format.structured() {
             let fp = |i: u32| fps.get(i as usize).copied().flatten().unwrap_or(0);
             Cursor {
                 key: self.key,
@@ -74,9 +77,16 @@ impl Out<'_> {
             telemetry::malformed_event();
         }
         if let Some(rem) = self.remaining {
-            let n = (self.buf.len() - before) as u64;
+            let n = match &self.limit_as_json {
+                Some(members) => {
+                    let mut json = Vec::new();
+                    render::render(&mut json, ev, Format::Json, false, &self.cursor, members);
+                    json.len()
+                }
+                None => self.buf.len() - before,
+            } as u64;
             if n > rem {
-                if self.format == Format::Json {
+                if self.format.structured() {
                     // Whole events only: a cut JSON object helps no one.
                     self.buf.truncate(before);
                 } else {

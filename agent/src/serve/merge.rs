@@ -154,11 +154,7 @@ async fn run(
     tx: mpsc::Sender<Bytes>,
 ) {
     let follow = params.params.follow;
-    let format_name = match format {
-        Format::Text => "text",
-        Format::Cri => "cri",
-        Format::Json => "json",
-    };
+    let format_name = format.name();
     let mut view = inventory::ViewChanges::new(&state.discovery, state.runtime.as_deref());
     let mut buf = BytesMut::new();
     loop {

@@ -78,19 +78,63 @@ fn uint(name: &str, v: &str, min: u64) -> Result<u64, ParamError> {
     let n: u64 = v
         .parse()
         .map_err(|_| err(name, format!("{v:?} is not a non-negative integer")))?;
+    at_least(name, n, min)
+}
+
+/// `n`, when it is at least `min`.
+pub(crate) fn at_least(name: &str, n: u64, min: u64) -> Result<u64, ParamError> {
     if n < min {
-        return Err(err(name, format!("{v:?} must be at least {min}")));
+        return Err(err(name, format!("\"{n}\" must be at least {min}")));
     }
     Ok(n)
 }
 
-fn time(name: &str, v: &str) -> Result<Nanos, ParamError> {
+/// An RFC 3339 time.
+pub(crate) fn time(name: &str, v: &str) -> Result<Nanos, ParamError> {
     cri::parse_timestamp(v.as_bytes()).ok_or_else(|| {
         err(
             name,
             format!("{v:?} is not an RFC 3339 time (e.g. 2026-11-21T05:26:50Z)"),
         )
     })
+}
+
+/// An attempt number, below a billion.
+pub(crate) fn attempt(name: &str, n: u64) -> Result<u32, ParamError> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or_else(|| err(name, format!("\"{n}\" is too large")))
+}
+
+/// `stdout`, `stderr`, or both (`all` or empty: `None`).
+pub(crate) fn stream(name: &str, v: &str) -> Result<Option<Stream>, ParamError> {
+    match v {
+        "stdout" => Ok(Some(Stream::Stdout)),
+        "stderr" => Ok(Some(Stream::Stderr)),
+        "all" | "" => Ok(None),
+        _ => Err(err(name, format!("{v:?} is not one of stdout|stderr|all"))),
+    }
+}
+
+/// A cursor as given; it is decoded when the read opens.
+pub(crate) fn cursor(name: &str, v: &str) -> Result<String, ParamError> {
+    if v.is_empty() {
+        return Err(err(name, "empty cursor"));
+    }
+    Ok(v.to_owned())
+}
+
+/// A `grep` pattern, bounded in length and in compiled size.
+pub(crate) fn grep(name: &str, v: &str) -> Result<regex::bytes::Regex, ParamError> {
+    if v.len() > MAX_GREP {
+        return Err(err(name, format!("pattern longer than {MAX_GREP} bytes")));
+    }
+    regex::bytes::RegexBuilder::new(v)
+        .size_limit(1 << 20)
+        .dfa_size_limit(2 << 20)
+        .build()
+        .map_err(|e| err(name, format!("invalid regex {v:?}: {e}")))
 }
 
 const LOG_PARAMS: &[&str] = &[
@@ -145,7 +189,7 @@ pub(crate) fn parse_log_params(query: &str) -> Result<LogParams, ParamError> {
 }
 
 /// Builds log parameters from decoded pairs whose names are all in
-/// `LOG_PARAMS` (the HTTP query, or a gRPC request turned into pairs).
+/// `LOG_PARAMS`.
 ///
 /// # Errors
 ///
@@ -164,23 +208,8 @@ pub(crate) fn log_params(kv: &BTreeMap<String, String>) -> Result<LogParams, Par
             "labels" => p.labels = boolean(k, v)?,
             "annotations" => p.annotations = boolean(k, v)?,
             "previous" => p.previous = boolean(k, v)?,
-            "attempt" => {
-                let n = uint(k, v, 0)?;
-                p.attempt = Some(
-                    u32::try_from(n)
-                        .ok()
-                        .filter(|n| *n < 1_000_000_000)
-                        .ok_or_else(|| err(k, format!("{v:?} is too large")))?,
-                );
-            }
-            "stream" => {
-                p.stream = match v.as_str() {
-                    "stdout" => Some(Stream::Stdout),
-                    "stderr" => Some(Stream::Stderr),
-                    "all" | "" => None,
-                    _ => return Err(err(k, format!("{v:?} is not one of stdout|stderr|all"))),
-                }
-            }
+            "attempt" => p.attempt = Some(attempt(k, uint(k, v, 0)?)?),
+            "stream" => p.stream = stream(k, v)?,
             "format" => {
                 p.format = Some(match v.as_str() {
                     "text" => Format::Text,
@@ -189,23 +218,8 @@ pub(crate) fn log_params(kv: &BTreeMap<String, String>) -> Result<LogParams, Par
                     _ => return Err(err(k, format!("{v:?} is not one of text|cri|json"))),
                 })
             }
-            "cursor" => {
-                if v.is_empty() {
-                    return Err(err(k, "empty cursor"));
-                }
-                p.cursor = Some(v.clone());
-            }
-            "grep" => {
-                if v.len() > MAX_GREP {
-                    return Err(err(k, format!("pattern longer than {MAX_GREP} bytes")));
-                }
-                let re = regex::bytes::RegexBuilder::new(v)
-                    .size_limit(1 << 20)
-                    .dfa_size_limit(2 << 20)
-                    .build()
-                    .map_err(|e| err(k, format!("invalid regex {v:?}: {e}")))?;
-                p.grep = Some(re);
-            }
+            "cursor" => p.cursor = Some(cursor(k, v)?),
+            "grep" => p.grep = Some(grep(k, v)?),
             _ => {
                 return Err(err(
                     k,
@@ -214,37 +228,49 @@ pub(crate) fn log_params(kv: &BTreeMap<String, String>) -> Result<LogParams, Par
             }
         }
     }
-    if p.since_seconds.is_some() && p.since_time.is_some() {
-        return Err(err(
-            "sinceSeconds",
-            "sinceSeconds and sinceTime cannot be combined",
-        ));
-    }
-    if p.cursor.is_some() {
-        for (set, name) in [
-            (p.tail_lines.is_some(), "tailLines"),
-            (p.since_seconds.is_some(), "sinceSeconds"),
-            (p.since_time.is_some(), "sinceTime"),
-        ] {
-            if set {
-                return Err(err(
-                    "cursor",
-                    format!(
-                        "cursor and {name} cannot be combined: each chooses where reading starts"
-                    ),
-                ));
+    p.checked()
+}
+
+impl LogParams {
+    /// The rules between parameters, checked once each is valid alone.
+    ///
+    /// # Errors
+    ///
+    /// The parameter at fault, naming the one it conflicts with.
+    pub(crate) fn checked(self) -> Result<Self, ParamError> {
+        let p = self;
+        if p.since_seconds.is_some() && p.since_time.is_some() {
+            return Err(err(
+                "sinceSeconds",
+                "sinceSeconds and sinceTime cannot be combined",
+            ));
+        }
+        if p.cursor.is_some() {
+            for (set, name) in [
+                (p.tail_lines.is_some(), "tailLines"),
+                (p.since_seconds.is_some(), "sinceSeconds"),
+                (p.since_time.is_some(), "sinceTime"),
+            ] {
+                if set {
+                    return Err(err(
+                        "cursor",
+                        format!(
+                            "cursor and {name} cannot be combined: each chooses where reading starts"
+                        ),
+                    ));
+                }
             }
         }
-    }
-    if p.previous && p.attempt.is_some() {
-        return Err(err("attempt", "attempt and previous cannot be combined"));
-    }
-    if let (Some(s), Some(u)) = (p.since_time, p.until_time) {
-        if u <= s {
-            return Err(err("untilTime", "untilTime must be after sinceTime"));
+        if p.previous && p.attempt.is_some() {
+            return Err(err("attempt", "attempt and previous cannot be combined"));
         }
+        if let (Some(s), Some(u)) = (p.since_time, p.until_time) {
+            if u <= s {
+                return Err(err("untilTime", "untilTime must be after sinceTime"));
+            }
+        }
+        Ok(p)
     }
-    Ok(p)
 }
 
 /// Parses a Kubernetes equality-based label selector: comma-separated
@@ -317,25 +343,32 @@ pub(crate) fn parse_logs_query(query: &str) -> Result<LogsQuery, ParamError> {
         }
     }
     let container = select.remove("container");
+    let inventory = inventory_params(
+        select.get("namespace").map(String::as_str),
+        select.get("labelSelector").map(String::as_str),
+    )?;
     if kv.is_empty() && container.is_none() {
-        return Ok(LogsQuery::Inventory(inventory_params(&select)?));
+        return Ok(LogsQuery::Inventory(inventory));
     }
-    merged_params(&select, container, &kv).map(LogsQuery::Merged)
+    merged_params(inventory, container, log_params(&kv)?).map(LogsQuery::Merged)
 }
 
-/// Builds merged-read parameters from the selection (`namespace`,
-/// `labelSelector`), a container name and log parameters.
+/// Merged-read parameters: the selection, a container name and log
+/// parameters that do not name one container's history.
 ///
 /// # Errors
 ///
 /// The parameter at fault.
 pub(crate) fn merged_params(
-    select: &BTreeMap<String, String>,
+    select: InventoryParams,
     container: Option<String>,
-    log: &BTreeMap<String, String>,
+    params: LogParams,
 ) -> Result<MergedParams, ParamError> {
-    for k in ["cursor", "attempt"] {
-        if log.contains_key(k) {
+    for (set, k) in [
+        (params.cursor.is_some(), "cursor"),
+        (params.attempt.is_some(), "attempt"),
+    ] {
+        if set {
             return Err(err(
                 k,
                 "names one container's history: use /logs/{namespace}/{pod}/{container}",
@@ -351,29 +384,29 @@ pub(crate) fn merged_params(
         }
     }
     Ok(MergedParams {
-        select: inventory_params(select)?,
+        select,
         container,
-        params: log_params(log)?,
+        params,
     })
 }
 
-/// Builds inventory parameters from decoded `namespace` and
-/// `labelSelector` pairs.
+/// Inventory parameters: a namespace and a label selector, each optional.
 ///
 /// # Errors
 ///
 /// The parameter at fault.
 pub(crate) fn inventory_params(
-    kv: &BTreeMap<String, String>,
+    namespace: Option<&str>,
+    selector: Option<&str>,
 ) -> Result<InventoryParams, ParamError> {
     let mut p = InventoryParams::default();
-    if let Some(ns) = kv.get("namespace") {
+    if let Some(ns) = namespace {
         if !valid_name(ns) {
             return Err(err("namespace", format!("{ns:?} is not a valid namespace")));
         }
-        p.namespace = Some(ns.clone());
+        p.namespace = Some(ns.to_owned());
     }
-    if let Some(s) = kv.get("labelSelector") {
+    if let Some(s) = selector {
         p.selector = parse_selector(s)?;
     }
     Ok(p)
