@@ -17,6 +17,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use podlog_agent::cri::{self, Nanos, Stream};
 use podlog_agent::testing::{
     render, Assembler, Context, Cursor, End, Event, FilePoint, Flags, Format, LinePos, Mark,
+    RawLines,
 };
 
 /// Size of the generated input, in bytes.
@@ -186,8 +187,8 @@ fn generate(long_per_10k: u64) -> Input {
 }
 
 /// Feeds every line to a fresh assembler; `emit` gets each event.
-fn assemble<F: FnMut(&Event<'_>)>(input: &Input, keep_raw: bool, mut emit: F) {
-    let mut asm = Assembler::new(1 << 20, keep_raw, true);
+fn assemble<F: FnMut(&Event<'_>)>(input: &Input, raw: RawLines, mut emit: F) {
+    let mut asm = Assembler::new(1 << 20, raw);
     for &(s, e) in &input.lines {
         let pos = LinePos {
             file: 0,
@@ -229,7 +230,7 @@ impl OwnedEvent {
 
 fn owned_events(input: &Input) -> Vec<OwnedEvent> {
     let mut evs = Vec::new();
-    assemble(input, true, |e| {
+    assemble(input, RawLines::Keep, |e| {
         evs.push(OwnedEvent {
             time: e.time,
             stream: e.stream,
@@ -344,14 +345,14 @@ fn benches(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("assemble", name), |b| {
             b.iter(|| {
                 let mut n = 0usize;
-                assemble(&input, false, |e| n += e.content.len());
+                assemble(&input, RawLines::Drop, |e| n += e.content.len());
                 black_box(n)
             })
         });
         g.bench_function(BenchmarkId::new("assemble_keep_raw", name), |b| {
             b.iter(|| {
                 let mut n = 0usize;
-                assemble(&input, true, |e| n += e.raw.len());
+                assemble(&input, RawLines::Keep, |e| n += e.raw.len());
                 black_box(n)
             })
         });
@@ -376,7 +377,7 @@ fn benches(c: &mut Criterion) {
             let mut out = Vec::with_capacity(256 << 10);
             b.iter(|| {
                 let mut total = 0usize;
-                assemble(&input, false, |e| {
+                assemble(&input, RawLines::Drop, |e| {
                     render(&mut out, e, Format::Text, false, b"", &members);
                     if out.len() >= 128 << 10 {
                         total += out.len();

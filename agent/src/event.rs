@@ -12,6 +12,15 @@ pub mod framing;
 
 pub use assemble::Assembler;
 
+/// Whether events carry the stored CRI lines they came from
+/// ([`Event::raw`]): only the `cri` format serves them, and keeping them
+/// costs a copy of every chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawLines {
+    Keep,
+    Drop,
+}
+
 use crate::cri::{Nanos, Stream};
 
 /// Where a line sits: the index of its file in the attempt's ordered file set

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use crate::cri::{self, Nanos, Stream, Tag};
 use crate::cursor::{Cursor, FilePoint};
 use crate::event::framing::{Framing, Start};
-use crate::event::{Assembler, End, Event, LinePos, Mark};
+use crate::event::{Assembler, End, Event, LinePos, Mark, RawLines};
 use crate::fs::fileset::{self, Content, LogFile, OpenLog};
 use crate::fs::safe_open::{FileKey, SafeRoot};
 use crate::render::{self, Context, Format};
@@ -311,12 +311,13 @@ impl<'s> Session<'s> {
     pub fn run(mut self, waiter: &mut dyn Waiter) {
         let (start, sync, after, framed) = self.start_point();
         let (start, sync, after, framed) = self.tail_window(start, sync, after, framed);
-        let mut asm = Assembler::new(
-            self.spec.max_event_bytes,
-            self.spec.format == Format::Cri,
-            true,
-        )
-        .with_framing(self.spec.framing.clone(), framed);
+        let raw = if self.spec.format == Format::Cri {
+            RawLines::Keep
+        } else {
+            RawLines::Drop
+        };
+        let mut asm = Assembler::new(self.spec.max_event_bytes, raw)
+            .with_framing(self.spec.framing.clone(), framed);
         asm.set_synced(sync);
         asm.set_last_time(self.files.time_before(start));
         let sel = self.selector(after);
@@ -459,7 +460,7 @@ impl<'s> Session<'s> {
                 (w, self.files.sync_at(w), Start::Unknown)
             };
             let whole = w <= floor;
-            let mut asm = Assembler::new(self.spec.max_event_bytes, false, true)
+            let mut asm = Assembler::new(self.spec.max_event_bytes, RawLines::Drop)
                 .with_framing(self.spec.framing.clone(), framed);
             asm.set_synced(sync);
             asm.set_last_time(self.files.time_before(w));

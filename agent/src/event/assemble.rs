@@ -14,7 +14,7 @@
 //! is never copied.
 
 use super::framing::{Framer, Framing, Start};
-use super::{End, Event, Flags, LinePos, Mark, FINISH_SUB};
+use super::{End, Event, Flags, LinePos, Mark, RawLines, FINISH_SUB};
 use crate::cri::{self, CriLine, Nanos, Stream, Tag};
 
 #[derive(Default)]
@@ -45,16 +45,15 @@ const KEEP_CAPACITY: usize = 64 << 10;
 // === impl Assembler ===
 
 impl Assembler {
-    /// `synced` says whether reading starts at a point where no chain is
-    /// open (the start of the attempt, or a cursor's restart mark). When it
-    /// is false, each stream's lines up to and including its first `F` are
-    /// dropped, since their chain may have begun before the start point.
-    pub fn new(max_event_bytes: usize, keep_raw: bool, synced: bool) -> Self {
+    /// An assembler for reading from a point where no chain is open (the
+    /// start of the attempt, or a cursor's restart mark); see
+    /// [`Assembler::set_synced`] for other points.
+    pub fn new(max_event_bytes: usize, raw: RawLines) -> Self {
         Self {
             max_event_bytes: max_event_bytes.max(1),
-            keep_raw,
+            keep_raw: raw == RawLines::Keep,
             chains: Default::default(),
-            synced: [synced; 2],
+            synced: [true; 2],
             last_time: None,
             dropped_end: None,
             framer: None,
@@ -65,11 +64,19 @@ impl Assembler {
     /// `newline`), knowing `start` of where reading starts.
     pub(crate) fn with_framing(mut self, framing: Option<Framing>, start: Start) -> Self {
         self.framer = framing.map(|f| {
-            let mut fr = Framer::new(f, self.max_event_bytes, self.keep_raw);
+            let mut fr = Framer::new(f, self.max_event_bytes, self.raw());
             fr.set_start(start);
             Box::new(fr)
         });
         self
+    }
+
+    fn raw(&self) -> RawLines {
+        if self.keep_raw {
+            RawLines::Keep
+        } else {
+            RawLines::Drop
+        }
     }
 
     /// With a multi-line policy: when (CRI time) the next open event is due
@@ -98,7 +105,9 @@ impl Assembler {
     }
 
     /// Sets, per stream (stdout, stderr), whether reading starts outside
-    /// any chain of that stream; see [`Assembler::new`].
+    /// any chain of that stream. Where it does not, the stream's lines up
+    /// to and including its first `F` are dropped, since their chain may
+    /// have begun before the start point.
     pub(crate) fn set_synced(&mut self, synced: [bool; 2]) {
         self.synced = synced;
     }
@@ -539,7 +548,7 @@ mod tests {
     }
 
     fn run(lines: &[&[u8]], max: usize, finish: bool) -> Vec<Owned> {
-        let mut a = Assembler::new(max, true, true);
+        let mut a = Assembler::new(max, RawLines::Keep);
         let mut out = Vec::new();
         let mut off = 0u64;
         let mut emit = |e: &Event<'_>| {
@@ -681,7 +690,8 @@ mod tests {
             l("stderr", "F", "e1"),
             l("stdout", "F", "new"),
         ];
-        let mut a = Assembler::new(1 << 20, false, false);
+        let mut a = Assembler::new(1 << 20, RawLines::Drop);
+        a.set_synced([false; 2]);
         let mut got = Vec::new();
         let mut off = 0;
         for line in &lines {

@@ -36,7 +36,7 @@ use podlog_policy::Delimiter;
 use regex::bytes::Regex;
 
 use crate::cri::{Nanos, Stream};
-use crate::event::{End, Event, Flags, Mark, FINISH_SUB};
+use crate::event::{End, Event, Flags, Mark, RawLines, FINISH_SUB};
 
 /// Piece numbers of events ended by a pause: `TIMEOUT_SUB + stream`.
 pub(crate) const TIMEOUT_SUB: u32 = FINISH_BASE - 2;
@@ -143,11 +143,11 @@ fn min_mark(a: Option<Mark>, b: Option<Mark>) -> Option<Mark> {
 // === impl Framer ===
 
 impl Framer {
-    pub(crate) fn new(framing: Framing, max_event_bytes: usize, keep_raw: bool) -> Self {
+    pub(crate) fn new(framing: Framing, max_event_bytes: usize, raw: RawLines) -> Self {
         Self {
             framing,
             max: max_event_bytes.max(1),
-            keep_raw,
+            keep_raw: raw == RawLines::Keep,
             groups: Default::default(),
             skip: None,
             dropped_end: None,

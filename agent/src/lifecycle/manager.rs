@@ -297,7 +297,7 @@ impl Job {
     ) -> Vec<(crate::event::Mark, crate::event::Mark)> {
         use crate::event::{Assembler, Event, LinePos, Mark};
         let max = usize::try_from(policy.max_event_bytes).unwrap_or(usize::MAX);
-        let mut asm = Assembler::new(max, false, true)
+        let mut asm = Assembler::new(max, crate::event::RawLines::Drop)
             .with_framing(Some(framing.clone()), crate::event::framing::Start::Fresh);
         let mut spans = Vec::new();
         for (idx, f) in files.iter().enumerate() {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::cri::timestamp_string;
-use crate::event::{Assembler, LinePos};
+use crate::event::{Assembler, LinePos, RawLines};
 use proptest::prelude::*;
 
 /// 2026-11-21T05:00:00Z.
@@ -53,13 +53,13 @@ struct Run<'a> {
     lines: &'a [In],
     framing: Framing,
     max: usize,
-    keep_raw: bool,
+    raw: RawLines,
 }
 
 impl Run<'_> {
     fn go(&self, from: usize, start: Start, timers: &[(usize, Nanos)], finish: bool) -> Vec<Ev> {
-        let mut asm = Assembler::new(self.max, self.keep_raw, true)
-            .with_framing(Some(self.framing.clone()), start);
+        let mut asm =
+            Assembler::new(self.max, self.raw).with_framing(Some(self.framing.clone()), start);
         let mut out = Vec::new();
         let mut collect = |e: &Event<'_>| {
             out.push(Ev {
@@ -146,7 +146,7 @@ fn stack_traces_join_the_line_that_starts_them() {
         lines: &lines,
         framing: multiline(r"^[A-Z] ", 1000, 2000),
         max: 1 << 20,
-        keep_raw: true,
+        raw: RawLines::Keep,
     };
     let evs = run.go(0, Start::Fresh, &[], true);
     assert_eq!(
@@ -198,7 +198,7 @@ fn max_lines_and_the_size_cap_cut_long_events() {
         lines: &lines,
         framing: multiline("^S", 3, 2000),
         max: 1 << 20,
-        keep_raw: false,
+        raw: RawLines::Drop,
     };
     let evs = run.go(0, Start::Fresh, &[], true);
     assert_eq!(
@@ -231,7 +231,7 @@ fn a_pause_ends_an_event_and_a_timer_agrees_with_the_lines() {
         lines: &lines,
         framing: multiline("^S", 1000, 1000),
         max: 1 << 20,
-        keep_raw: false,
+        raw: RawLines::Drop,
     };
     let evs = run.go(0, Start::Fresh, &[], true);
     assert_eq!(
@@ -276,7 +276,7 @@ fn a_timer_keeps_completion_order_across_streams() {
         lines: &lines,
         framing: multiline("^S", 1000, 1000),
         max: 1 << 20,
-        keep_raw: false,
+        raw: RawLines::Drop,
     };
     let timer = [(2, T0 + 1200 * 1_000_000)];
     let two = Run {
@@ -311,7 +311,7 @@ fn bytes_delimiters_cut_inside_and_across_lines() {
         lines: &lines,
         framing: Framing::Bytes(b"##".to_vec()),
         max: 1 << 20,
-        keep_raw: true,
+        raw: RawLines::Keep,
     };
     let evs = run.go(0, Start::Fresh, &[], true);
     assert_eq!(
@@ -384,7 +384,7 @@ proptest! {
     #[test]
     fn a_cursor_resumes_exactly(bytes: bool, lines in arb_lines(false), blines in arb_lines(true)) {
         let lines = if bytes { blines } else { lines };
-        let run = Run { lines: &lines, framing: framing_of(bytes), max: 24, keep_raw: true };
+        let run = Run { lines: &lines, framing: framing_of(bytes), max: 24, raw: RawLines::Keep };
         let all = run.go(0, Start::Fresh, &[], true);
         for w in all.windows(2) {
             prop_assert!(w[0].end < w[1].end, "completion order: {:?}", w);
@@ -412,7 +412,7 @@ proptest! {
         for l in &mut lines {
             l.2 = true;
         }
-        let run = Run { lines: &lines, framing: framing_of(bytes), max: 1 << 20, keep_raw: false };
+        let run = Run { lines: &lines, framing: framing_of(bytes), max: 1 << 20, raw: RawLines::Drop };
         let all = run.go(0, Start::Fresh, &[], true);
         let from = at.min(lines.len());
         for e in run.go(from, Start::Unknown, &[], true) {
