@@ -11,3 +11,33 @@ pub mod fileset;
 // The crate's only `unsafe`: `openat2`, `renameat2`, leases and `SIGIO`.
 #[allow(unsafe_code)]
 pub mod safe_open;
+
+/// A container's log directory beneath the root, `<pod dir>/<container>`:
+/// the name under which discovery, readers and the lifecycle know a
+/// container.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ContainerKey {
+    /// `<namespace>_<pod>_<uid>`.
+    pub pod_dir: String,
+    pub container: String,
+}
+
+impl ContainerKey {
+    pub fn new(pod_dir: impl Into<String>, container: impl Into<String>) -> Self {
+        Self {
+            pod_dir: pod_dir.into(),
+            container: container.into(),
+        }
+    }
+
+    /// The directory's path components beneath the root.
+    pub fn components(&self) -> [&str; 2] {
+        [&self.pod_dir, &self.container]
+    }
+}
+
+impl std::fmt::Display for ContainerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.pod_dir, self.container)
+    }
+}

@@ -36,6 +36,7 @@ use crate::event::framing::{Framing, Start};
 use crate::event::{Assembler, End, Event, LinePos, Mark, RawLines};
 use crate::fs::fileset::{self, Content, LogFile, OpenLog};
 use crate::fs::safe_open::{FileKey, SafeRoot};
+use crate::fs::ContainerKey;
 use crate::render::{self, Context, Format};
 use crate::telemetry;
 
@@ -96,8 +97,8 @@ impl Default for ReadSpec {
 #[derive(Clone, Debug)]
 pub struct Target {
     pub root: Arc<SafeRoot>,
-    /// `[pod directory, container]` beneath the root.
-    pub dir: [String; 2],
+    /// The container's directory beneath the root.
+    pub dir: ContainerKey,
     pub ctx: Context,
     /// Set once the runtime reports the attempt's container exited: its
     /// files are complete, so a trailing chain without its `F` is served
@@ -655,7 +656,6 @@ impl<'s> Session<'s> {
         mut end: Mark,
         waiter: &mut dyn Waiter,
     ) {
-        let dir = [self.target.dir[0].clone(), self.target.dir[1].clone()];
         let active = format!("{}.log", self.target.ctx.attempt);
         self.files.buf = vec![0u8; FOLLOW_CHUNK];
         loop {
@@ -728,7 +728,8 @@ impl<'s> Session<'s> {
                 }
             }
             if wake == Wake::Modified && self.files.list[cur].log.rotated.is_none() {
-                let rel = [dir[0].as_str(), dir[1].as_str(), active.as_str()];
+                let [pod_dir, container] = self.target.dir.components();
+                let rel = [pod_dir, container, active.as_str()];
                 if let Ok(o) = self.target.root.open_file(&rel) {
                     // Same inode and same first line: inodes are reused
                     // after deletion, so the inode alone proves nothing.

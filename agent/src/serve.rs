@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::framing::Framing;
+use crate::fs::ContainerKey;
 use crate::node::discovery::{DirSeq, Discovery};
 use crate::node::inventory::{self, PodView};
 use crate::node::runtime::ContainerState;
@@ -610,7 +611,7 @@ pub(crate) fn plan(
     let inst = p.instance(container, attempt);
     let target = Target {
         root: state.discovery.root().clone(),
-        dir: [logs.dir.clone(), container.to_owned()],
+        dir: ContainerKey::new(&logs.dir, container),
         finished: Arc::new(AtomicBool::new(
             inst.is_some_and(|i| i.state == ContainerState::Exited),
         )),
@@ -660,9 +661,7 @@ where
     T: Clone + Send + 'static,
     S: Sink + Send + 'static,
 {
-    let rx_dir = state
-        .discovery
-        .subscribe(&plan.target.dir[0], &plan.target.dir[1]);
+    let rx_dir = state.discovery.subscribe(&plan.target.dir);
     let seen = *rx_dir.borrow();
     let exit = match (&state.runtime, &plan.target.ctx.container_id) {
         (Some(rt), Some(id)) if plan.spec.follow => Some(ExitWatch {

@@ -8,6 +8,7 @@ pub use crate::cursor::{Cursor, FilePoint};
 pub use crate::event::{Assembler, End, Event, Flags, LinePos, Mark, RawLines};
 pub use crate::fs::fileset::{group as group_files, open_log};
 pub use crate::fs::safe_open::{has_writer, ignore_lease_breaks, SafeRoot};
+pub use crate::fs::ContainerKey;
 pub use crate::lifecycle::fault::PANIC_ENV;
 pub use crate::lifecycle::journal::{Intent, Journal, Phase};
 pub use crate::lifecycle::{

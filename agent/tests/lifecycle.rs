@@ -31,9 +31,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use podlog_agent::testing::{
-    group_files, open_log, Context, Executor, Fault, FaultPoints, Format, Journal, LifecycleError,
-    ReadSpec, Recovered, ReopenError, Reopener, SafeRoot, Session, Sink, Target, Undo, Waiter,
-    Wake, FAULT_ENV,
+    group_files, open_log, ContainerKey, Context, Executor, Fault, FaultPoints, Format, Journal,
+    LifecycleError, ReadSpec, Recovered, ReopenError, Reopener, SafeRoot, Session, Sink, Target,
+    Undo, Waiter, Wake, FAULT_ENV,
 };
 use podlog_policy::Compress;
 
@@ -278,7 +278,7 @@ impl Waiter for NoWait {
 fn served(base: &Path) -> Vec<u8> {
     let target = Target {
         root: root(base),
-        dir: [DIR[0].into(), DIR[1].into()],
+        dir: ContainerKey::new(DIR[0], DIR[1]),
         ctx: Context {
             namespace: "ns".into(),
             pod: "pod".into(),

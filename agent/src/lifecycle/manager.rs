@@ -38,6 +38,7 @@ use super::Executor;
 use crate::cri::{self, now_nanos, Tag};
 use crate::fs::fileset::{self, Content};
 use crate::fs::safe_open::SafeRoot;
+use crate::fs::ContainerKey;
 use crate::node::discovery::Discovery;
 use crate::node::inventory::{self, PodView};
 use crate::node::runtime::{ContainerState, Runtime};
@@ -53,12 +54,9 @@ pub(crate) struct Settings {
     pub(crate) compress_grace: Duration,
 }
 
-/// `(pod directory, container)`.
-type Key = (String, String);
-
 /// Rotated files per container that podlogd knows of: those there when it
 /// first looked, and those it made since.
-type Known = HashMap<Key, std::collections::HashSet<String>>;
+type Known = HashMap<ContainerKey, std::collections::HashSet<String>>;
 
 /// The rotations among `names` (`N.log.<suffix>[.gz|.zst]`) that are
 /// neither in `known` nor compressed copies of a known one: another rotator
@@ -85,7 +83,7 @@ const WRITE_BATCH: Duration = Duration::from_millis(5);
 
 /// Event marks of rotated files, which do not change: by name, size and
 /// the chain state they start in; with the state they end in.
-type MarkCache = HashMap<(Key, String, u64, [bool; 2]), (Vec<EventMark>, [bool; 2])>;
+type MarkCache = HashMap<(ContainerKey, String, u64, [bool; 2]), (Vec<EventMark>, [bool; 2])>;
 
 /// The offsets in `content` where no chain is open in either stream, with
 /// the time of the line there, and which streams have a chain open at the
@@ -216,10 +214,10 @@ pub(crate) async fn run(
             _ = tick.tick() => true,
         };
         let pods = inventory::pods(&discovery, Some(&runtime));
-        let keys: Vec<Key> = if full {
+        let keys: Vec<ContainerKey> = if full {
             pods.iter()
                 .filter_map(|p| p.logs.as_ref())
-                .flat_map(|l| l.containers.keys().map(|c| (l.dir.clone(), c.clone())))
+                .flat_map(|l| l.containers.keys().map(|c| ContainerKey::new(&l.dir, c)))
                 .collect()
         } else {
             discovery.take_written()
@@ -227,7 +225,7 @@ pub(crate) async fn run(
         for key in keys {
             let Some(p) = pods
                 .iter()
-                .find(|p| p.logs.as_ref().is_some_and(|l| l.dir == key.0))
+                .find(|p| p.logs.as_ref().is_some_and(|l| l.dir == key.pod_dir))
             else {
                 continue;
             };
@@ -247,16 +245,16 @@ pub(crate) async fn run(
                 // The locks it held are taken back (see `lock`); its step,
                 // if one was under way, is in the journal and recovered
                 // below. The next tick plans this container afresh.
-                tracing::error!(pod = %key.0, container = %key.1, "lifecycle pass panicked; the container is planned again at the next tick");
+                tracing::error!(pod = %key.pod_dir, container = %key.container, "lifecycle pass panicked; the container is planned again at the next tick");
                 telemetry::task_panicked("lifecycle-pass");
             }
         }
         if full {
             // Forget marks of files that are gone.
-            let live: std::collections::HashSet<Key> = pods
+            let live: std::collections::HashSet<ContainerKey> = pods
                 .iter()
                 .filter_map(|p| p.logs.as_ref())
-                .flat_map(|l| l.containers.keys().map(|c| (l.dir.clone(), c.clone())))
+                .flat_map(|l| l.containers.keys().map(|c| ContainerKey::new(&l.dir, c)))
                 .collect();
             lock(&marks).retain(|(k, _, _, _), _| live.contains(k));
         }
@@ -275,7 +273,7 @@ pub(crate) async fn run(
 /// One container's pass.
 struct Job {
     root: Arc<SafeRoot>,
-    key: Key,
+    key: ContainerKey,
     pod: PodView,
     node_policy: PolicySpec,
     grace: Duration,
@@ -357,11 +355,11 @@ impl Job {
         marks: &Mutex<MarkCache>,
         known: &Mutex<Known>,
     ) -> bool {
-        let (dir, container) = (&self.key.0, &self.key.1);
+        let (dir, container) = (&self.key.pod_dir, &self.key.container);
         let policy = PodPolicy::from_annotations(self.pod.annotations())
             .resolve(&self.node_policy, container)
             .effective;
-        let rel = [dir.as_str(), container.as_str()];
+        let rel = self.key.components();
         let Ok(entries) = self.root.list_dir(&rel) else {
             return false;
         };
@@ -556,8 +554,7 @@ impl Job {
     /// `id`, as a planned [`Action::Rotate`] does; true when it did. A
     /// failure is counted and logged.
     fn rotate(&self, ex: &mut Executor, known: &Mutex<Known>, current: u32, id: &str) -> bool {
-        let (dir, container) = (&self.key.0, &self.key.1);
-        let r = ex.rotate([dir.as_str(), container.as_str()], current, id, now_nanos());
+        let r = ex.rotate(self.key.components(), current, id, now_nanos());
         let r = r.map(|r| {
             lock(known)
                 .entry(self.key.clone())
@@ -582,8 +579,8 @@ impl Job {
                 if matches!(e, E::ReopenRefused { .. } | E::ReopenUnavailable { .. }) {
                     telemetry::reopen_failed();
                 }
-                let (dir, container) = (&self.key.0, &self.key.1);
-                tracing::warn!(pod = %dir, container = %container, op, error = %e, "lifecycle step failed");
+                let ContainerKey { pod_dir, container } = &self.key;
+                tracing::warn!(pod = %pod_dir, container = %container, op, error = %e, "lifecycle step failed");
                 false
             }
         }

@@ -32,8 +32,8 @@ use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::fs::fileset;
 use crate::fs::safe_open::{Kind, SafeRoot};
+use crate::fs::{fileset, ContainerKey};
 use crate::telemetry;
 
 /// One container's log directory, as discovered.
@@ -70,7 +70,7 @@ pub(crate) struct Discovery {
     pods: RwLock<BTreeMap<String, PodLogs>>,
     ready: AtomicBool,
     ready_tx: watch::Sender<bool>,
-    dirs: Mutex<HashMap<(String, String), watch::Sender<DirSeq>>>,
+    dirs: Mutex<HashMap<ContainerKey, watch::Sender<DirSeq>>>,
     /// Advances whenever a rescan changed the view.
     generation: watch::Sender<u64>,
     /// Advances on view changes and when a writer closes a log file (a
@@ -79,15 +79,12 @@ pub(crate) struct Discovery {
     /// Containers written since the lifecycle manager last looked, and its
     /// wake-up; only kept once a manager asked ([`Discovery::track_writes`]).
     tracking_writes: AtomicBool,
-    written: Mutex<std::collections::HashSet<Key>>,
+    written: Mutex<std::collections::HashSet<ContainerKey>>,
     written_wake: tokio::sync::Notify,
     /// The inotify watches. Lock order: `watches`, then `dirs` or
     /// `written`.
     watches: Mutex<WatchSet>,
 }
-
-/// `(pod directory, container)`.
-type Key = (String, String);
 
 /// The inotify watches, shared by the watcher task, which adds them as
 /// directories appear, and by the callers that change whether a container
@@ -99,7 +96,7 @@ struct WatchSet {
     by_wd: HashMap<WatchDescriptor, Watched>,
     /// Each watched container directory: its watch, and whether that asks
     /// for `IN_MODIFY` now.
-    containers: HashMap<Arc<Key>, (WatchDescriptor, bool)>,
+    containers: HashMap<Arc<ContainerKey>, (WatchDescriptor, bool)>,
 }
 
 /// Splits a pod directory name `<namespace>_<pod>_<uid>`. Kubernetes names
@@ -180,7 +177,7 @@ impl Discovery {
     pub(crate) fn track_writes(&self) {
         let mut w = self.lock_watches();
         self.tracking_writes.store(true, Ordering::Release);
-        let keys: Vec<Arc<Key>> = w.containers.keys().cloned().collect();
+        let keys: Vec<Arc<ContainerKey>> = w.containers.keys().cloned().collect();
         for k in keys {
             self.refresh(&mut w, &k);
         }
@@ -192,11 +189,10 @@ impl Discovery {
         self.written_wake.notified().await;
     }
 
-    /// The containers written since the last call: `(pod directory,
-    /// container)`. Each one's watch asks for writes again before this
+    /// The containers written since the last call. Each one's watch asks for writes again before this
     /// returns, so a caller that checks their files afterwards misses no
     /// write: an earlier one is in what it checks, a later one is reported.
-    pub(crate) fn take_written(&self) -> Vec<(String, String)> {
+    pub(crate) fn take_written(&self) -> Vec<ContainerKey> {
         let mut w = self.lock_watches();
         let taken = std::mem::take(&mut *self.lock_written());
         for k in &taken {
@@ -211,7 +207,7 @@ impl Discovery {
             .expect("watches lock is never poisoned: no panics while held")
     }
 
-    fn lock_written(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<Key>> {
+    fn lock_written(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<ContainerKey>> {
         self.written
             .lock()
             .expect("written lock is never poisoned: no panics while held")
@@ -220,7 +216,7 @@ impl Discovery {
     /// Whether writes to a container's files are wanted now: a follower is
     /// subscribed, or the lifecycle manager tracks writes and has taken the
     /// last news of this container.
-    fn wants_writes(&self, key: &Key) -> bool {
+    fn wants_writes(&self, key: &ContainerKey) -> bool {
         let followed = self
             .dirs
             .lock()
@@ -250,7 +246,7 @@ impl Discovery {
                     } else {
                         WatchMask::empty()
                     };
-                (root.join(&k.0).join(&k.1), mask, writes)
+                (root.join(&k.pod_dir).join(&k.container), mask, writes)
             }
         };
         match inotify.add(&path, mask) {
@@ -266,7 +262,7 @@ impl Discovery {
 
     /// Makes a watched container directory's watch ask for writes exactly
     /// when they are wanted (see [`Discovery::wants_writes`]).
-    fn refresh(&self, w: &mut WatchSet, key: &Key) {
+    fn refresh(&self, w: &mut WatchSet, key: &ContainerKey) {
         let Some((k, &(_, asks))) = w.containers.get_key_value(key) else {
             return;
         };
@@ -278,7 +274,7 @@ impl Discovery {
 
     /// A write event of a container directory: the lifecycle manager is
     /// told once, and the watch stops asking for writes nobody waits for.
-    fn wrote(&self, key: &Arc<Key>) {
+    fn wrote(&self, key: &Arc<ContainerKey>) {
         let mut w = self.lock_watches();
         if self.tracking_writes.load(Ordering::Acquire) {
             let fresh = {
@@ -299,7 +295,7 @@ impl Discovery {
             return;
         }
         let mut w = self.lock_watches();
-        let keys: Vec<Arc<Key>> = w.containers.keys().cloned().collect();
+        let keys: Vec<Arc<ContainerKey>> = w.containers.keys().cloned().collect();
         self.lock_written()
             .extend(keys.iter().map(|k| (**k).clone()));
         for k in &keys {
@@ -325,8 +321,7 @@ impl Discovery {
     /// Change notifications for one container directory. Once this
     /// returns, every write to its files is notified (the directory's
     /// watch asks for writes while a receiver lives).
-    pub(crate) fn subscribe(&self, pod_dir: &str, container: &str) -> watch::Receiver<DirSeq> {
-        let key = (pod_dir.to_owned(), container.to_owned());
+    pub(crate) fn subscribe(&self, key: &ContainerKey) -> watch::Receiver<DirSeq> {
         let rx = self
             .dirs
             .lock()
@@ -337,11 +332,11 @@ impl Discovery {
         // With the receiver counted, so that the watcher task, which may
         // be adding this watch now, asks for writes too.
         let mut w = self.lock_watches();
-        self.refresh(&mut w, &key);
+        self.refresh(&mut w, key);
         rx
     }
 
-    fn notify(&self, key: &Key, structural: bool) {
+    fn notify(&self, key: &ContainerKey, structural: bool) {
         let mut dirs = self
             .dirs
             .lock()
@@ -456,7 +451,7 @@ impl Discovery {
 enum Watched {
     Root,
     Pod(String),
-    Container(Arc<Key>),
+    Container(Arc<ContainerKey>),
 }
 
 const DIR_MASK: WatchMask = WatchMask::CREATE
@@ -480,7 +475,7 @@ pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io
         let mut w = d.lock_watches();
         d.add_watch(&mut w, what);
     };
-    let container = |p: &str, c: &str| Watched::Container(Arc::new((p.to_owned(), c.to_owned())));
+    let container = |p: &str, c: &str| Watched::Container(Arc::new(ContainerKey::new(p, c)));
     let full = || {
         add(Watched::Root);
         for dir in d.rescan_all() {
@@ -573,7 +568,7 @@ pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io
                 }
                 d.rescan_pod(&p);
                 if let Some(c) = name {
-                    d.notify(&(p.clone(), c.to_owned()), true);
+                    d.notify(&ContainerKey::new(p, c), true);
                 }
             }
             Watched::Container(key) => {
@@ -587,7 +582,7 @@ pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io
                     d.wrote(&key);
                 }
                 if structural {
-                    d.rescan_pod(&key.0);
+                    d.rescan_pod(&key.pod_dir);
                 }
                 d.notify(&key, structural);
             }
@@ -599,12 +594,12 @@ pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io
 }
 
 fn notify_pod(d: &Discovery, pod_dir: &str) {
-    let keys: Vec<(String, String)> = d
+    let keys: Vec<ContainerKey> = d
         .dirs
         .lock()
         .expect("dirs lock is never poisoned: no panics while held")
         .keys()
-        .filter(|(p, _)| p == pod_dir)
+        .filter(|k| k.pod_dir == pod_dir)
         .cloned()
         .collect();
     for k in keys {

@@ -20,7 +20,7 @@ const CTR: &str = "c";
 fn target(root: &Path, attempt: u32) -> Target {
     Target {
         root: Arc::new(SafeRoot::open(root).unwrap()),
-        dir: [POD.into(), CTR.into()],
+        dir: ContainerKey::new(POD, CTR),
         finished: Default::default(),
         ctx: Context {
             namespace: "ns".into(),

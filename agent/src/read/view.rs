@@ -7,7 +7,7 @@ pub(super) fn list_attempt(
     target: &Target,
     attempt: u32,
 ) -> Result<(Vec<LogFile>, bool), ReadError> {
-    let dir = [target.dir[0].as_str(), target.dir[1].as_str()];
+    let dir = target.dir.components();
     let entries = target
         .root
         .list_dir(&dir)
@@ -55,7 +55,7 @@ pub(super) fn open_attempt(
 ) -> Result<View, ReadError> {
     let attempt = target.ctx.attempt;
     let (names, closed) = list_attempt(target, attempt)?;
-    let dir = [target.dir[0].as_str(), target.dir[1].as_str()];
+    let dir = target.dir.components();
     let mut opened = Vec::new();
     let mut raced = false;
     for f in &names {

@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use crate::cri::Nanos;
+use crate::fs::ContainerKey;
 use crate::node::inventory;
 use crate::read::Sink;
 use crate::render::Format;
@@ -58,8 +59,8 @@ struct Source {
     done: bool,
 }
 
-/// `(pod directory, container, attempt)`.
-type Key = (String, String, u32);
+/// A container attempt being read.
+type Key = (ContainerKey, u32);
 
 /// Output is flushed to the client in chunks of about this size.
 const CHUNK: usize = 64 << 10;
@@ -117,7 +118,7 @@ async fn start_new(
             let Ok(mut plan) = serve::plan(state, &p, name, &lp, format) else {
                 continue;
             };
-            let key = (logs.dir.clone(), name.clone(), plan.target.ctx.attempt);
+            let key = (plan.target.dir.clone(), plan.target.ctx.attempt);
             if known.contains(&key) {
                 continue;
             }
