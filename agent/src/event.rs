@@ -1,16 +1,19 @@
 //! Events: what the CRI lines of a container attempt mean once joined.
 //!
 //! This module owns the positions an event is known by ([`LinePos`],
-//! [`Mark`], [`End`]), the [`Event`] itself with its [`Flags`], and the two
-//! pure stages that produce events from lines: [`assemble`] joins the
-//! runtime's `P…F` chunks per stream, and [`framing`] applies a delimiter
-//! policy (multi-line events, byte delimiters) on top. Nothing here reads a
+//! [`Mark`], [`End`]), the [`Event`] itself with its [`Flags`], the one
+//! tracker of open `P…F` chains ([`chain`]), and the two pure stages that
+//! produce events from lines: [`assemble`] joins the runtime's `P…F` chunks
+//! per stream, and [`framing`] applies a delimiter policy (multi-line
+//! events, byte delimiters) on top. Nothing here reads a
 //! file: `read` feeds lines in and hands the events on to `render`.
 
 pub mod assemble;
+pub mod chain;
 pub mod framing;
 
 pub use assemble::Assembler;
+pub use chain::Chains;
 
 /// Whether events carry the stored CRI lines they came from
 /// ([`Event::raw`]): only the `cri` format serves them, and keeping them

@@ -22,18 +22,18 @@ mod view;
 
 use files::{sess_file, Files, SessFile};
 use out::{emit_range, Out};
-pub(crate) use scan::file_time_span;
-use scan::{first_time, head_fingerprint, scan_back, scan_lines, time_from};
+pub(crate) use scan::{file_time_span, scan_lines};
+use scan::{first_time, head_fingerprint, scan_back, time_from};
 use view::{open_attempt, View};
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::cri::{self, Nanos, Stream, Tag};
+use crate::cri::{self, Nanos, Stream};
 use crate::cursor::{Cursor, FilePoint};
 use crate::event::framing::{Framing, Start};
-use crate::event::{Assembler, End, Event, LinePos, Mark, RawLines};
+use crate::event::{Assembler, Chains, End, Event, LinePos, Mark, RawLines};
 use crate::fs::fileset::{self, Content, LogFile, OpenLog};
 use crate::fs::safe_open::{FileKey, SafeRoot};
 use crate::fs::ContainerKey;
@@ -556,7 +556,7 @@ impl<'s> Session<'s> {
                 0
             };
             let closed = idx != last as usize;
-            let mut heads: [Option<u64>; 2] = [None, None];
+            let mut chains: Chains<u64> = Chains::default();
             let mut emitted = pos;
             let content = &self.files.list[idx].content;
             let buf = &mut self.files.buf;
@@ -570,7 +570,7 @@ impl<'s> Session<'s> {
                         self.out.raw(&buf[..have]);
                         pos += have as u64;
                         emitted = pos;
-                        heads = [None, None];
+                        chains = Chains::default();
                         have = 0;
                     } else {
                         buf.resize(n, 0);
@@ -605,24 +605,11 @@ impl<'s> Session<'s> {
                 if !closed {
                     let mut i = 0;
                     while let Some(e) = memchr::memchr(b'\n', &buf[i..complete]) {
-                        if let Ok(l) = cri::parse_line(&buf[i..i + e]) {
-                            let s = l.stream.index();
-                            match l.tag {
-                                Tag::Partial => {
-                                    heads[s].get_or_insert(pos + i as u64);
-                                }
-                                Tag::Full => heads[s] = None,
-                            }
-                        }
+                        chains.observe(&buf[i..i + e], pos + i as u64);
                         i += e + 1;
                     }
                 }
-                let safe = heads
-                    .iter()
-                    .flatten()
-                    .min()
-                    .copied()
-                    .unwrap_or(pos + complete as u64);
+                let safe = chains.oldest_head().unwrap_or(pos + complete as u64);
                 if safe > emitted {
                     // What was held back earlier has left the buffer.
                     emit_range(&mut self.out, content, emitted, pos);

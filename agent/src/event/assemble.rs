@@ -13,25 +13,29 @@
 //! the assembler's buffer and are handed to a callback, so a single-line event
 //! is never copied.
 
+use super::chain::Chains;
 use super::framing::{Framer, Framing, Start};
 use super::{End, Event, Flags, LinePos, Mark, RawLines, FINISH_SUB};
 use crate::cri::{self, CriLine, Nanos, Stream, Tag};
 
+/// What an open chain has gathered so far.
 #[derive(Default)]
-struct Chain {
-    open: bool,
-    head: Option<Mark>,
+struct Gathered {
     time: Nanos,
     content: Vec<u8>,
     raw: Vec<u8>,
+    /// Pieces already delivered (the chain outgrew `max_event_bytes`).
     pieces: u32,
 }
+
+const STREAMS: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
 
 /// Joins CRI lines into events; see the module docs.
 pub struct Assembler {
     max_event_bytes: usize,
     keep_raw: bool,
-    chains: [Chain; 2],
+    chains: Chains<Mark>,
+    gathered: [Gathered; 2],
     synced: [bool; 2],
     last_time: Option<Nanos>,
     dropped_end: Option<Mark>,
@@ -52,7 +56,8 @@ impl Assembler {
         Self {
             max_event_bytes: max_event_bytes.max(1),
             keep_raw: raw == RawLines::Keep,
-            chains: Default::default(),
+            chains: Chains::default(),
+            gathered: Default::default(),
             synced: [true; 2],
             last_time: None,
             dropped_end: None,
@@ -127,17 +132,12 @@ impl Assembler {
 
     /// True while some `P` chain waits for its `F`.
     pub(crate) fn has_open_chain(&self) -> bool {
-        self.chains.iter().any(|c| c.open)
+        self.chains.any_open()
     }
 
     /// The head of the oldest open chain (or framed event), if any.
     pub(crate) fn oldest_open_head(&self) -> Option<Mark> {
-        let chains = self
-            .chains
-            .iter()
-            .filter(|c| c.open)
-            .filter_map(|c| c.head)
-            .min();
+        let chains = self.chains.oldest_head();
         match self.framer.as_ref().and_then(|f| f.oldest_open_head()) {
             Some(g) => Some(chains.map_or(g, |c| c.min(g))),
             None => chains,
@@ -146,7 +146,7 @@ impl Assembler {
 
     /// Per stream, the head of its open chain.
     pub(crate) fn open_heads(&self) -> [Option<Mark>; 2] {
-        [0, 1].map(|i| self.chains[i].head.filter(|_| self.chains[i].open))
+        self.chains.heads()
     }
 
     fn restart_after(&self, end: Mark) -> Mark {
@@ -235,159 +235,136 @@ impl Assembler {
         emit: &mut F,
     ) {
         let s = cri.stream.index();
-        let max = self.max_event_bytes;
-        {
-            let chain = &mut self.chains[s];
-            if !chain.open {
-                chain.open = true;
-                chain.head = Some(Mark {
-                    file: pos.file,
-                    offset: pos.start,
-                });
-                chain.time = cri.time;
-                chain.content.clear();
-                chain.raw.clear();
-                chain.pieces = 0;
-            }
+        let start = Mark {
+            file: pos.file,
+            offset: pos.start,
+        };
+        if self.chains.head(cri.stream).is_none() {
+            let g = &mut self.gathered[s];
+            g.time = cri.time;
+            g.content.clear();
+            g.raw.clear();
+            g.pieces = 0;
         }
-        let mut data = cri.content;
-        let mut sub = 0u32;
-        // Cut pieces while the chain would exceed the cap.
-        loop {
-            let chain = &self.chains[s];
-            let room = max - chain.content.len();
-            if data.len() <= room {
-                break;
-            }
-            let restart = {
-                // The chain stays open: reading must restart at its head.
-                let other = &self.chains[1 - s];
-                let mut r = chain.head.unwrap_or(end_mark);
-                if other.open {
-                    if let Some(h) = other.head {
-                        r = r.min(h);
-                    }
-                }
-                r
-            };
-            let (piece_time, stream, head) =
-                (chain.time, cri.stream, chain.head.unwrap_or(end_mark));
-            let open = self.open_heads();
-            let flags = Flags {
-                truncated: true,
-                ..Flags::default()
-            };
-            let end = End { at: end_mark, sub };
-            if chain.content.is_empty() {
-                let ev = Event {
-                    time: Some(piece_time),
-                    stream: Some(stream),
-                    content: &data[..room],
-                    raw: &chain.raw,
-                    flags,
-                    end,
-                    restart,
-                    head,
-                    open,
-                    tail: end.at,
-                    framed: false,
-                };
-                emit(&ev);
-            } else {
-                let chain = &mut self.chains[s];
-                chain.content.extend_from_slice(&data[..room]);
-                let ev = Event {
-                    time: Some(piece_time),
-                    stream: Some(stream),
-                    content: &chain.content,
-                    raw: &chain.raw,
-                    flags,
-                    end,
-                    restart,
-                    head,
-                    open,
-                    tail: end.at,
-                    framed: false,
-                };
-                emit(&ev);
-            }
-            let chain = &mut self.chains[s];
-            chain.content.clear();
-            chain.raw.clear();
-            chain.pieces += 1;
-            data = &data[room..];
-            sub += 1;
-        }
+        // While its line is fed the chain counts as open, even for an `F`
+        // line: a piece cut from it restarts at its head.
+        let head = self.chains.open_at(cri.stream, start);
+        let (data, sub) = self.cut_pieces(cri.stream, cri.content, head, end_mark, emit);
         match cri.tag {
             Tag::Partial => {
-                let keep_raw = self.keep_raw;
-                let chain = &mut self.chains[s];
-                chain.content.extend_from_slice(data);
-                if keep_raw {
-                    chain.raw.extend_from_slice(raw);
+                let g = &mut self.gathered[s];
+                g.content.extend_from_slice(data);
+                if self.keep_raw {
+                    g.raw.extend_from_slice(raw);
                 }
             }
             Tag::Full => {
-                let (time, truncated) = {
-                    let chain = &mut self.chains[s];
-                    chain.open = false;
-                    (chain.time, chain.pieces > 0)
-                };
-                let restart = self.restart_after(end_mark);
-                let open = self.open_heads();
-                let flags = Flags {
-                    truncated,
-                    ..Flags::default()
-                };
                 let end = End { at: end_mark, sub };
-                let chain = &mut self.chains[s];
-                let head = chain.head.unwrap_or(Mark {
-                    file: pos.file,
-                    offset: pos.start,
-                });
-                if chain.content.is_empty() && chain.raw.is_empty() {
-                    emit(&Event {
-                        time: Some(time),
-                        stream: Some(cri.stream),
-                        content: data,
-                        raw,
-                        flags,
-                        end,
-                        restart,
-                        head,
-                        open,
-                        tail: end.at,
-                        framed: false,
-                    });
-                } else {
-                    chain.content.extend_from_slice(data);
-                    chain.raw.extend_from_slice(raw);
-                    emit(&Event {
-                        time: Some(time),
-                        stream: Some(cri.stream),
-                        content: &chain.content,
-                        raw: &chain.raw,
-                        flags,
-                        end,
-                        restart,
-                        head,
-                        open,
-                        tail: end.at,
-                        framed: false,
-                    });
-                    chain.content.clear();
-                    chain.raw.clear();
-                    // One huge event must not pin its buffer for the rest
-                    // of a long follow.
-                    if chain.content.capacity() > KEEP_CAPACITY {
-                        chain.content = Vec::new();
-                    }
-                    if chain.raw.capacity() > KEEP_CAPACITY {
-                        chain.raw = Vec::new();
-                    }
-                }
-                chain.head = None;
+                self.complete(cri.stream, data, raw, head, end, emit);
             }
+        }
+    }
+
+    /// Delivers pieces of `stream`'s open chain while it would outgrow
+    /// `max_event_bytes` with `data`; returns what is left of `data` and
+    /// the piece number of the next event at this line.
+    fn cut_pieces<'d, F: FnMut(&Event<'_>)>(
+        &mut self,
+        stream: Stream,
+        mut data: &'d [u8],
+        head: Mark,
+        end_mark: Mark,
+        emit: &mut F,
+    ) -> (&'d [u8], u32) {
+        let s = stream.index();
+        let mut sub = 0u32;
+        loop {
+            let room = self.max_event_bytes - self.gathered[s].content.len();
+            if data.len() <= room {
+                return (data, sub);
+            }
+            // The chain stays open: reading must restart at the oldest head.
+            let restart = self.chains.oldest_head().unwrap_or(end_mark);
+            let open = self.open_heads();
+            let g = &mut self.gathered[s];
+            let content = if g.content.is_empty() {
+                &data[..room]
+            } else {
+                g.content.extend_from_slice(&data[..room]);
+                &g.content[..]
+            };
+            let end = End { at: end_mark, sub };
+            emit(&Event {
+                time: Some(g.time),
+                stream: Some(stream),
+                content,
+                raw: &g.raw,
+                flags: Flags {
+                    truncated: true,
+                    ..Flags::default()
+                },
+                end,
+                restart,
+                head,
+                open,
+                tail: end.at,
+                framed: false,
+            });
+            g.content.clear();
+            g.raw.clear();
+            g.pieces += 1;
+            data = &data[room..];
+            sub += 1;
+        }
+    }
+
+    /// The `F` line of `stream`'s chain: ends the chain and delivers its
+    /// event (`data` is the line's content after any pieces cut).
+    fn complete<F: FnMut(&Event<'_>)>(
+        &mut self,
+        stream: Stream,
+        data: &[u8],
+        raw: &[u8],
+        head: Mark,
+        end: End,
+        emit: &mut F,
+    ) {
+        self.chains.close(stream);
+        let restart = self.restart_after(end.at);
+        let open = self.open_heads();
+        let g = &mut self.gathered[stream.index()];
+        let flags = Flags {
+            truncated: g.pieces > 0,
+            ..Flags::default()
+        };
+        let whole = g.content.is_empty() && g.raw.is_empty();
+        if !whole {
+            g.content.extend_from_slice(data);
+            g.raw.extend_from_slice(raw);
+        }
+        emit(&Event {
+            time: Some(g.time),
+            stream: Some(stream),
+            // A single line is served from where it lies, uncopied.
+            content: if whole { data } else { &g.content },
+            raw: if whole { raw } else { &g.raw },
+            flags,
+            end,
+            restart,
+            head,
+            open,
+            tail: end.at,
+            framed: false,
+        });
+        g.content.clear();
+        g.raw.clear();
+        // One huge event must not pin its buffer for the rest of a long
+        // follow.
+        if g.content.capacity() > KEEP_CAPACITY {
+            g.content = Vec::new();
+        }
+        if g.raw.capacity() > KEEP_CAPACITY {
+            g.raw = Vec::new();
         }
     }
 
@@ -469,8 +446,9 @@ impl Assembler {
     }
 
     fn finish_chains<F: FnMut(&Event<'_>)>(&mut self, at: Mark, emit: &mut F) {
-        let mut order: Vec<usize> = (0..2).filter(|&i| self.chains[i].open).collect();
-        order.sort_by_key(|&i| self.chains[i].head);
+        let heads = self.chains.heads();
+        let mut order: Vec<usize> = (0..2).filter(|&i| heads[i].is_some()).collect();
+        order.sort_by_key(|&i| heads[i]);
         for (sub, i) in order.into_iter().enumerate() {
             self.finish_chain(i, at, FINISH_SUB + sub as u32, emit);
         }
@@ -478,42 +456,37 @@ impl Assembler {
 
     /// Flushes stream `i`'s open chain, if any, as a `partial` event.
     fn finish_chain<F: FnMut(&Event<'_>)>(&mut self, i: usize, at: Mark, sub: u32, emit: &mut F) {
-        if !self.chains[i].open {
+        let stream = STREAMS[i];
+        let Some(head) = self.chains.head(stream) else {
             return;
-        }
-        self.chains[i].open = false;
+        };
+        self.chains.close(stream);
         // The other stream's chain may still be open: a cursor on this
         // event must restart at its head.
         let open = self.open_heads();
         let restart = self.restart_after(at);
-        let chain = &mut self.chains[i];
-        let stream = if i == 0 {
-            Stream::Stdout
-        } else {
-            Stream::Stderr
-        };
+        let g = &mut self.gathered[i];
         let ev = Event {
-            time: Some(chain.time),
+            time: Some(g.time),
             stream: Some(stream),
-            content: &chain.content,
-            raw: &chain.raw,
+            content: &g.content,
+            raw: &g.raw,
             flags: Flags {
                 partial: true,
-                truncated: chain.pieces > 0,
+                truncated: g.pieces > 0,
                 malformed: false,
             },
             // After any event the last line itself completed.
             end: End { at, sub },
             restart,
-            head: chain.head.unwrap_or(at),
+            head,
             open,
             tail: at,
             framed: false,
         };
         emit(&ev);
-        chain.content.clear();
-        chain.raw.clear();
-        chain.head = None;
+        g.content.clear();
+        g.raw.clear();
     }
 
     /// Drops open chains (the file was truncated under the reader: what
@@ -522,11 +495,10 @@ impl Assembler {
         if let Some(fr) = &mut self.framer {
             fr.reset();
         }
-        for c in &mut self.chains {
-            c.open = false;
-            c.head = None;
-            c.content.clear();
-            c.raw.clear();
+        self.chains = Chains::default();
+        for g in &mut self.gathered {
+            g.content.clear();
+            g.raw.clear();
         }
         self.synced = [true; 2];
     }

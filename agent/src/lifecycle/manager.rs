@@ -35,7 +35,8 @@ use podlog_policy::{Action, EventMark, FileFacts, PodPolicy, PolicySpec};
 use tokio_util::sync::CancellationToken;
 
 use super::Executor;
-use crate::cri::{self, now_nanos, Tag};
+use crate::cri::now_nanos;
+use crate::event::Chains;
 use crate::fs::fileset::{self, Content};
 use crate::fs::safe_open::SafeRoot;
 use crate::fs::ContainerKey;
@@ -83,65 +84,39 @@ const WRITE_BATCH: Duration = Duration::from_millis(5);
 
 /// Event marks of rotated files, which do not change: by name, size and
 /// the chain state they start in; with the state they end in.
-type MarkCache = HashMap<(ContainerKey, String, u64, [bool; 2]), (Vec<EventMark>, [bool; 2])>;
+type MarkCache = HashMap<(ContainerKey, String, u64, Chains<()>), (Vec<EventMark>, Chains<()>)>;
 
-/// The offsets in `content` where no chain is open in either stream, with
-/// the time of the line there, and which streams have a chain open at the
-/// end. `open` is that state at the end of the previous file of the
-/// attempt (a chain may span a rotation). `first_only` stops at the first
-/// mark (enough for the active file, which is never cut).
+/// Where a file's events begin: the offsets of its lines within `size`
+/// at which no chain is open in either stream, with the line's time; and
+/// the chain state at the end. `chains` is the state at the end of the
+/// previous file of the attempt (a chain may span a rotation). The file is
+/// streamed; `first_only` stops at the first mark (enough for the active
+/// file, which is never cut), so only as much of it is read as that takes.
 pub(crate) fn event_marks(
-    content: &[u8],
-    mut open: [bool; 2],
+    content: &Content,
+    size: u64,
+    mut chains: Chains<()>,
     first_only: bool,
-) -> (Vec<EventMark>, [bool; 2]) {
+) -> (Vec<EventMark>, Chains<()>) {
     let mut marks = Vec::new();
-    let mut pos = 0usize;
-    while let Some(n) = memchr::memchr(b'\n', &content[pos..]) {
-        let end = pos + n;
-        if let Ok(l) = cri::parse_line(&content[pos..end]) {
-            if !open[0] && !open[1] {
+    let mut buf = vec![0u8; 64 << 10];
+    let _ = read::scan_lines(content, 0, &mut buf, false, &mut |line, raw, start| {
+        if start + raw.len() as u64 > size {
+            return false;
+        }
+        let none_open = !chains.any_open();
+        match chains.observe(line, ()) {
+            Some(l) if none_open => {
                 marks.push(EventMark {
-                    offset: pos as u64,
+                    offset: start,
                     time: l.time,
                 });
-                if first_only {
-                    break;
-                }
+                !first_only
             }
-            open[l.stream.index()] = l.tag != Tag::Full;
+            _ => true,
         }
-        pos = end + 1;
-    }
-    (marks, open)
-}
-
-/// The first mark of a file (see [`event_marks`]), reading only as much of
-/// its head as it takes: 64 KiB, then doubling.
-fn first_mark(content: &Content, size: u64, open: [bool; 2]) -> (Vec<EventMark>, [bool; 2]) {
-    let mut want = (64u64 << 10).min(size);
-    loop {
-        let buf = read_head(content, want);
-        let (m, end) = event_marks(&buf, open, true);
-        if !m.is_empty() || want >= size || (buf.len() as u64) < want {
-            return (m, end);
-        }
-        want = (want * 2).min(size);
-    }
-}
-
-/// The first `len` bytes of a plain file (fewer if it is shorter).
-fn read_head(content: &Content, len: u64) -> Vec<u8> {
-    let mut buf = vec![0u8; len as usize];
-    let mut done = 0;
-    while done < buf.len() {
-        match content.read_at(done as u64, &mut buf[done..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => done += n,
-        }
-    }
-    buf.truncate(done);
-    buf
+    });
+    (marks, chains)
 }
 
 /// Finishes or rolls back the steps a crash interrupted
@@ -298,6 +273,7 @@ impl Job {
         let mut asm = Assembler::new(max, crate::event::RawLines::Drop)
             .with_framing(Some(framing.clone()), crate::event::framing::Start::Fresh);
         let mut spans = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
         for (idx, f) in files.iter().enumerate() {
             if f.compressed {
                 continue;
@@ -305,25 +281,20 @@ impl Job {
             let Ok(o) = fileset::open_log(&self.root, rel, f) else {
                 continue;
             };
-            let buf = read_head(&o.content, o.size);
-            let mut pos = 0usize;
-            while let Some(n) = memchr::memchr(b'\n', &buf[pos..]) {
-                let end = pos + n + 1;
+            let mut on_event = |e: &Event<'_>| spans.push((e.head, e.tail));
+            let _ = read::scan_lines(&o.content, 0, &mut buf, false, &mut |line, raw, start| {
+                let end = start + raw.len() as u64;
+                if end > o.size {
+                    return false;
+                }
                 let lp = LinePos {
                     file: idx as u32,
-                    start: pos as u64,
-                    end: end as u64,
+                    start,
+                    end,
                 };
-                asm.push(
-                    &buf[pos..end - 1],
-                    &buf[pos..end],
-                    lp,
-                    &mut |e: &Event<'_>| {
-                        spans.push((e.head, e.tail));
-                    },
-                );
-                pos = end;
-            }
+                asm.push(line, raw, lp, &mut on_event);
+                true
+            });
         }
         if let Some(h) = asm.oldest_open_head() {
             spans.push((
@@ -433,7 +404,7 @@ impl Job {
                 .as_ref()
                 .map(|fr| self.framed_spans(fr, &policy, &rel, files));
             // Chains open at the end of the previous file of this attempt.
-            let mut open = [false, false];
+            let mut open = Chains::default();
             for (idx, f) in files.iter().enumerate() {
                 let path = [dir.as_str(), container.as_str(), f.name.as_str()];
                 let Ok(plain) = self.root.open_file(&path) else {
@@ -451,7 +422,7 @@ impl Job {
                 let active = !exited && *attempt == current && f.rotated.is_none();
                 let events = if f.compressed {
                     // Kept or deleted whole; the next file starts afresh.
-                    open = [false, false];
+                    open = Chains::default();
                     Vec::new()
                 } else {
                     let cache_key = (self.key.clone(), f.name.clone(), size, open);
@@ -466,13 +437,9 @@ impl Job {
                             let Ok(o) = fileset::open_log(&self.root, &rel, f) else {
                                 continue;
                             };
-                            let x = if active {
-                                // Only its first mark is needed: read the
-                                // head, not the whole file, on every check.
-                                first_mark(&o.content, size, open)
-                            } else {
-                                event_marks(&read_head(&o.content, size), open, false)
-                            };
+                            // The active file needs only its first mark: its
+                            // head is read, not the whole file, on every check.
+                            let x = event_marks(&o.content, size, open, active);
                             if !active {
                                 lock(marks).insert(cache_key, x.clone());
                             }
@@ -621,6 +588,21 @@ mod tests {
         assert!(foreign_rotations(&mut known, &ours).is_empty());
     }
 
+    /// Marks and the open streams at the end, of a file holding `content`.
+    fn marks(content: &[u8], open: [bool; 2], first_only: bool) -> (Vec<EventMark>, [bool; 2]) {
+        let file = Content::Mem(std::sync::Arc::new(content.to_vec()));
+        let mut chains = Chains::default();
+        for (s, _) in [crate::cri::Stream::Stdout, crate::cri::Stream::Stderr]
+            .into_iter()
+            .zip(open)
+            .filter(|(_, o)| *o)
+        {
+            chains.open_at(s, ());
+        }
+        let (m, end) = event_marks(&file, content.len() as u64, chains, first_only);
+        (m, end.open())
+    }
+
     #[test]
     fn marks_are_where_no_chain_is_open() {
         let t = "2026-11-21T05:00:00.000000001Z";
@@ -634,9 +616,9 @@ mod tests {
             line(t, "stdout", "F", "c"),
         ]
         .concat();
-        let (marks, end) = event_marks(content.as_bytes(), [false; 2], false);
+        let (all, end) = marks(content.as_bytes(), [false; 2], false);
         assert_eq!(end, [false, false]);
-        let offsets: Vec<u64> = marks.iter().map(|m| m.offset).collect();
+        let offsets: Vec<u64> = all.iter().map(|m| m.offset).collect();
         let starts: Vec<u64> = content
             .split_inclusive('\n')
             .scan(0u64, |o, l| {
@@ -648,20 +630,20 @@ mod tests {
         // Lines 0 (a), 1 (b1 starts a chain), 4 (y1), 6 (c); not inside
         // the chains (2, 3 while b is open; 5 while y is open).
         assert_eq!(offsets, [starts[0], starts[1], starts[4], starts[6]]);
-        let (first, _) = event_marks(content.as_bytes(), [false; 2], true);
+        let (first, _) = marks(content.as_bytes(), [false; 2], true);
         assert_eq!(first.iter().map(|m| m.offset).collect::<Vec<_>>(), [0]);
         // A chain open at the end of the previous file: no mark until it
         // ends, and the state carries on.
-        let (m, end) = event_marks(content.as_bytes(), [true, false], false);
+        let (m, end) = marks(content.as_bytes(), [true, false], false);
         assert_eq!(
             m.iter().map(|m| m.offset).collect::<Vec<_>>(),
             [starts[1], starts[4], starts[6]]
         );
         assert_eq!(end, [false, false]);
-        let (_, end) = event_marks(line(t, "stderr", "P", "z").as_bytes(), [false; 2], false);
+        let (_, end) = marks(line(t, "stderr", "P", "z").as_bytes(), [false; 2], false);
         assert_eq!(end, [false, true]);
         // A trailing line without its newline is no mark.
-        let (m, _) = event_marks(b"2026-11-21T05:00:00Z stdout F a", [false; 2], false);
+        let (m, _) = marks(b"2026-11-21T05:00:00Z stdout F a", [false; 2], false);
         assert!(m.is_empty());
     }
 }

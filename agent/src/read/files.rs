@@ -110,17 +110,18 @@ impl Files {
     /// Per stream: true when no `P` chain of that stream spans `at` (its
     /// last line before `at` is an `F`, or it has none within reach).
     pub(super) fn sync_at(&self, at: Mark) -> [bool; 2] {
-        let mut state: [Option<bool>; 2] = [None, None];
+        // A stream's last line decides whether its chain is open after it.
+        let mut seen = [false; 2];
+        let mut chains = Chains::default();
         self.walk_back(at, &mut |line| {
-            if let Ok(l) = cri::parse_line(line) {
-                let s = l.stream.index();
-                if state[s].is_none() {
-                    state[s] = Some(l.tag == Tag::Full);
+            if let Some((stream, open)) = Chains::after(line) {
+                if !std::mem::replace(&mut seen[stream.index()], true) && open {
+                    chains.open_at(stream, ());
                 }
             }
-            state.iter().any(Option::is_none)
+            !(seen[0] && seen[1])
         });
-        [state[0].unwrap_or(true), state[1].unwrap_or(true)]
+        chains.open().map(|open| !open)
     }
 
     /// The time of the last valid line before `at` (within the sync scan

@@ -4,13 +4,13 @@
 use super::*;
 
 /// A line callback: the line without `\n`, with it, and its start offset.
-pub(super) type LineFn<'a> = dyn FnMut(&[u8], &[u8], u64) -> bool + 'a;
+pub(crate) type LineFn<'a> = dyn FnMut(&[u8], &[u8], u64) -> bool + 'a;
 
 /// Scans the complete lines of `content` from `start`. `on_line` gets the
 /// line without `\n`, the line with it, and its start offset; it returns
 /// false to stop. Returns the offset after the last line consumed. When
 /// `closed`, trailing bytes without `\n` are delivered as a line too.
-pub(super) fn scan_lines(
+pub(crate) fn scan_lines(
     content: &Content,
     start: u64,
     buf: &mut Vec<u8>,
