@@ -10,12 +10,14 @@
 //!   holds enough whole events; it never reads a whole file for a small tail.
 //! * `sinceTime` binary-searches the line timestamps.
 //! * A cursor names files by fingerprint, so resuming works after rotation.
-//! * Follow keeps `(dev, inode, fingerprint)` and an offset for the file it
-//!   is in; on each change notification it reads what was appended and, when
-//!   the directory changed, finds where its file went and moves on to the
-//!   files after it. It holds no descriptor between notifications.
+//! * Follow ([`follow`]) keeps `(dev, inode, fingerprint)` and an offset for
+//!   the file it is in; on each change notification it reads what was
+//!   appended and, when the directory changed, finds where its file went and
+//!   moves on to the files after it. It holds no descriptor but that file's
+//!   between notifications.
 
 mod files;
+mod follow;
 mod out;
 mod scan;
 mod view;
@@ -635,148 +637,6 @@ impl<'s> Session<'s> {
         Some(at)
     }
 
-    /// Follows the attempt: see the module docs.
-    fn follow(
-        &mut self,
-        mut asm: Assembler,
-        sel: &Selector,
-        mut end: Mark,
-        waiter: &mut dyn Waiter,
-    ) {
-        let active = format!("{}.log", self.target.ctx.attempt);
-        self.files.buf = vec![0u8; FOLLOW_CHUNK];
-        loop {
-            // A multi-line event with no line for `flushAfter` is complete.
-            self.expire(&mut asm, sel);
-            self.out.flush();
-            if self.out.done {
-                return;
-            }
-            // Wake for a due multi-line event, or to look past a rotated
-            // file whose writer went quiet without closing it.
-            let due = asm
-                .deadline()
-                .map(|due| due.saturating_add(crate::event::framing::GRACE));
-            let timeout = due.into_iter().chain(self.held).min().map(|due| {
-                let wait = due.saturating_sub(cri::now_nanos());
-                std::time::Duration::from_nanos(wait.max(0) as u64)
-            });
-            let mut wake = waiter.wait_for(timeout);
-            if wake == Wake::Stop || self.out.done {
-                return;
-            }
-            if wake == Wake::Timeout {
-                // Read what came meanwhile, then flush what is due.
-                wake = Wake::Modified;
-            }
-            let cur = end.file as usize;
-            let mut handled = false;
-            // The runtime still writes the rotated file this follower is
-            // in (and the view ends there): read what it appended, and
-            // look at the directory again only once it closed the file.
-            if wake == Wake::Modified && self.held.is_some() {
-                let f = &self.files.list[cur];
-                if let Content::Plain(file) = &f.content {
-                    if let Some(until) = fileset::written_until(&f.log, file) {
-                        self.held = Some(until);
-                        let size = self.files.list[cur].content.size();
-                        self.files.list[cur].size = size.max(end.offset);
-                        match self.pass(end, end.file, false, &mut asm, sel) {
-                            Some(e) => end = e,
-                            None => return,
-                        }
-                        self.out.flush();
-                        if self.out.done {
-                            return;
-                        }
-                        continue;
-                    }
-                }
-            }
-            // Fastest: the descriptor of the active file is still open from
-            // the last read and nothing was renamed or deleted since, so it
-            // is the file the runtime appends to.
-            if wake == Wake::Modified
-                && self.files.list[cur].log.rotated.is_none()
-                && matches!(self.files.list[cur].content, Content::Plain(_))
-            {
-                let size = self.files.list[cur].content.size();
-                if size >= end.offset {
-                    self.files.list[cur].size = size;
-                    match self.pass(end, end.file, false, &mut asm, sel) {
-                        Some(e) => end = e,
-                        None => return,
-                    }
-                    self.out.flush();
-                    if self.out.done {
-                        return;
-                    }
-                    continue;
-                }
-            }
-            if wake == Wake::Modified && self.files.list[cur].log.rotated.is_none() {
-                let [pod_dir, container] = self.target.dir.components();
-                let rel = [pod_dir, container, active.as_str()];
-                if let Ok(o) = self.target.root.open_file(&rel) {
-                    // Same inode and same first line: inodes are reused
-                    // after deletion, so the inode alone proves nothing.
-                    let same = o.key == self.files.list[cur].key
-                        && match self.files.fps[cur] {
-                            Some(fp) => head_fingerprint(&o.file) == Some(fp),
-                            None => true,
-                        };
-                    if same {
-                        let f = &mut self.files.list[cur];
-                        if o.size < end.offset {
-                            // Truncated in place: what was open can no
-                            // longer complete; the new content is a new file.
-                            telemetry::truncated_under_reader(&f.log.name);
-                            asm.reset();
-                            let log = f.log.clone();
-                            let idx = self.files.push(SessFile {
-                                log,
-                                key: o.key,
-                                fingerprint: None,
-                                content: Content::Plain(o.file),
-                                size: o.size,
-                            });
-                            end = Mark {
-                                file: idx,
-                                offset: 0,
-                            };
-                        } else {
-                            f.content = Content::Plain(o.file);
-                            f.size = o.size;
-                        }
-                        match self.pass(end, end.file, false, &mut asm, sel) {
-                            Some(e) => end = e,
-                            None => return,
-                        }
-                        handled = true;
-                    }
-                }
-            }
-            if !handled {
-                match self.reconcile(&mut asm, sel, end) {
-                    Some(e) => end = e,
-                    None => return,
-                }
-                if self.closed {
-                    self.finish(&mut asm, sel, end);
-                    return;
-                }
-            }
-            // Keep only the active file open: a change notification (which
-            // a deletion always causes) lands in `reconcile` first, and that
-            // replaces or drops it.
-            self.files.close_all_but(end.file, self.held.is_some());
-            self.out.flush();
-            if self.out.done {
-                return;
-            }
-        }
-    }
-
     /// Flushes the multi-line events due by now (less the grace).
     fn expire(&mut self, asm: &mut Assembler, sel: &Selector) {
         if asm.deadline().is_none() {
@@ -790,108 +650,6 @@ impl<'s> Session<'s> {
                 out.event(ev, fps);
             }
         });
-    }
-
-    /// After the directory changed: finishes the current file wherever it
-    /// went, then reads the files that are new since. `None` ends the follow.
-    fn reconcile(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) -> Option<Mark> {
-        let cur = end.file as usize;
-        let cur_key = self.files.list[cur].key;
-        let cur_fp = self.files.fps[cur];
-        // Nothing was read from the current file yet: not finding it again
-        // loses nothing.
-        let consumed_nothing = end.offset == 0 && cur_fp.is_none();
-        let locate = |opened: &[OpenLog]| {
-            // By inode and first line, then by first line alone (it may have
-            // been compressed into a new file).
-            opened
-                .iter()
-                .position(|o| {
-                    o.key == cur_key
-                        && !o.file.compressed
-                        && (cur_fp.is_none() || o.fingerprint == cur_fp)
-                })
-                .or_else(|| {
-                    cur_fp.and_then(|fp| opened.iter().position(|o| o.fingerprint == Some(fp)))
-                })
-        };
-        // Look again while the directory changes under the listing, or while
-        // the current file is missing (it may have been renamed meanwhile).
-        let mut view = None;
-        for round in 0..RECONCILE_ROUNDS {
-            // An error: the container directory is gone.
-            let v = open_attempt(&self.target, &|o: &OpenLog| {
-                o.key == cur_key && (cur_fp.is_none() || o.fingerprint == cur_fp)
-            })
-            .ok()?;
-            let pos = locate(&v.opened);
-            if (!v.raced && (pos.is_some() || consumed_nothing)) || round + 1 == RECONCILE_ROUNDS {
-                view = Some((v, pos));
-                break;
-            }
-        }
-        let (v, pos) = view.expect("the last round always yields a view");
-        let mut opened = v.opened;
-        self.closed = v.closed;
-        self.held = v.held;
-        let mut end = end;
-        let mut rest: Vec<OpenLog> = Vec::new();
-        match pos {
-            Some(p) => {
-                let mut after: Vec<OpenLog> = opened.drain(p + 1..).collect();
-                let o = opened.pop().expect("position p exists");
-                let f = &mut self.files.list[cur];
-                if o.size < end.offset && !o.file.compressed {
-                    telemetry::truncated_under_reader(&f.log.name);
-                    asm.reset();
-                    after.insert(0, o);
-                } else {
-                    f.content = o.content;
-                    f.size = o.size;
-                    f.log = o.file;
-                    // With files after it, it is closed for good: a trailing
-                    // line without '\n' will never be completed.
-                    let closed = !after.is_empty() || self.closed;
-                    end = self.pass(end, end.file, closed, asm, sel)?;
-                }
-                rest = after;
-            }
-            None => {
-                if let Some(t) = opened
-                    .iter()
-                    .position(|o| o.key == cur_key && !o.file.compressed)
-                {
-                    // Same inode, another first line: truncated in place
-                    // and written again. It is read from its start.
-                    telemetry::truncated_under_reader(&self.files.list[cur].log.name);
-                    asm.reset();
-                    rest = opened.drain(t..).collect();
-                } else {
-                    if !consumed_nothing {
-                        telemetry::follow_lost_file(&self.files.list[cur].log.name);
-                    }
-                    for o in opened {
-                        let known =
-                            o.fingerprint.is_some() && self.files.fps.contains(&o.fingerprint);
-                        if !known {
-                            rest.push(o);
-                        }
-                    }
-                }
-            }
-        }
-        let n = rest.len();
-        for (i, o) in rest.into_iter().enumerate() {
-            let idx = self.files.push(sess_file(o));
-            let start = Mark {
-                file: idx,
-                offset: 0,
-            };
-            end = self.pass(start, idx, i + 1 < n || self.closed, asm, sel)?;
-        }
-        // A later file in `rest` may have ended its predecessor: the last
-        // one pushed is now the current file.
-        Some(end)
     }
 }
 

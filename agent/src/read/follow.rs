@@ -1,0 +1,247 @@
+//! Following an attempt: the loop around [`state::FollowState`].
+//!
+//! The loop waits, gathers what the state machine needs (the current
+//! file's size through its descriptor, whether the runtime still writes a
+//! held file, the active file opened again by name), does the step it
+//! returns (a read, a relisting) and waits again. It holds no descriptor
+//! but the current file's between notifications.
+
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use state::{Current, FollowState, Reopened, Step};
+
+use super::*;
+use crate::fs::safe_open::Opened;
+
+impl Session<'_> {
+    /// Follows the attempt from `end`: see the module docs.
+    pub(super) fn follow(
+        &mut self,
+        mut asm: Assembler,
+        sel: &Selector,
+        end: Mark,
+        waiter: &mut dyn Waiter,
+    ) {
+        self.files.buf = vec![0u8; FOLLOW_CHUNK];
+        let mut st = FollowState {
+            end,
+            held: self.held,
+        };
+        loop {
+            // A multi-line event with no line for `flushAfter` is complete.
+            self.expire(&mut asm, sel);
+            self.out.flush();
+            if self.out.done {
+                return;
+            }
+            let wake = waiter.wait_for(st.timeout(asm.deadline(), cri::now_nanos()));
+            if self.out.done {
+                return;
+            }
+            let cur = self.current(&st, wake);
+            let mut step = st.woke(wake, cur);
+            let mut reopened = None;
+            if step == Step::Reopen {
+                reopened = self.reopen_active(st.end.file as usize);
+                step = st.reopened(reopened.as_ref().map(|(r, _)| *r));
+            }
+            let cur = st.end.file as usize;
+            let end = match step {
+                Step::Stop | Step::Reopen => return,
+                Step::Read { size } => {
+                    self.files.list[cur].size = size;
+                    let Some(end) = self.pass(st.end, st.end.file, false, &mut asm, sel) else {
+                        return;
+                    };
+                    st.end = end;
+                    // Still the current file: nothing else to close.
+                    continue;
+                }
+                Step::ReadReopened => {
+                    let (_, o) = reopened.expect("a reopened file");
+                    let f = &mut self.files.list[cur];
+                    f.content = Content::Plain(o.file);
+                    f.size = o.size;
+                    self.pass(st.end, st.end.file, false, &mut asm, sel)
+                }
+                Step::StartOver => {
+                    let (_, o) = reopened.expect("a reopened file");
+                    let f = &self.files.list[cur];
+                    telemetry::truncated_under_reader(&f.log.name);
+                    asm.reset();
+                    let idx = self.files.push(SessFile {
+                        log: f.log.clone(),
+                        key: o.key,
+                        fingerprint: None,
+                        content: Content::Plain(o.file),
+                        size: o.size,
+                    });
+                    let start = Mark {
+                        file: idx,
+                        offset: 0,
+                    };
+                    self.pass(start, idx, false, &mut asm, sel)
+                }
+                Step::Relist => {
+                    let end = self.reconcile(&mut asm, sel, st.end);
+                    st.held = self.held;
+                    if let (Some(end), true) = (end, self.closed) {
+                        self.finish(&mut asm, sel, end);
+                        return;
+                    }
+                    end
+                }
+            };
+            let Some(end) = end else { return };
+            st.end = end;
+            // Keep only the current file open: a change notification (which
+            // a deletion always causes) lands in `reconcile` first, and that
+            // replaces or drops it.
+            self.files.close_all_but(end.file, st.held.is_some());
+        }
+    }
+
+    /// What is known of the current file on waking (see [`Current`]).
+    fn current(&self, st: &FollowState, wake: Wake) -> Current {
+        let f = &self.files.list[st.end.file as usize];
+        let Content::Plain(file) = &f.content else {
+            return Current {
+                active: f.log.rotated.is_none(),
+                ..Current::default()
+            };
+        };
+        Current {
+            active: f.log.rotated.is_none(),
+            open_size: Some(f.content.size()),
+            written_until: if st.probes_writer(wake) {
+                fileset::written_until(&f.log, file)
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Opens the active file of the attempt by name and compares it with
+    /// file `cur`.
+    fn reopen_active(&self, cur: usize) -> Option<(Reopened, Opened)> {
+        let active = format!("{}.log", self.target.ctx.attempt);
+        let [pod_dir, container] = self.target.dir.components();
+        let o = self
+            .target
+            .root
+            .open_file(&[pod_dir, container, active.as_str()])
+            .ok()?;
+        let same = o.key == self.files.list[cur].key
+            && match self.files.fps[cur] {
+                Some(fp) => head_fingerprint(&o.file) == Some(fp),
+                None => true,
+            };
+        Some((Reopened { same, size: o.size }, o))
+    }
+
+    /// After the directory changed: finishes the current file wherever it
+    /// went, then reads the files that are new since. `None` ends the follow.
+    fn reconcile(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) -> Option<Mark> {
+        let cur = end.file as usize;
+        let cur_key = self.files.list[cur].key;
+        let cur_fp = self.files.fps[cur];
+        // Nothing was read from the current file yet: not finding it again
+        // loses nothing.
+        let consumed_nothing = end.offset == 0 && cur_fp.is_none();
+        let (v, pos) = self.relist(cur, consumed_nothing)?;
+        let mut opened = v.opened;
+        self.closed = v.closed;
+        self.held = v.held;
+        let mut end = end;
+        let rest = match pos {
+            Some(p) => {
+                let mut after: Vec<OpenLog> = opened.drain(p + 1..).collect();
+                let o = opened.pop().expect("position p exists");
+                let f = &mut self.files.list[cur];
+                if o.size < end.offset && !o.file.compressed {
+                    telemetry::truncated_under_reader(&f.log.name);
+                    asm.reset();
+                    after.insert(0, o);
+                } else {
+                    f.content = o.content;
+                    f.size = o.size;
+                    f.log = o.file;
+                    // With files after it, it is closed for good: a trailing
+                    // line without '\n' will never be completed.
+                    let closed = !after.is_empty() || self.closed;
+                    end = self.pass(end, end.file, closed, asm, sel)?;
+                }
+                after
+            }
+            None => {
+                if let Some(t) = opened
+                    .iter()
+                    .position(|o| o.key == cur_key && !o.file.compressed)
+                {
+                    // Same inode, another first line: truncated in place
+                    // and written again. It is read from its start.
+                    telemetry::truncated_under_reader(&self.files.list[cur].log.name);
+                    asm.reset();
+                    opened.drain(t..).collect()
+                } else {
+                    if !consumed_nothing {
+                        telemetry::follow_lost_file(&self.files.list[cur].log.name);
+                    }
+                    let fps = &self.files.fps;
+                    opened
+                        .into_iter()
+                        .filter(|o| o.fingerprint.is_none() || !fps.contains(&o.fingerprint))
+                        .collect()
+                }
+            }
+        };
+        let n = rest.len();
+        for (i, o) in rest.into_iter().enumerate() {
+            let idx = self.files.push(sess_file(o));
+            let start = Mark {
+                file: idx,
+                offset: 0,
+            };
+            end = self.pass(start, idx, i + 1 < n || self.closed, asm, sel)?;
+        }
+        // A later file in `rest` may have ended its predecessor: the last
+        // one pushed is now the current file.
+        Some(end)
+    }
+
+    /// Lists the attempt again, and finds file `cur` in it (by inode and
+    /// first line, then by first line alone: it may have been compressed
+    /// into a new file). Looks again while the directory changes under the
+    /// listing, or while the file is missing (it may have been renamed
+    /// meanwhile). `None`: the container directory is gone.
+    fn relist(&self, cur: usize, consumed_nothing: bool) -> Option<(View, Option<usize>)> {
+        let cur_key = self.files.list[cur].key;
+        let cur_fp = self.files.fps[cur];
+        let locate = |opened: &[OpenLog]| {
+            opened
+                .iter()
+                .position(|o| {
+                    o.key == cur_key
+                        && !o.file.compressed
+                        && (cur_fp.is_none() || o.fingerprint == cur_fp)
+                })
+                .or_else(|| {
+                    cur_fp.and_then(|fp| opened.iter().position(|o| o.fingerprint == Some(fp)))
+                })
+        };
+        let mut round = 1;
+        loop {
+            let v = open_attempt(&self.target, &|o: &OpenLog| {
+                o.key == cur_key && (cur_fp.is_none() || o.fingerprint == cur_fp)
+            })
+            .ok()?;
+            let pos = locate(&v.opened);
+            if (!v.raced && (pos.is_some() || consumed_nothing)) || round >= RECONCILE_ROUNDS {
+                return Some((v, pos));
+            }
+            round += 1;
+        }
+    }
+}
