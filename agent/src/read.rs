@@ -312,8 +312,13 @@ impl<'s> Session<'s> {
     /// Runs the historic part and, with `follow`, follows until the attempt
     /// ends, the output is done, or `waiter` says stop.
     pub fn run(mut self, waiter: &mut dyn Waiter) {
-        let (start, sync, after, framed) = self.start_point();
-        let (start, sync, after, framed) = self.tail_window(start, sync, after, framed);
+        let origin = self.start_point();
+        let Origin {
+            at: start,
+            sync,
+            after,
+            framed,
+        } = self.tail_window(origin);
         let raw = if self.spec.format == Format::Cri {
             RawLines::Keep
         } else {
@@ -368,9 +373,8 @@ impl<'s> Session<'s> {
         });
     }
 
-    /// Where the historic part starts: (mark, per-stream sync, events to
-    /// skip, what a delimiter policy's framer knows there).
-    fn start_point(&mut self) -> (Mark, [bool; 2], Option<End>, Start) {
+    /// Where the historic part starts, by cursor and `sinceTime`.
+    fn start_point(&mut self) -> Origin {
         let mut start = self.files.set_start();
         let mut sync = [true; 2];
         let mut after = None;
@@ -423,22 +427,22 @@ impl<'s> Session<'s> {
                 framed = Start::Unknown;
             }
         }
-        (start, sync, after, framed)
+        Origin {
+            at: start,
+            sync,
+            after,
+            framed,
+        }
     }
 
     /// With `tailLines`: where to start reading (a window at the end of the
     /// set, never before `floor`), its sync state, and the completion
     /// position after which to deliver.
-    fn tail_window(
-        &mut self,
-        floor: Mark,
-        floor_sync: [bool; 2],
-        after: Option<End>,
-        floor_framed: Start,
-    ) -> (Mark, [bool; 2], Option<End>, Start) {
+    fn tail_window(&mut self, floor: Origin) -> Origin {
         let Some(n) = self.spec.tail else {
-            return (floor, floor_sync, after, floor_framed);
+            return floor;
         };
+        let after = floor.after;
         let last = (self.files.list.len() - 1) as u32;
         if n == 0 {
             // Nothing historic: deliver only what comes after the end.
@@ -448,21 +452,26 @@ impl<'s> Session<'s> {
                 sub: u32::MAX,
             })
             .max(after);
-            if end <= floor {
-                return (floor, floor_sync, after, floor_framed);
+            if end <= floor.at {
+                return Origin { after, ..floor };
             }
-            return (end, self.files.sync_at(end), after, Start::Unknown);
+            return Origin {
+                at: end,
+                sync: self.files.sync_at(end),
+                after,
+                framed: Start::Unknown,
+            };
         }
         let cap = n.min(1 << 24) as usize;
         let mut step: u64 = n.saturating_mul(512).max(64 << 10);
         loop {
             let w = self.files.back_off(step);
-            let (w, sync, framed) = if w <= floor {
-                (floor, floor_sync, floor_framed)
+            let (w, sync, framed) = if w <= floor.at {
+                (floor.at, floor.sync, floor.framed)
             } else {
                 (w, self.files.sync_at(w), Start::Unknown)
             };
-            let whole = w <= floor;
+            let whole = w <= floor.at;
             let mut asm = Assembler::new(self.spec.max_event_bytes, RawLines::Drop)
                 .with_framing(self.spec.framing.clone(), framed);
             asm.set_synced(sync);
@@ -493,10 +502,20 @@ impl<'s> Session<'s> {
                 let t = ring[0];
                 if whole || asm.dropped_end().is_none_or(|d| d < t.at) {
                     // Deliver from t on: everything after the one before it.
-                    return (w, sync, Some(before(t)).max(after), framed);
+                    return Origin {
+                        at: w,
+                        sync,
+                        after: Some(before(t)).max(after),
+                        framed,
+                    };
                 }
             } else if whole {
-                return (w, sync, after, framed);
+                return Origin {
+                    at: w,
+                    sync,
+                    after,
+                    framed,
+                };
             }
             step = step.saturating_mul(4);
         }
@@ -651,6 +670,19 @@ impl<'s> Session<'s> {
             }
         });
     }
+}
+
+/// Where a historic read starts.
+#[derive(Clone, Copy, Debug)]
+struct Origin {
+    at: Mark,
+    /// Per stream: whether no chain is open at `at` (see
+    /// [`Assembler::set_synced`]).
+    sync: [bool; 2],
+    /// Deliver only events completed after this.
+    after: Option<End>,
+    /// What a delimiter policy's framer knows at `at`.
+    framed: Start,
 }
 
 /// The completion position just before `t`, so that `ev.end > result`

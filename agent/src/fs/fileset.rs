@@ -166,8 +166,11 @@ pub(crate) fn classify(name: &str) -> Option<LogFile> {
     })
 }
 
+/// A container's log files by attempt, each attempt's in read order.
+pub type Groups = BTreeMap<u32, Vec<LogFile>>;
+
 /// Groups a container directory's entries by attempt, each in read order.
-pub fn group(entries: &[(String, Kind)]) -> BTreeMap<u32, Vec<LogFile>> {
+pub fn group(entries: &[(String, Kind)]) -> Groups {
     let mut by: BTreeMap<u32, Vec<LogFile>> = BTreeMap::new();
     for (name, kind) in entries {
         if *kind != Kind::File {

@@ -256,6 +256,36 @@ struct Job {
     size_only: bool,
 }
 
+/// The attempt a pass plans for, as the runtime describes it.
+struct Subject {
+    /// The newest attempt with files.
+    current: u32,
+    /// Its container's ID, while the runtime reports it running.
+    running: Option<String>,
+    /// The runtime reports its container exited: its `N.log` is complete.
+    exited: bool,
+}
+
+/// The marks of file `file` that no framed event spans (`spans`: `(head,
+/// completion)` pairs, see `Job::framed_spans`): a trim there would cut
+/// an event.
+fn outside_spans(
+    marks: Vec<EventMark>,
+    file: u32,
+    spans: &[(crate::event::Mark, crate::event::Mark)],
+) -> Vec<EventMark> {
+    marks
+        .into_iter()
+        .filter(|e| {
+            let x = crate::event::Mark {
+                file,
+                offset: e.offset,
+            };
+            !spans.iter().any(|&(h, end)| h < x && x < end)
+        })
+        .collect()
+}
+
 impl Job {
     /// Where the events of an attempt cut by a delimiter policy lie, as
     /// `(head, completion)` pairs over its plain files (by index in
@@ -326,12 +356,11 @@ impl Job {
         marks: &Mutex<MarkCache>,
         known: &Mutex<Known>,
     ) -> bool {
-        let (dir, container) = (&self.key.pod_dir, &self.key.container);
+        let ContainerKey { pod_dir, container } = &self.key;
         let policy = PodPolicy::from_annotations(self.pod.annotations())
             .resolve(&self.node_policy, container)
             .effective;
-        let rel = self.key.components();
-        let Ok(entries) = self.root.list_dir(&rel) else {
+        let Ok(entries) = self.root.list_dir(&self.key.components()) else {
             return false;
         };
         let groups = fileset::group(&entries);
@@ -342,51 +371,25 @@ impl Job {
         // its last resync): its policy and whether its N.log is written are
         // unknown. The resync that discovery's hint asks for describes it.
         let Some(instance) = self.pod.instance(container, current) else {
-            tracing::debug!(pod = %dir, container = %container, attempt = current, "not described by the runtime yet; its files are left alone");
+            tracing::debug!(pod = %pod_dir, container = %container, attempt = current, "not described by the runtime yet; its files are left alone");
             return false;
         };
-        // The active file is the current attempt's N.log while the runtime
-        // reports its container running; that container is reopened.
-        let running = (instance.state == ContainerState::Running).then(|| instance.id.clone());
-        // That N.log stays pinned (never deleted or trimmed) unless the
-        // container is known to have exited: created, unknown or running,
-        // the runtime may write it.
-        let exited = instance.state == ContainerState::Exited;
-        let active_name = format!("{current}.log");
-        if self.size_only {
-            let Some(_) = running else { return false };
-            let size = self
-                .root
-                .open_file(&[dir.as_str(), container.as_str(), active_name.as_str()])
-                .map(|o| o.size)
-                .unwrap_or(0);
-            if size <= policy.max_file_size {
-                return false;
-            }
+        let subject = Subject {
+            current,
+            // The active file is the current attempt's N.log while the
+            // runtime reports its container running; that container is
+            // reopened.
+            running: (instance.state == ContainerState::Running).then(|| instance.id.clone()),
+            // That N.log stays pinned (never deleted or trimmed) unless the
+            // container is known to have exited: created, unknown or
+            // running, the runtime may write it.
+            exited: instance.state == ContainerState::Exited,
+        };
+        if self.size_only && !self.outgrown(&subject, &policy) {
+            return false;
         }
-        {
-            let rotated: Vec<String> = groups
-                .values()
-                .flatten()
-                .filter(|f| f.rotated.is_some())
-                .map(|f| f.name.clone())
-                .collect();
-            let mut known = lock(known);
-            match known.get_mut(&self.key) {
-                // First look: what is there is taken as it is.
-                None => {
-                    let mut set = std::collections::HashSet::new();
-                    foreign_rotations(&mut set, &rotated);
-                    known.insert(self.key.clone(), set);
-                }
-                Some(set) => {
-                    for n in foreign_rotations(set, &rotated) {
-                        telemetry::foreign_rotation(dir, container, &n);
-                    }
-                }
-            }
-        }
-        if let (true, Some(id)) = (self.size_only, &running) {
+        self.note_rotations(&groups, known);
+        if let (true, Some(id)) = (self.size_only, &subject.running) {
             // Past maxFileSize: rotate now. Retention, which reads every
             // file of the container, is planned by the pass that follows
             // a rotation (see `Job::run`), not before it, so the writer
@@ -395,70 +398,99 @@ impl Job {
             super::fault::panic_once("lifecycle-pass");
             return self.rotate(&mut ex, known, current, id);
         }
+        let Some(facts) = self.facts(&groups, &subject, &policy, marks) else {
+            return false;
+        };
+        let actions = podlog_policy::plan(&policy, &facts, now_nanos(), self.grace);
+        if actions.is_empty() {
+            return false;
+        }
+        self.execute(&actions, &subject, &policy, executor, known)
+    }
+
+    /// Whether the running container's active file is past `maxFileSize`.
+    fn outgrown(&self, subject: &Subject, policy: &podlog_policy::Effective) -> bool {
+        if subject.running.is_none() {
+            return false;
+        }
+        let [pod_dir, container] = self.key.components();
+        let active = format!("{}.log", subject.current);
+        let size = self
+            .root
+            .open_file(&[pod_dir, container, active.as_str()])
+            .map(|o| o.size)
+            .unwrap_or(0);
+        size > policy.max_file_size
+    }
+
+    /// Reports rotated files that another rotator made since the last look
+    /// (the first look takes what is there as it is).
+    fn note_rotations(&self, groups: &fileset::Groups, known: &Mutex<Known>) {
+        let rotated: Vec<String> = groups
+            .values()
+            .flatten()
+            .filter(|f| f.rotated.is_some())
+            .map(|f| f.name.clone())
+            .collect();
+        let mut known = lock(known);
+        match known.get_mut(&self.key) {
+            None => {
+                let mut set = std::collections::HashSet::new();
+                foreign_rotations(&mut set, &rotated);
+                known.insert(self.key.clone(), set);
+            }
+            Some(set) => {
+                for n in foreign_rotations(set, &rotated) {
+                    telemetry::foreign_rotation(&self.key.pod_dir, &self.key.container, &n);
+                }
+            }
+        }
+    }
+
+    /// What the policy plans from: each file's size, times and the marks
+    /// where its events begin. `None` while the runtime still writes a
+    /// renamed file: compressing, trimming or deleting it now would lose
+    /// the lines it is writing out, so the next full pass looks again.
+    fn facts(
+        &self,
+        groups: &fileset::Groups,
+        subject: &Subject,
+        policy: &podlog_policy::Effective,
+        marks: &Mutex<MarkCache>,
+    ) -> Option<Vec<FileFacts>> {
+        let rel = self.key.components();
         let mut facts = Vec::new();
         let framing = crate::event::framing::Framing::from_policy(&policy.delimiter);
-        for (attempt, files) in &groups {
+        for (attempt, files) in groups {
             // With a delimiter policy, where its events span: no trim may
             // cut there.
             let spans = framing
                 .as_ref()
-                .map(|fr| self.framed_spans(fr, &policy, &rel, files));
+                .map(|fr| self.framed_spans(fr, policy, &rel, files));
             // Chains open at the end of the previous file of this attempt.
             let mut open = Chains::default();
             for (idx, f) in files.iter().enumerate() {
-                let path = [dir.as_str(), container.as_str(), f.name.as_str()];
-                let Ok(plain) = self.root.open_file(&path) else {
+                let Ok(plain) = self.root.open_file(&[rel[0], rel[1], f.name.as_str()]) else {
                     continue;
                 };
                 if fileset::written_until(f, &plain.file).is_some() {
-                    // The runtime still writes this renamed file (it is
-                    // writing out what it buffered before closing it):
-                    // compressing, trimming or deleting it now would lose
-                    // those lines. The next full pass looks again.
-                    telemetry::lifecycle_deferred(dir, container, &f.name);
-                    return false;
+                    telemetry::lifecycle_deferred(rel[0], rel[1], &f.name);
+                    return None;
                 }
                 let size = plain.size;
-                let active = !exited && *attempt == current && f.rotated.is_none();
+                let active = !subject.exited && *attempt == subject.current && f.rotated.is_none();
                 let events = if f.compressed {
                     // Kept or deleted whole; the next file starts afresh.
                     open = Chains::default();
                     Vec::new()
                 } else {
-                    let cache_key = (self.key.clone(), f.name.clone(), size, open);
-                    let cached = if active {
-                        None
-                    } else {
-                        lock(marks).get(&cache_key).cloned()
-                    };
-                    let (m, end) = match cached {
-                        Some(x) => x,
-                        None => {
-                            let Ok(o) = fileset::open_log(&self.root, &rel, f) else {
-                                continue;
-                            };
-                            // The active file needs only its first mark: its
-                            // head is read, not the whole file, on every check.
-                            let x = event_marks(&o.content, size, open, active);
-                            if !active {
-                                lock(marks).insert(cache_key, x.clone());
-                            }
-                            x
-                        }
+                    let Some((m, end)) = self.marks_of(f, size, open, active, marks) else {
+                        continue;
                     };
                     open = end;
                     match &spans {
                         None => m,
-                        Some(sp) => m
-                            .into_iter()
-                            .filter(|e| {
-                                let x = crate::event::Mark {
-                                    file: idx as u32,
-                                    offset: e.offset,
-                                };
-                                !sp.iter().any(|&(h, end)| h < x && x < end)
-                            })
-                            .collect(),
+                        Some(sp) => outside_spans(m, idx as u32, sp),
                     }
                 };
                 let (first_time, last_time) = read::file_time_span(&self.root, &rel, f);
@@ -474,19 +506,56 @@ impl Job {
                 });
             }
         }
-        let actions = podlog_policy::plan(&policy, &facts, now_nanos(), self.grace);
-        if actions.is_empty() {
-            return false;
+        Some(facts)
+    }
+
+    /// The event marks of plain file `f` of `size` bytes, starting in
+    /// chain state `open` (see [`event_marks`]); those of rotated files,
+    /// which do not change, from the cache.
+    fn marks_of(
+        &self,
+        f: &fileset::LogFile,
+        size: u64,
+        open: Chains<()>,
+        active: bool,
+        marks: &Mutex<MarkCache>,
+    ) -> Option<(Vec<EventMark>, Chains<()>)> {
+        let cache_key = (self.key.clone(), f.name.clone(), size, open);
+        if !active {
+            if let Some(x) = lock(marks).get(&cache_key) {
+                return Some(x.clone());
+            }
         }
+        let o = fileset::open_log(&self.root, &self.key.components(), f).ok()?;
+        // The active file needs only its first mark: its head is read, not
+        // the whole file, on every check.
+        let x = event_marks(&o.content, size, open, active);
+        if !active {
+            lock(marks).insert(cache_key, x.clone());
+        }
+        Some(x)
+    }
+
+    /// Carries out a plan in order; stops at the first step that fails
+    /// (the plan was made for the files as they were: the next pass plans
+    /// again). True when it rotated the active file.
+    fn execute(
+        &self,
+        actions: &[Action],
+        subject: &Subject,
+        policy: &podlog_policy::Effective,
+        executor: &Mutex<Executor>,
+        known: &Mutex<Known>,
+    ) -> bool {
         let mut rotated = false;
         let mut ex = lock(executor);
         super::fault::panic_once("lifecycle-pass");
-        let d = [dir.as_str(), container.as_str()];
+        let d = self.key.components();
         for a in actions {
-            let (op, r) = match &a {
+            let (op, r) = match a {
                 Action::Rotate { .. } => {
-                    let Some(id) = &running else { continue };
-                    if !self.rotate(&mut ex, known, current, id) {
+                    let Some(id) = &subject.running else { continue };
+                    if !self.rotate(&mut ex, known, subject.current, id) {
                         break;
                     }
                     rotated = true;
@@ -509,8 +578,6 @@ impl Job {
                 ),
             };
             if !self.counted(op, r) {
-                // The plan was made for the files as they were; plan
-                // again on the next pass.
                 break;
             }
         }
