@@ -471,28 +471,7 @@ pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io
     let inotify = Inotify::init()?;
     let mut stream = inotify.into_event_stream(vec![0u8; 64 << 10])?;
     d.lock_watches().inotify = Some(stream.watches());
-    let add = |what: Watched| {
-        let mut w = d.lock_watches();
-        d.add_watch(&mut w, what);
-    };
-    let container = |p: &str, c: &str| Watched::Container(Arc::new(ContainerKey::new(p, c)));
-    let full = || {
-        add(Watched::Root);
-        for dir in d.rescan_all() {
-            add(Watched::Pod(dir.clone()));
-            let containers: Vec<String> = d
-                .pods
-                .read()
-                .expect("lock")
-                .get(&dir)
-                .map(|p| p.containers.keys().cloned().collect())
-                .unwrap_or_default();
-            for c in containers {
-                add(container(&dir, &c));
-            }
-        }
-    };
-    full();
+    d.watch_all();
     d.set_ready();
     tracing::info!(root = %d.root().path().display(), openat2 = d.root().uses_openat2(), "initial scan done");
 
@@ -511,7 +490,7 @@ pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io
         };
         if ev.mask.contains(EventMask::Q_OVERFLOW) {
             telemetry::inotify_overflow();
-            full();
+            d.watch_all();
             d.all_written();
             d.notify_all();
             continue;
@@ -528,69 +507,99 @@ pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io
         let Some(what) = d.lock_watches().by_wd.get(&ev.wd).cloned() else {
             continue;
         };
+        let name = ev.name.as_ref().and_then(|n| n.to_str());
         match what {
-            Watched::Root => {
-                let name = ev.name.as_ref().and_then(|n| n.to_str());
-                if let Some(n) = name.filter(|n| parse_pod_dir(n).is_some()) {
-                    let n = n.to_owned();
-                    if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                        // Watch first, then scan, then watch what the
-                        // scan found and scan again: a container
-                        // directory or file created at any point in
-                        // between is seen by a watch or a scan.
-                        add(Watched::Pod(n.clone()));
-                        d.rescan_pod(&n);
-                        let containers: Vec<String> = d
-                            .pods
-                            .read()
-                            .expect("lock")
-                            .get(&n)
-                            .map(|p| p.containers.keys().cloned().collect())
-                            .unwrap_or_default();
-                        for c in containers {
-                            add(container(&n, &c));
-                        }
-                        d.rescan_pod(&n);
-                    } else {
-                        d.rescan_pod(&n);
-                        notify_pod(&d, &n);
-                    }
-                }
-            }
-            Watched::Pod(p) => {
-                let name = ev.name.as_ref().and_then(|n| n.to_str());
-                if let Some(c) = name {
-                    if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                        // Watch first, then scan: files that appear in
-                        // between are seen by one or the other.
-                        add(container(&p, c));
-                    }
-                }
-                d.rescan_pod(&p);
-                if let Some(c) = name {
-                    d.notify(&ContainerKey::new(p, c), true);
-                }
-            }
-            Watched::Container(key) => {
-                let structural = !ev
-                    .mask
-                    .intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE);
-                if ev.mask.contains(EventMask::CLOSE_WRITE) {
-                    d.hint();
-                }
-                if ev.mask.contains(EventMask::MODIFY) {
-                    d.wrote(&key);
-                }
-                if structural {
-                    d.rescan_pod(&key.pod_dir);
-                }
-                d.notify(&key, structural);
-            }
+            Watched::Root => d.root_event(ev.mask, name),
+            Watched::Pod(p) => d.pod_event(ev.mask, &p, name),
+            Watched::Container(key) => d.container_event(ev.mask, &key),
         }
     }
     d.set_unready();
     *d.lock_watches() = WatchSet::default();
     Ok(())
+}
+
+// === the watcher's steps ===
+
+impl Discovery {
+    fn watch(&self, what: Watched) {
+        let mut w = self.lock_watches();
+        self.add_watch(&mut w, what);
+    }
+
+    /// Watches the container directories the last scan found in `pod_dir`.
+    fn watch_containers(&self, pod_dir: &str) {
+        let containers: Vec<String> = self
+            .pods
+            .read()
+            .expect("lock")
+            .get(pod_dir)
+            .map(|p| p.containers.keys().cloned().collect())
+            .unwrap_or_default();
+        for c in containers {
+            self.watch(Watched::Container(Arc::new(ContainerKey::new(pod_dir, c))));
+        }
+    }
+
+    /// The whole tree: watches everything and rescans it (at start, and
+    /// after the event queue overflowed).
+    fn watch_all(&self) {
+        self.watch(Watched::Root);
+        for dir in self.rescan_all() {
+            self.watch(Watched::Pod(dir.clone()));
+            self.watch_containers(&dir);
+        }
+    }
+
+    /// An entry of the log root changed: a pod directory came or went.
+    fn root_event(&self, mask: EventMask, name: Option<&str>) {
+        let Some(n) = name.filter(|n| parse_pod_dir(n).is_some()) else {
+            return;
+        };
+        if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+            // Watch first, then scan, then watch what the scan found and
+            // scan again: a container directory or file created at any
+            // point in between is seen by a watch or a scan.
+            self.watch(Watched::Pod(n.to_owned()));
+            self.rescan_pod(n);
+            self.watch_containers(n);
+            self.rescan_pod(n);
+        } else {
+            self.rescan_pod(n);
+            notify_pod(self, n);
+        }
+    }
+
+    /// An entry of a pod directory changed: a container directory.
+    fn pod_event(&self, mask: EventMask, pod_dir: &str, name: Option<&str>) {
+        if let Some(c) = name {
+            if mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                // Watch first, then scan: files that appear in between are
+                // seen by one or the other.
+                self.watch(Watched::Container(Arc::new(ContainerKey::new(pod_dir, c))));
+            }
+        }
+        self.rescan_pod(pod_dir);
+        if let Some(c) = name {
+            self.notify(&ContainerKey::new(pod_dir, c), true);
+        }
+    }
+
+    /// A container directory changed: files were written, or created,
+    /// renamed or deleted.
+    fn container_event(&self, mask: EventMask, key: &Arc<ContainerKey>) {
+        let structural = !mask.intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE);
+        if mask.contains(EventMask::CLOSE_WRITE) {
+            self.hint();
+        }
+        if mask.contains(EventMask::MODIFY) {
+            self.wrote(key);
+        }
+        if structural {
+            self.rescan_pod(&key.pod_dir);
+        }
+        self.notify(key, structural);
+    }
 }
 
 fn notify_pod(d: &Discovery, pod_dir: &str) {
