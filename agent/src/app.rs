@@ -123,7 +123,7 @@ pub async fn run(
     });
     tasks.critical(
         "http",
-        serve::serve(listener, state.clone(), api_cancel.clone()),
+        crate::http::serve(listener, state.clone(), api_cancel.clone()),
     );
     let grpc_addr = match grpc {
         Some((bound, shown)) => {

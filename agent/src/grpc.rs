@@ -22,20 +22,19 @@ use crate::config::GrpcListen;
 use crate::node::inventory::{self, Inventory, InventoryParams};
 use crate::render::Format;
 use crate::serve::query::{self, LogParams, ParamError};
-use crate::serve::{self, ApiError, ApiState};
+use crate::serve::{self, ApiState, ServeError};
 use crate::telemetry;
 
 /// The one mapping from API errors to gRPC statuses.
-pub(crate) fn status(e: &ApiError) -> Status {
+pub(crate) fn status(e: &ServeError) -> Status {
     let msg = e.to_string();
     match e {
-        ApiError::Param(_) | ApiError::Segment { .. } => Status::invalid_argument(msg),
-        ApiError::NotFound(_) => Status::not_found(msg),
-        ApiError::Ambiguous { candidates, .. } => {
+        ServeError::Param(_) | ServeError::Segment { .. } => Status::invalid_argument(msg),
+        ServeError::NotFound(_) => Status::not_found(msg),
+        ServeError::Ambiguous { candidates, .. } => {
             Status::failed_precondition(format!("{msg}: {}", candidates.join(", ")))
         }
-        ApiError::Method(_) => Status::unimplemented(msg),
-        ApiError::Unavailable(_) => Status::unavailable(msg),
+        ServeError::Unavailable(_) => Status::unavailable(msg),
     }
 }
 
@@ -85,11 +84,11 @@ fn log_params(r: &pb::ReadRequest) -> Result<LogParams, ParamError> {
 }
 
 /// Checks a name as the HTTP API checks a path segment, with the same error.
-fn check_name(field: &'static str, v: &str) -> Result<(), ApiError> {
+fn check_name(field: &'static str, v: &str) -> Result<(), ServeError> {
     if query::valid_name(v) {
         Ok(())
     } else {
-        Err(ApiError::Segment {
+        Err(ServeError::Segment {
             parameter: field,
             segment: v.to_owned(),
         })
@@ -111,7 +110,7 @@ fn selection(namespace: &str, label_selector: &str) -> Result<InventoryParams, P
 async fn open(
     state: &Arc<ApiState>,
     r: &pb::ReadRequest,
-) -> Result<mpsc::Receiver<Bytes>, ApiError> {
+) -> Result<mpsc::Receiver<Bytes>, ServeError> {
     if r.pod.is_empty() {
         let select = selection(&r.namespace, &r.label_selector)?;
         let container = (!r.container.is_empty()).then(|| r.container.clone());
@@ -119,7 +118,7 @@ async fn open(
         return crate::serve::merge::open(state.clone(), mp, Format::Proto).await;
     }
     if !r.label_selector.is_empty() {
-        return Err(ApiError::Param(ParamError {
+        return Err(ServeError::Param(ParamError {
             parameter: "label_selector".into(),
             message: "selects containers across pods: leave pod empty to use it".into(),
         }));
@@ -226,7 +225,7 @@ impl Logs for LogsService {
         let result = (|| {
             self.state.require_scan().map_err(|e| status(&e))?;
             let params = selection(&r.namespace, &r.label_selector)
-                .map_err(|e| status(&ApiError::Param(e)))?;
+                .map_err(|e| status(&ServeError::Param(e)))?;
             let inv = inventory::build(
                 &self.state.discovery,
                 self.state.runtime.as_deref(),

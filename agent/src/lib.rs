@@ -28,6 +28,7 @@ mod cursor;
 mod event;
 mod fs;
 mod grpc;
+mod http;
 mod lifecycle;
 mod node;
 mod read;

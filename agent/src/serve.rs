@@ -1,27 +1,18 @@
-//! The HTTP API: `/logs`, `/logs/{namespace}/{pod}/{container}`,
-//! `/logs/{pod}/{container}`, `/healthz`, `/readyz`, `/metrics`.
-//!
-//! Requests are routed on the raw (still percent-encoded) path: each segment
-//! is decoded once and must be a plain name, so `..`, `%2e%2e`, `%2f` and NUL
-//! never reach the file layer. Log reads run on blocking threads (they
-//! `pread` files) and stream bounded chunks to the client through a channel
-//! of a few chunks: a slow client makes the reader wait. HTTP statuses come
-//! from one function, [`ApiError::status`].
+//! The service both APIs share, whatever the transport: find the pod, plan
+//! the read (attempt, context, policy), start readers on blocking threads
+//! and hand their bounded chunks on through a channel of a few chunks (a
+//! slow client makes the reader wait); merged reads in [`merge`]; typed
+//! parameters in [`query`]. Everything a request can fail with is one
+//! [`ServeError`]; `http` and `grpc` each map it to their statuses in one
+//! function.
 
 pub(crate) mod merge;
 pub(crate) mod query;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
-use hyper::{Method, Request, Response, StatusCode};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -49,42 +40,9 @@ pub(crate) struct ApiState {
     pub(crate) shutdown: CancellationToken,
 }
 
-/// A response body: a whole buffer, or chunks streamed from a reader.
-pub(crate) enum ApiBody {
-    Full(Option<Bytes>),
-    Stream(mpsc::Receiver<Bytes>),
-}
-
-impl Body for ApiBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        match self.get_mut() {
-            ApiBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            ApiBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(self, ApiBody::Full(None))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ApiBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            ApiBody::Full(None) => SizeHint::with_exact(0),
-            ApiBody::Stream(_) => SizeHint::default(),
-        }
-    }
-}
-
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ApiError {
+pub(crate) enum ServeError {
     #[error("{0}")]
     Param(#[from] ParamError),
     #[error("invalid {parameter} {segment:?} in the path: a name of [A-Za-z0-9._-], not . or ..")]
@@ -99,8 +57,6 @@ pub(crate) enum ApiError {
         pod: String,
         candidates: Vec<String>,
     },
-    #[error("method {0} not allowed")]
-    Method(Method),
     #[error("{0}")]
     Unavailable(String),
 }
@@ -109,11 +65,13 @@ pub(crate) enum ApiError {
 
 impl ApiState {
     /// Reads and the inventory wait for the first scan of the log root.
-    pub(crate) fn require_scan(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_scan(&self) -> Result<(), ServeError> {
         if self.discovery.is_ready() {
             Ok(())
         } else {
-            Err(ApiError::Unavailable("the initial scan is not done".into()))
+            Err(ServeError::Unavailable(
+                "the initial scan is not done".into(),
+            ))
         }
     }
 
@@ -143,218 +101,6 @@ impl ApiState {
         }
         Ok(())
     }
-}
-
-// === impl ApiError ===
-
-impl ApiError {
-    /// The one place that maps errors to HTTP statuses.
-    pub(crate) fn status(&self) -> (StatusCode, &'static str) {
-        match self {
-            ApiError::Param(_) | ApiError::Segment { .. } => {
-                (StatusCode::BAD_REQUEST, "BadRequest")
-            }
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
-            ApiError::Ambiguous { .. } => (StatusCode::CONFLICT, "Conflict"),
-            ApiError::Method(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
-        }
-    }
-
-    fn response(&self) -> Response<ApiBody> {
-        let (status, reason) = self.status();
-        let mut body = serde_json::json!({
-            "error": self.to_string(),
-            "reason": reason,
-        });
-        match self {
-            ApiError::Param(p) => body["parameter"] = p.parameter.clone().into(),
-            ApiError::Segment { parameter, segment } => {
-                body["parameter"] = (*parameter).into();
-                body["segment"] = segment.clone().into();
-            }
-            ApiError::Ambiguous { candidates, .. } => {
-                body["candidates"] = candidates.clone().into()
-            }
-            _ => {}
-        }
-        let mut b = serde_json::to_vec(&body).expect("a JSON value serializes");
-        b.push(b'\n');
-        json_response(status, b)
-    }
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response<ApiBody> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(ApiBody::Full(Some(Bytes::from(body))))
-        .expect("static headers are valid")
-}
-
-fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<ApiBody> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(ApiBody::Full(Some(body.into())))
-        .expect("static headers are valid")
-}
-
-/// Decodes the segments of a raw path once each, without checking them.
-fn segments(raw: &str) -> Vec<String> {
-    raw.split('/')
-        .skip(1)
-        .map(|seg| {
-            let decoded = percent_encoding::percent_decode_str(seg).collect::<Vec<u8>>();
-            String::from_utf8_lossy(&decoded).into_owned()
-        })
-        .collect()
-}
-
-/// Checks decoded segments against the names they stand for.
-fn check_segments(segs: &[String], names: &[&'static str]) -> Result<(), ApiError> {
-    for (s, name) in segs.iter().zip(names) {
-        if !query::valid_name(s) {
-            return Err(ApiError::Segment {
-                parameter: name,
-                segment: s.clone(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Serves HTTP on `listener` until `cancel`.
-pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: CancellationToken) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        let cancel = cancel.clone();
-        conns.spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state, peer).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                }
-                _ = cancel.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
-        // Reap finished connections so the set stays small.
-        while conns.try_join_next().is_some() {}
-    }
-    while conns.join_next().await.is_some() {}
-}
-
-async fn handle(
-    req: Request<hyper::body::Incoming>,
-    state: &Arc<ApiState>,
-    _peer: SocketAddr,
-) -> Response<ApiBody> {
-    let resp = match route(&req, state).await {
-        Ok(r) => r,
-        Err(e) => e.response(),
-    };
-    telemetry::request(resp.status().as_u16());
-    resp
-}
-
-async fn route(
-    req: &Request<hyper::body::Incoming>,
-    state: &Arc<ApiState>,
-) -> Result<Response<ApiBody>, ApiError> {
-    let path = req.uri().path();
-    let query = req.uri().query().unwrap_or("");
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Err(ApiError::Method(req.method().clone()));
-    }
-    match path {
-        "/healthz" => return Ok(text_response(StatusCode::OK, "ok\n")),
-        "/readyz" => {
-            return Ok(match state.readiness() {
-                Ok(()) => text_response(StatusCode::OK, "ready\n"),
-                Err(why) => text_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("not ready: {why}\n"),
-                ),
-            })
-        }
-        "/metrics" => {
-            return Ok(Response::builder()
-                .header(
-                    "content-type",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                )
-                .body(ApiBody::Full(Some(Bytes::from(telemetry::encode()))))
-                .expect("static headers are valid"))
-        }
-        "/logs" | "/logs/" => {
-            return match query::parse_logs_query(query)? {
-                query::LogsQuery::Inventory(p) => inventory(state, &p),
-                query::LogsQuery::Merged(m) => read_merged(state, m).await,
-            }
-        }
-        _ => {}
-    }
-    let Some(rest) = path.strip_prefix("/logs/") else {
-        return Err(ApiError::NotFound(format!("no such endpoint {path:?}")));
-    };
-    let segs = segments(&format!("/{rest}"));
-    match segs.len() {
-        2 => check_segments(&segs, &["pod", "container"])?,
-        3 => check_segments(&segs, &["namespace", "pod", "container"])?,
-        _ => check_segments(&segs, &["segment"; 8])?,
-    }
-    let (ns, pod, container) = match segs.as_slice() {
-        [pod, c] => (None, pod.as_str(), c.as_str()),
-        [ns, pod, c] => (Some(ns.as_str()), pod.as_str(), c.as_str()),
-        _ => {
-            return Err(ApiError::NotFound(format!(
-                "no such endpoint {path:?}: use /logs/{{namespace}}/{{pod}}/{{container}}"
-            )))
-        }
-    };
-    let params = query::parse_log_params(query)?;
-    read_logs(state, ns, pod, container, params).await
-}
-
-fn inventory(
-    state: &ApiState,
-    params: &crate::node::inventory::InventoryParams,
-) -> Result<Response<ApiBody>, ApiError> {
-    state.require_scan()?;
-    let inv = inventory::build(
-        &state.discovery,
-        state.runtime.as_deref(),
-        state.lifecycle.clone(),
-        &state.node,
-        &state.node_policy,
-        params,
-    );
-    let mut b = serde_json::to_vec_pretty(&inv).expect("the inventory serializes");
-    b.push(b'\n');
-    Ok(json_response(StatusCode::OK, b))
 }
 
 /// Sends output chunks to a channel; counts bytes.
@@ -485,7 +231,11 @@ pub(crate) struct Plan {
 }
 
 /// Finds the one pod a request names.
-pub(crate) fn find_pod(state: &ApiState, ns: Option<&str>, pod: &str) -> Result<PodView, ApiError> {
+pub(crate) fn find_pod(
+    state: &ApiState,
+    ns: Option<&str>,
+    pod: &str,
+) -> Result<PodView, ServeError> {
     let mut found: Vec<PodView> = inventory::pods(&state.discovery, state.runtime.as_deref())
         .into_iter()
         .filter(|p| p.name == pod && ns.is_none_or(|ns| p.namespace == ns))
@@ -496,12 +246,12 @@ pub(crate) fn find_pod(state: &ApiState, ns: Option<&str>, pod: &str) -> Result<
         found.retain(|p| p.logs.is_some());
     }
     match found.len() {
-        0 => Err(ApiError::NotFound(match ns {
+        0 => Err(ServeError::NotFound(match ns {
             Some(ns) => format!("pod {ns}/{pod} not found"),
             None => format!("pod {pod} not found in any namespace"),
         })),
         1 => Ok(found.remove(0)),
-        _ => Err(ApiError::Ambiguous {
+        _ => Err(ServeError::Ambiguous {
             pod: pod.to_owned(),
             // The uid is only added where namespace/name is not enough.
             candidates: found
@@ -526,9 +276,9 @@ pub(crate) fn plan(
     container: &str,
     params: &query::LogParams,
     format: Format,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan, ServeError> {
     let Some(logs) = &p.logs else {
-        return Err(ApiError::NotFound(format!(
+        return Err(ServeError::NotFound(format!(
             "pod {} has no log directory under {}{}",
             p.reference(),
             state.discovery.root().path().display(),
@@ -539,7 +289,7 @@ pub(crate) fn plan(
         )));
     };
     let Some(c) = logs.containers.get(container) else {
-        return Err(ApiError::NotFound(format!(
+        return Err(ServeError::NotFound(format!(
             "container {container:?} not found in pod {} (containers: {})",
             p.reference(),
             p.container_names().join(", ")
@@ -547,7 +297,7 @@ pub(crate) fn plan(
     };
     let attempt = if let Some(a) = params.attempt {
         if !c.attempts.contains(&a) {
-            return Err(ApiError::NotFound(format!(
+            return Err(ServeError::NotFound(format!(
                 "attempt {a} of container {container:?} not found (attempts: {:?})",
                 c.attempts
             )));
@@ -568,7 +318,7 @@ pub(crate) fn plan(
     } else if params.previous {
         let n = c.attempts.len();
         if n < 2 {
-            return Err(ApiError::NotFound(format!(
+            return Err(ServeError::NotFound(format!(
                 "container {container:?} in pod {} has no previous attempt",
                 p.reference()
             )));
@@ -578,7 +328,7 @@ pub(crate) fn plan(
         match c.attempts.last() {
             Some(a) => *a,
             None => {
-                return Err(ApiError::NotFound(format!(
+                return Err(ServeError::NotFound(format!(
                     "container {container:?} has no log files"
                 )))
             }
@@ -656,7 +406,7 @@ pub(crate) async fn spawn_reader<T, S>(
     sink: S,
     tx: mpsc::Sender<T>,
     idle: Option<T>,
-) -> Result<(), ApiError>
+) -> Result<(), ServeError>
 where
     T: Clone + Send + 'static,
     S: Sink + Send + 'static,
@@ -699,14 +449,14 @@ where
     });
     match open_rx.await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(ReadError::Cursor(e))) => Err(ApiError::Param(ParamError {
+        Ok(Err(ReadError::Cursor(e))) => Err(ServeError::Param(ParamError {
             parameter: "cursor".into(),
             message: e.to_string(),
         })),
         Ok(Err(e @ ReadError::NoFiles { .. })) | Ok(Err(e @ ReadError::List { .. })) => {
-            Err(ApiError::NotFound(e.to_string()))
+            Err(ServeError::NotFound(e.to_string()))
         }
-        Err(_) => Err(ApiError::Unavailable("the reader stopped".into())),
+        Err(_) => Err(ServeError::Unavailable("the reader stopped".into())),
     }
 }
 
@@ -718,7 +468,7 @@ pub(crate) async fn open_logs(
     container: &str,
     params: &query::LogParams,
     format: Format,
-) -> Result<mpsc::Receiver<Bytes>, ApiError> {
+) -> Result<mpsc::Receiver<Bytes>, ServeError> {
     state.require_scan()?;
     let p = find_pod(state, ns, pod)?;
     let mut plan = plan(state, &p, container, params, format)?;
@@ -730,74 +480,4 @@ pub(crate) async fn open_logs(
     };
     spawn_reader(state, plan, sink, tx, None).await?;
     Ok(rx)
-}
-
-fn stream_response(format: Format, rx: mpsc::Receiver<Bytes>) -> Response<ApiBody> {
-    let ctype = match format {
-        Format::Json => "application/x-ndjson",
-        _ => "text/plain; charset=utf-8",
-    };
-    Response::builder()
-        .header("content-type", ctype)
-        .header("x-content-type-options", "nosniff")
-        .header("cache-control", "no-store")
-        .body(ApiBody::Stream(rx))
-        .expect("static headers are valid")
-}
-
-async fn read_logs(
-    state: &ApiState,
-    ns: Option<&str>,
-    pod: &str,
-    container: &str,
-    params: query::LogParams,
-) -> Result<Response<ApiBody>, ApiError> {
-    let format = params.format.unwrap_or(Format::Text);
-    let rx = open_logs(state, ns, pod, container, &params, format).await?;
-    Ok(stream_response(format, rx))
-}
-
-async fn read_merged(
-    state: &Arc<ApiState>,
-    params: query::MergedParams,
-) -> Result<Response<ApiBody>, ApiError> {
-    let format = params.params.format.unwrap_or(Format::Text);
-    let rx = merge::open(state.clone(), params, format).await?;
-    Ok(stream_response(format, rx))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_segments_are_checked() {
-        let ok = segments("/a/b-1/c.d");
-        assert_eq!(ok, vec!["a", "b-1", "c.d"]);
-        assert!(check_segments(&ok, &["namespace", "pod", "container"]).is_ok());
-        for bad in [
-            "/a/../b",
-            "/a/%2e%2e/b",
-            "/a%2fb/c/d",
-            "/a/%00/c",
-            "/a//c",
-            "/a/./c",
-            "/a/b%20c",
-        ] {
-            let segs = segments(bad);
-            assert!(
-                check_segments(&segs, &["namespace", "pod", "container"]).is_err(),
-                "{bad}"
-            );
-        }
-        match check_segments(
-            &segments("/ns/%2e%2e/c"),
-            &["namespace", "pod", "container"],
-        ) {
-            Err(ApiError::Segment { parameter, segment }) => {
-                assert_eq!((parameter, segment.as_str()), ("pod", ".."));
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
 }

@@ -25,7 +25,7 @@ use crate::node::inventory;
 use crate::read::Sink;
 use crate::render::Format;
 use crate::serve::query::MergedParams;
-use crate::serve::{self, ApiError, ApiState};
+use crate::serve::{self, ApiState, ServeError};
 use crate::telemetry;
 
 /// What a source hands to the merger.
@@ -75,12 +75,12 @@ pub(crate) async fn open(
     state: Arc<ApiState>,
     params: MergedParams,
     format: Format,
-) -> Result<mpsc::Receiver<Bytes>, ApiError> {
+) -> Result<mpsc::Receiver<Bytes>, ServeError> {
     state.require_scan()?;
     let mut known = HashSet::new();
     let sources = start_new(&state, &params, format, &mut known, false).await;
     if sources.is_empty() && !params.params.follow {
-        return Err(ApiError::NotFound(
+        return Err(ServeError::NotFound(
             "no container with logs matches the selection".into(),
         ));
     }
