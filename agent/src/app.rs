@@ -49,7 +49,6 @@ pub async fn run(
     cancel: CancellationToken,
     on_listening: impl FnOnce(&Listening),
 ) -> anyhow::Result<()> {
-    use anyhow::Context as _;
     // Before any file is read: a broken read lease (see
     // `safe_open::has_writer`) signals SIGIO, which would end the process.
     safe_open::ignore_lease_breaks();
@@ -59,21 +58,12 @@ pub async fn run(
         .node_policy
         .max_event_bytes
         .get_or_insert(config.max_event_bytes as u64);
-    let root = safe_open::SafeRoot::open(&config.log_root)
-        .with_context(|| format!("log root {}", config.log_root.display()))?;
-    let discovery = discovery::Discovery::new(Arc::new(root));
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listen on {}", config.listen))?;
-    let addr = listener.local_addr().context("local address")?;
-    let grpc = match &config.grpc_listen {
-        Some(g) => Some(
-            grpc::bind(g)
-                .await
-                .with_context(|| format!("gRPC listen on {g}"))?,
-        ),
-        None => None,
-    };
+    let Opened {
+        discovery,
+        listener,
+        addr,
+        grpc,
+    } = open(&config).await?;
     let runtime = config.cri_endpoint.clone().map(runtime::Runtime::new);
     // Ends the daemon: the caller's cancellation, or a critical task's end.
     let stop = cancel.child_token();
@@ -125,16 +115,10 @@ pub async fn run(
         "http",
         crate::http::serve(listener, state.clone(), api_cancel.clone()),
     );
-    let grpc_addr = match grpc {
-        Some((bound, shown)) => {
-            tasks.critical(
-                "grpc",
-                grpc::serve(bound, state.clone(), api_cancel.clone()),
-            );
-            Some(shown)
-        }
-        None => None,
-    };
+    let grpc_addr = grpc.map(|(bound, shown)| {
+        tasks.critical("grpc", grpc::serve(bound, state, api_cancel.clone()));
+        shown
+    });
     tracing::info!(%addr, grpc = grpc_addr.as_deref().unwrap_or("off"), root = %config.log_root.display(), "serving");
     on_listening(&Listening {
         http: addr,
@@ -150,6 +134,42 @@ pub async fn run(
     api_cancel.cancel();
     tasks.drain(config.shutdown_grace).await;
     tasks.outcome()
+}
+
+/// What `run` opens before any task starts: the log root (watched by
+/// discovery) and the listeners.
+struct Opened {
+    discovery: Arc<discovery::Discovery>,
+    listener: tokio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    grpc: Option<(grpc::Bound, String)>,
+}
+
+/// Opens the log root and binds the listeners; each error names what
+/// could not be opened.
+async fn open(config: &Config) -> anyhow::Result<Opened> {
+    use anyhow::Context as _;
+    let root = safe_open::SafeRoot::open(&config.log_root)
+        .with_context(|| format!("log root {}", config.log_root.display()))?;
+    let discovery = discovery::Discovery::new(Arc::new(root));
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen on {}", config.listen))?;
+    let addr = listener.local_addr().context("local address")?;
+    let grpc = match &config.grpc_listen {
+        Some(g) => Some(
+            grpc::bind(g)
+                .await
+                .with_context(|| format!("gRPC listen on {g}"))?,
+        ),
+        None => None,
+    };
+    Ok(Opened {
+        discovery,
+        listener,
+        addr,
+        grpc,
+    })
 }
 
 /// With a runtime and a state directory: recovers interrupted lifecycle

@@ -269,6 +269,51 @@ pub(crate) fn find_pod(
     }
 }
 
+/// The attempt a read is of: the one asked for, the cursor's, the one
+/// before the last (`previous`), or the last.
+fn choose_attempt(
+    p: &PodView,
+    container: &str,
+    attempts: &[u32],
+    params: &query::LogParams,
+) -> Result<u32, ServeError> {
+    if let Some(a) = params.attempt {
+        if !attempts.contains(&a) {
+            return Err(ServeError::NotFound(format!(
+                "attempt {a} of container {container:?} not found (attempts: {attempts:?})"
+            )));
+        }
+        return Ok(a);
+    }
+    let of_cursor = params
+        .cursor
+        .as_deref()
+        .and_then(crate::cursor::Cursor::peek_key)
+        .and_then(|key| {
+            attempts.iter().copied().find(|&a| {
+                crate::cursor::attempt_key(&p.namespace, &p.name, &p.uid, container, a) == key
+            })
+        });
+    if let Some(a) = of_cursor {
+        // A cursor resumes in the attempt it was taken from.
+        return Ok(a);
+    }
+    if params.previous {
+        let n = attempts.len();
+        if n < 2 {
+            return Err(ServeError::NotFound(format!(
+                "container {container:?} in pod {} has no previous attempt",
+                p.reference()
+            )));
+        }
+        return Ok(attempts[n - 2]);
+    }
+    attempts
+        .last()
+        .copied()
+        .ok_or_else(|| ServeError::NotFound(format!("container {container:?} has no log files")))
+}
+
 /// Chooses the attempt and builds the reader's target and spec.
 pub(crate) fn plan(
     state: &ApiState,
@@ -295,45 +340,7 @@ pub(crate) fn plan(
             p.container_names().join(", ")
         )));
     };
-    let attempt = if let Some(a) = params.attempt {
-        if !c.attempts.contains(&a) {
-            return Err(ServeError::NotFound(format!(
-                "attempt {a} of container {container:?} not found (attempts: {:?})",
-                c.attempts
-            )));
-        }
-        a
-    } else if let Some(a) = params
-        .cursor
-        .as_deref()
-        .and_then(crate::cursor::Cursor::peek_key)
-        .and_then(|key| {
-            c.attempts.iter().copied().find(|&a| {
-                crate::cursor::attempt_key(&p.namespace, &p.name, &p.uid, container, a) == key
-            })
-        })
-    {
-        // A cursor resumes in the attempt it was taken from.
-        a
-    } else if params.previous {
-        let n = c.attempts.len();
-        if n < 2 {
-            return Err(ServeError::NotFound(format!(
-                "container {container:?} in pod {} has no previous attempt",
-                p.reference()
-            )));
-        }
-        c.attempts[n - 2]
-    } else {
-        match c.attempts.last() {
-            Some(a) => *a,
-            None => {
-                return Err(ServeError::NotFound(format!(
-                    "container {container:?} has no log files"
-                )))
-            }
-        }
-    };
+    let attempt = choose_attempt(p, container, &c.attempts, params)?;
     let now = crate::cri::now_nanos();
     let since = match (params.since_seconds, params.since_time) {
         (Some(s), _) => Some(now.saturating_sub((s as i64).saturating_mul(1_000_000_000))),

@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::cri::Nanos;
 use crate::fs::fileset;
+use crate::fs::safe_open::SafeRoot;
+use crate::fs::ContainerKey;
 use crate::node::discovery::{Discovery, PodLogs};
 use crate::node::runtime::{ContainerState, RtContainer, RtPod, Runtime, Status};
 use crate::read;
@@ -373,6 +376,48 @@ pub(crate) fn runtime_info(rt: &Runtime) -> RuntimeInfo {
     }
 }
 
+/// A container's files as the inventory shows them.
+#[derive(Default)]
+struct OnDisk {
+    files: Vec<FileEntry>,
+    bytes: u64,
+    /// The first timestamp of the oldest file, the last of the newest.
+    first: Option<Nanos>,
+    last: Option<Nanos>,
+}
+
+/// Lists a container's files with their sizes, and reads the first and
+/// last timestamps of its attempts.
+fn on_disk(root: &SafeRoot, key: &ContainerKey) -> OnDisk {
+    let dir = key.components();
+    let entries = root.list_dir(&dir).unwrap_or_default();
+    let groups = fileset::group(&entries);
+    let mut disk = OnDisk::default();
+    for f in groups.values().flatten() {
+        let Ok(o) = root.open_file(&[dir[0], dir[1], f.name.as_str()]) else {
+            continue;
+        };
+        disk.bytes += o.size;
+        disk.files.push(FileEntry {
+            name: f.name.clone(),
+            attempt: f.attempt,
+            bytes: o.size,
+            compressed: f.compressed,
+        });
+    }
+    disk.first = groups
+        .values()
+        .next()
+        .and_then(|fs| fs.first())
+        .and_then(|f| read::file_time_span(root, &dir, f).0);
+    disk.last = groups
+        .values()
+        .next_back()
+        .and_then(|fs| fs.last())
+        .and_then(|f| read::file_time_span(root, &dir, f).1);
+    disk
+}
+
 /// Builds the inventory of the selected pods (reads file sizes and the
 /// first and last timestamps of each container).
 pub(crate) fn build(
@@ -395,38 +440,10 @@ pub(crate) fn build(
                 .and_then(|l| l.containers.get(&name))
                 .map(|c| c.attempts.clone())
                 .unwrap_or_default();
-            let mut files = Vec::new();
-            let mut total = 0u64;
-            let (mut first, mut last) = (None, None);
-            if let Some(l) = p.logs.as_ref().filter(|_| !attempts.is_empty()) {
-                let dir = [l.dir.as_str(), name.as_str()];
-                let entries = root.list_dir(&dir).unwrap_or_default();
-                let groups = fileset::group(&entries);
-                for f in groups.values().flatten() {
-                    let mut rel = dir.to_vec();
-                    rel.push(&f.name);
-                    let Ok(o) = root.open_file(&rel) else {
-                        continue;
-                    };
-                    total += o.size;
-                    files.push(FileEntry {
-                        name: f.name.clone(),
-                        attempt: f.attempt,
-                        bytes: o.size,
-                        compressed: f.compressed,
-                    });
-                }
-                first = groups
-                    .values()
-                    .next()
-                    .and_then(|fs| fs.first())
-                    .and_then(|f| read::file_time_span(root, &dir, f).0);
-                last = groups
-                    .values()
-                    .next_back()
-                    .and_then(|fs| fs.last())
-                    .and_then(|f| read::file_time_span(root, &dir, f).1);
-            }
+            let disk = match p.logs.as_ref().filter(|_| !attempts.is_empty()) {
+                Some(l) => on_disk(root, &ContainerKey::new(&l.dir, &name)),
+                None => OnDisk::default(),
+            };
             let instances: Vec<Instance> = p.instances(&name).into_iter().map(instance).collect();
             let newest = instances.last();
             let resolved = pod_policy.resolve(node_policy, &name);
@@ -435,10 +452,10 @@ pub(crate) fn build(
                 policy_errors: resolved.errors.iter().map(ToString::to_string).collect(),
                 current_attempt: attempts.last().copied(),
                 attempts,
-                files,
-                bytes: total,
-                first_time: time(first),
-                last_time: time(last),
+                files: disk.files,
+                bytes: disk.bytes,
+                first_time: time(disk.first),
+                last_time: time(disk.last),
                 id: newest.map(|i| i.id.clone()),
                 image: newest.map(|i| i.image.clone()),
                 state: newest.map(|i| i.state.as_str()),

@@ -356,12 +356,53 @@ async fn resync(
         .await?
         .into_inner()
         .items;
+    let fresh = described_containers(client, cache).await?;
+    let mut dirs = HashMap::new();
+    let mut pods = Vec::with_capacity(sandboxes.len());
+    for s in sandboxes {
+        let dir = match cache.sandbox_dirs.remove(&s.id) {
+            Some(d) => d,
+            None => match client
+                .pod_sandbox_status(pb::PodSandboxStatusRequest {
+                    pod_sandbox_id: s.id.clone(),
+                    verbose: true,
+                })
+                .await
+            {
+                Ok(r) => log_directory_from_info(&r.into_inner().info),
+                // Removed between the list and the status call.
+                Err(st) if st.code() == tonic::Code::NotFound => continue,
+                Err(st) => return Err(st),
+            },
+        };
+        dirs.insert(s.id.clone(), dir.clone());
+        pods.push(Arc::new(pod_from(s, dir, &fresh)));
+    }
+    cache.sandbox_dirs = dirs;
+    cache.containers = fresh
+        .into_iter()
+        .map(|(id, (_, entry))| (id, entry))
+        .collect();
+    pods.sort_by(|a, b| {
+        (&a.namespace, &a.name, a.attempt).cmp(&(&b.namespace, &b.name, b.attempt))
+    });
+    Ok(pods)
+}
+
+/// Container ID → (sandbox ID, (listed state, container)).
+type Described = HashMap<String, (String, (i32, RtContainer))>;
+
+/// Lists the containers and describes each: from the cache while its
+/// state is unchanged, otherwise from its status.
+async fn described_containers(
+    client: &mut RuntimeServiceClient<Channel>,
+    cache: &mut Cache,
+) -> Result<Described, tonic::Status> {
     let containers = client
         .list_containers(pb::ListContainersRequest { filter: None })
         .await?
         .into_inner()
         .containers;
-
     let mut fresh = HashMap::new();
     for c in containers {
         let mut entry = match cache.containers.remove(&c.id) {
@@ -386,60 +427,37 @@ async fn resync(
         entry.1.annotations = sorted(c.annotations);
         fresh.insert(c.id.clone(), (c.pod_sandbox_id, entry));
     }
+    Ok(fresh)
+}
 
-    let mut dirs = HashMap::new();
-    let mut pods = Vec::with_capacity(sandboxes.len());
-    for s in sandboxes {
-        let dir = match cache.sandbox_dirs.remove(&s.id) {
-            Some(d) => d,
-            None => match client
-                .pod_sandbox_status(pb::PodSandboxStatusRequest {
-                    pod_sandbox_id: s.id.clone(),
-                    verbose: true,
-                })
-                .await
-            {
-                Ok(r) => log_directory_from_info(&r.into_inner().info),
-                Err(st) if st.code() == tonic::Code::NotFound => continue,
-                Err(st) => return Err(st),
-            },
-        };
-        dirs.insert(s.id.clone(), dir.clone());
-        let meta = s.metadata.unwrap_or_default();
-        let mut cs: Vec<RtContainer> = fresh
-            .iter()
-            .filter(|(_, (sid, _))| *sid == s.id)
-            .map(|(_, (_, (_, c)))| c.clone())
-            .collect();
-        cs.sort_by(|a, b| (&a.name, a.attempt).cmp(&(&b.name, b.attempt)));
-        let log_directory = dir.or_else(|| {
-            cs.iter()
-                .filter_map(|c| c.log_path.as_deref().and_then(pod_dir_of_log_path))
-                .next()
-        });
-        pods.push(Arc::new(RtPod {
-            id: s.id,
-            namespace: meta.namespace,
-            name: meta.name,
-            uid: meta.uid,
-            attempt: meta.attempt,
-            state: sandbox_state(s.state),
-            created_at: nanos(s.created_at),
-            labels: sorted(s.labels),
-            annotations: sorted(s.annotations),
-            log_directory,
-            containers: cs,
-        }));
-    }
-    cache.sandbox_dirs = dirs;
-    cache.containers = fresh
-        .into_iter()
-        .map(|(id, (_, entry))| (id, entry))
+/// A sandbox with its containers, and its log directory (from its status,
+/// or else from a container's log path).
+fn pod_from(s: pb::PodSandbox, dir: Option<PathBuf>, fresh: &Described) -> RtPod {
+    let meta = s.metadata.unwrap_or_default();
+    let mut cs: Vec<RtContainer> = fresh
+        .values()
+        .filter(|(sid, _)| *sid == s.id)
+        .map(|(_, (_, c))| c.clone())
         .collect();
-    pods.sort_by(|a, b| {
-        (&a.namespace, &a.name, a.attempt).cmp(&(&b.namespace, &b.name, b.attempt))
+    cs.sort_by(|a, b| (&a.name, a.attempt).cmp(&(&b.name, b.attempt)));
+    let log_directory = dir.or_else(|| {
+        cs.iter()
+            .filter_map(|c| c.log_path.as_deref().and_then(pod_dir_of_log_path))
+            .next()
     });
-    Ok(pods)
+    RtPod {
+        id: s.id,
+        namespace: meta.namespace,
+        name: meta.name,
+        uid: meta.uid,
+        attempt: meta.attempt,
+        state: sandbox_state(s.state),
+        created_at: nanos(s.created_at),
+        labels: sorted(s.labels),
+        annotations: sorted(s.annotations),
+        log_directory,
+        containers: cs,
+    }
 }
 
 fn container_from(c: &pb::Container, st: Option<pb::ContainerStatus>) -> RtContainer {

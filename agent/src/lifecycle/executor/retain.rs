@@ -209,41 +209,7 @@ impl Executor {
         files: &[&str],
         trim: Option<(&str, u64)>,
     ) -> Result<Dropped, LifecycleError> {
-        if files.is_empty() {
-            return Err(LifecycleError::NothingToDelete {
-                dir: self.path(&dir, ""),
-            });
-        }
-        if let Some(f) = files.iter().find(|f| fileset::classify(f).is_none()) {
-            return Err(LifecycleError::WrongFile {
-                path: self.path(&dir, f),
-                want: "a log file",
-            });
-        }
-        let trim = match trim {
-            Some((file, offset)) => {
-                let path = self.path(&dir, file);
-                if rotated_plain(file).is_none() {
-                    return Err(LifecycleError::WrongFile {
-                        path,
-                        want: "a rotated, uncompressed log file",
-                    });
-                }
-                let src = self
-                    .root
-                    .open_file(&at(&dir, file))
-                    .map_err(fs("drop: open the file to trim"))?;
-                check_boundary(&src.file, &path, src.size, offset)?;
-                (offset > 0).then(|| Cut {
-                    file,
-                    offset,
-                    src,
-                    path,
-                    temp: format!("{file}.trim.tmp"),
-                })
-            }
-            None => None,
-        };
+        let trim = self.span_cut(&dir, files, trim)?;
         let mut bytes_freed = trim.as_ref().map_or(0, |c| c.offset);
         for f in files {
             // Gone: nothing to free; hard-linked: only this name goes.
@@ -276,19 +242,83 @@ impl Executor {
             self.journal.advance(id, Phase::TempWritten)?;
             self.fault.hit(Fault::DropTempWritten);
         }
+        self.replace_and_delete(id, &dir, files, trim.as_ref())?;
+        self.sync_dir(&dir, "drop: sync the directory")?;
+        self.fault.hit(Fault::DropAfterUnlink);
+        self.journal.advance(id, Phase::Replaced)?;
+        self.fault.hit(Fault::DropReplaced);
+        self.journal.complete(id)?;
+        tracing::info!(dir = %self.path(&dir, "").display(), ?files, trimmed = ?trim.as_ref().map(|c| (c.file, c.offset)), bytes = bytes_freed, "dropped events spanning files");
+        Ok(Dropped { bytes_freed })
+    }
+
+    /// Checks the names of a span to drop and its trim point; the file to
+    /// cut, opened (`None` without a trim, or a trim at 0).
+    fn span_cut<'f>(
+        &self,
+        dir: &[&str; 2],
+        files: &[&str],
+        trim: Option<(&'f str, u64)>,
+    ) -> Result<Option<Cut<'f>>, LifecycleError> {
+        if files.is_empty() {
+            return Err(LifecycleError::NothingToDelete {
+                dir: self.path(dir, ""),
+            });
+        }
+        if let Some(f) = files.iter().find(|f| fileset::classify(f).is_none()) {
+            return Err(LifecycleError::WrongFile {
+                path: self.path(dir, f),
+                want: "a log file",
+            });
+        }
+        let Some((file, offset)) = trim else {
+            return Ok(None);
+        };
+        let path = self.path(dir, file);
+        if rotated_plain(file).is_none() {
+            return Err(LifecycleError::WrongFile {
+                path,
+                want: "a rotated, uncompressed log file",
+            });
+        }
+        let src = self
+            .root
+            .open_file(&at(dir, file))
+            .map_err(fs("drop: open the file to trim"))?;
+        check_boundary(&src.file, &path, src.size, offset)?;
+        Ok((offset > 0).then(|| Cut {
+            file,
+            offset,
+            src,
+            path,
+            temp: format!("{file}.trim.tmp"),
+        }))
+    }
+
+    /// The span's changes, with listings held off: the trimmed copy
+    /// replaces its file, then the files go, oldest first. On a failure
+    /// before anything changed the intent is completed or abandoned; after,
+    /// it stays pending for recovery.
+    fn replace_and_delete(
+        &mut self,
+        id: EntryId,
+        dir: &[&str; 2],
+        files: &[&str],
+        trim: Option<&Cut<'_>>,
+    ) -> Result<(), LifecycleError> {
         let root = self.root.clone();
         let held = root.hold_listings();
-        if let Some(c) = &trim {
-            if let Err(e) = self.root.replace(&at(&dir, &c.temp), &at(&dir, c.file)) {
+        if let Some(c) = trim {
+            if let Err(e) = self.root.replace(&at(dir, &c.temp), &at(dir, c.file)) {
                 // Nothing was replaced or deleted.
                 drop(held);
-                self.abandon(id, &dir, &c.temp);
+                self.abandon(id, dir, &c.temp);
                 return Err(fs("drop: replace the trimmed file")(e));
             }
             self.fault.hit(Fault::DropAfterReplace);
         }
         for (k, f) in files.iter().enumerate() {
-            if let Err(e) = self.remove(&dir, f, "drop: delete") {
+            if let Err(e) = self.remove(dir, f, "drop: delete") {
                 drop(held);
                 if trim.is_none() && k == 0 {
                     // Nothing was deleted.
@@ -298,12 +328,6 @@ impl Executor {
             }
         }
         drop(held);
-        self.sync_dir(&dir, "drop: sync the directory")?;
-        self.fault.hit(Fault::DropAfterUnlink);
-        self.journal.advance(id, Phase::Replaced)?;
-        self.fault.hit(Fault::DropReplaced);
-        self.journal.complete(id)?;
-        tracing::info!(dir = %self.path(&dir, "").display(), ?files, trimmed = ?trim.as_ref().map(|c| (c.file, c.offset)), bytes = bytes_freed, "dropped events spanning files");
-        Ok(Dropped { bytes_freed })
+        Ok(())
     }
 }
