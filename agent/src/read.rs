@@ -571,89 +571,99 @@ impl<'s> Session<'s> {
     fn raw_pass(&mut self, start: Mark, last: u32) -> Option<Mark> {
         let mut at = start;
         for idx in start.file as usize..=last as usize {
-            let mut pos = if idx == start.file as usize {
+            let from = if idx == start.file as usize {
                 start.offset
             } else {
                 0
             };
-            let closed = idx != last as usize;
-            let mut chains: Chains<u64> = Chains::default();
-            let mut emitted = pos;
-            let content = &self.files.list[idx].content;
-            let buf = &mut self.files.buf;
-            let mut have = 0usize;
-            loop {
-                if have == buf.len() {
-                    let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
-                    if n == buf.len() {
-                        // One line longer than the cap: pass it through.
-                        emit_range(&mut self.out, content, emitted, pos);
-                        self.out.raw(&buf[..have]);
-                        pos += have as u64;
-                        emitted = pos;
-                        chains = Chains::default();
-                        have = 0;
-                    } else {
-                        buf.resize(n, 0);
-                    }
-                }
-                let n = match content.read_at(pos + have as u64, &mut buf[have..]) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        telemetry::read_failed(&self.files.list[idx].log.name, &e);
-                        0
-                    }
-                };
-                if n == 0 {
-                    if closed && have > 0 {
-                        emit_range(&mut self.out, content, emitted, pos);
-                        self.out.raw(&buf[..have]);
-                        self.out.raw(b"\n");
-                        pos += have as u64;
-                        emitted = pos;
-                    }
-                    break;
-                }
-                let filled = have + n;
-                if pos == 0 && self.files.fps[idx].is_none() {
-                    self.files.fps[idx] = fileset::fingerprint_of(&buf[..filled]);
-                }
-                let Some(nl) = memchr::memrchr(b'\n', &buf[..filled]) else {
-                    have = filled;
-                    continue;
-                };
-                let complete = nl + 1;
-                if !closed {
-                    let mut i = 0;
-                    while let Some(e) = memchr::memchr(b'\n', &buf[i..complete]) {
-                        chains.observe(&buf[i..i + e], pos + i as u64);
-                        i += e + 1;
-                    }
-                }
-                let safe = chains.oldest_head().unwrap_or(pos + complete as u64);
-                if safe > emitted {
-                    // What was held back earlier has left the buffer.
-                    emit_range(&mut self.out, content, emitted, pos);
-                    let from = (emitted.max(pos) - pos) as usize;
-                    self.out.raw(&buf[from..(safe - pos) as usize]);
-                    emitted = safe;
-                }
-                buf.copy_within(complete..filled, 0);
-                pos += complete as u64;
-                have = filled - complete;
-                if self.out.done {
-                    return None;
-                }
-            }
             at = Mark {
                 file: idx as u32,
-                offset: if closed { pos } else { emitted },
+                offset: self.raw_file(idx, from, idx != last as usize),
             };
-        }
-        if self.out.done {
-            return None;
+            if self.out.done {
+                return None;
+            }
         }
         Some(at)
+    }
+
+    /// The raw pass over file `idx` from `pos`: the whole of it when
+    /// `closed` (a later file exists), else up to the oldest open chain.
+    /// Returns where the next pass resumes.
+    fn raw_file(&mut self, idx: usize, mut pos: u64, closed: bool) -> u64 {
+        let mut chains: Chains<u64> = Chains::default();
+        let mut emitted = pos;
+        let content = &self.files.list[idx].content;
+        let buf = &mut self.files.buf;
+        let mut have = 0usize;
+        loop {
+            if have == buf.len() {
+                let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
+                if n == buf.len() {
+                    // One line longer than the cap: pass it through.
+                    emit_range(&mut self.out, content, emitted, pos);
+                    self.out.raw(&buf[..have]);
+                    pos += have as u64;
+                    emitted = pos;
+                    chains = Chains::default();
+                    have = 0;
+                } else {
+                    buf.resize(n, 0);
+                }
+            }
+            let n = match content.read_at(pos + have as u64, &mut buf[have..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    telemetry::read_failed(&self.files.list[idx].log.name, &e);
+                    0
+                }
+            };
+            if n == 0 {
+                if closed && have > 0 {
+                    emit_range(&mut self.out, content, emitted, pos);
+                    self.out.raw(&buf[..have]);
+                    self.out.raw(b"\n");
+                    pos += have as u64;
+                    emitted = pos;
+                }
+                break;
+            }
+            let filled = have + n;
+            if pos == 0 && self.files.fps[idx].is_none() {
+                self.files.fps[idx] = fileset::fingerprint_of(&buf[..filled]);
+            }
+            let Some(nl) = memchr::memrchr(b'\n', &buf[..filled]) else {
+                have = filled;
+                continue;
+            };
+            let complete = nl + 1;
+            if !closed {
+                let mut i = 0;
+                while let Some(e) = memchr::memchr(b'\n', &buf[i..complete]) {
+                    chains.observe(&buf[i..i + e], pos + i as u64);
+                    i += e + 1;
+                }
+            }
+            let safe = chains.oldest_head().unwrap_or(pos + complete as u64);
+            if safe > emitted {
+                // What was held back earlier has left the buffer.
+                emit_range(&mut self.out, content, emitted, pos);
+                let from = (emitted.max(pos) - pos) as usize;
+                self.out.raw(&buf[from..(safe - pos) as usize]);
+                emitted = safe;
+            }
+            buf.copy_within(complete..filled, 0);
+            pos += complete as u64;
+            have = filled - complete;
+            if self.out.done {
+                break;
+            }
+        }
+        if closed {
+            pos
+        } else {
+            emitted
+        }
     }
 
     /// Flushes the multi-line events due by now (less the grace).

@@ -528,23 +528,13 @@ impl Framer {
         }
         // Search from just before what this line adds: a delimiter may
         // span the joining `\n`.
-        let mut search = g.content.len().saturating_sub(dlen - 1);
+        let search = g.content.len().saturating_sub(dlen - 1);
         g.content.extend_from_slice(ev.content);
         g.content.push(b'\n');
         g.tail = at;
         g.last_time = Some(time);
         g.flags.partial |= ev.flags.partial;
-        let mut cuts: Vec<(usize, usize)> = Vec::new();
-        let mut from = 0;
-        while let Some(i) = memchr::memmem::find(&g.content[search..], delim) {
-            let i = search + i;
-            cuts.push((from, i));
-            from = i + dlen;
-            if g.content.get(from) == Some(&b'\n') {
-                from += 1;
-            }
-            search = from;
-        }
+        let (cuts, from) = delimited(&g.content, search, delim);
         let rest_empty = from == g.content.len();
         let n = cuts.len();
         let mut sub = base + 1;
@@ -579,25 +569,39 @@ impl Framer {
             return;
         }
         g.content.drain(..from);
-        let line_len = ev.content.len() + 1;
-        if n == 0 && g.content.len() > max && g.content.len() > line_len {
-            // No delimiter for too long: what came before this line is
-            // delivered as a piece, and the event goes on from this line
-            // (where a replay can pick it up).
-            let cut = g.content.len() - line_len;
-            g.flags.truncated = true;
-            let open = self.heads(ev.open, Some((s, ev.head)));
-            self.deliver(s, 0..cut, End { at, sub }, open, emit);
-            let g = &mut self.groups[s];
-            g.content.drain(..cut);
-            g.raw.clear();
-            g.head = ev.head;
-            g.time = time;
-            g.flags = Flags::default();
+        if n == 0 && g.content.len() > max {
+            self.cut_before_line(s, ev, End { at, sub }, emit);
         }
         if keep_raw {
             self.groups[s].raw.extend_from_slice(ev.raw);
         }
+    }
+
+    /// No delimiter for too long: what came before line `ev` is delivered
+    /// as a piece flagged truncated, and the event goes on from that line
+    /// (where a replay can pick it up).
+    fn cut_before_line<F: FnMut(&Event<'_>)>(
+        &mut self,
+        s: usize,
+        ev: &Event<'_>,
+        end: End,
+        emit: &mut F,
+    ) {
+        let line_len = ev.content.len() + 1;
+        let g = &mut self.groups[s];
+        if g.content.len() <= line_len {
+            return;
+        }
+        let cut = g.content.len() - line_len;
+        g.flags.truncated = true;
+        let open = self.heads(ev.open, Some((s, ev.head)));
+        self.deliver(s, 0..cut, end, open, emit);
+        let g = &mut self.groups[s];
+        g.content.drain(..cut);
+        g.raw.clear();
+        g.head = ev.head;
+        g.time = ev.time.unwrap_or_default();
+        g.flags = Flags::default();
     }
 
     /// The attempt ended at `at`: flushes stream `s`'s open event (after
@@ -617,6 +621,24 @@ impl Framer {
             self.close(s, end, chains, None, emit);
         }
     }
+}
+
+/// The events `delim` ends in `content`, searching from `search`: their
+/// ranges (without the delimiter), and where the rest begins (past the
+/// last delimiter and the `\n` joining the next line, if any).
+fn delimited(content: &[u8], mut search: usize, delim: &[u8]) -> (Vec<(usize, usize)>, usize) {
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    while let Some(i) = memchr::memmem::find(&content[search..], delim) {
+        let i = search + i;
+        cuts.push((from, i));
+        from = i + delim.len();
+        if content.get(from) == Some(&b'\n') {
+            from += 1;
+        }
+        search = from;
+    }
+    (cuts, from)
 }
 
 #[cfg(test)]

@@ -162,8 +162,6 @@ pub(crate) async fn run(
     cancel: CancellationToken,
 ) {
     discovery.track_writes();
-    let marks: Arc<Mutex<MarkCache>> = Arc::default();
-    let known: Arc<Mutex<Known>> = Arc::default();
     // Before the runtime's first resync its snapshot is empty: every
     // container would look unknown, its pod's annotations missing and its
     // active file not known to be written.
@@ -173,10 +171,19 @@ pub(crate) async fn run(
     }
     let mut tick = tokio::time::interval(settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let m = Manager {
+        discovery,
+        runtime,
+        node_policy,
+        executor,
+        settings,
+        marks: Arc::default(),
+        known: Arc::default(),
+    };
     loop {
         let full = tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = discovery.written() => {
+            _ = m.discovery.written() => {
                 // A busy container writes thousands of times a second.
                 // Discovery reports it once and hears nothing more of it
                 // until `take_written` below, which comes after a few
@@ -188,59 +195,82 @@ pub(crate) async fn run(
             }
             _ = tick.tick() => true,
         };
-        let pods = inventory::pods(&discovery, Some(&runtime));
+        m.round(full).await;
+    }
+}
+
+/// What the manager keeps between rounds.
+struct Manager {
+    discovery: Arc<Discovery>,
+    runtime: Arc<Runtime>,
+    node_policy: PolicySpec,
+    executor: Arc<Mutex<Executor>>,
+    settings: Settings,
+    marks: Arc<Mutex<MarkCache>>,
+    known: Arc<Mutex<Known>>,
+}
+
+/// Every container of `pods` with a log directory.
+fn container_keys(pods: &[PodView]) -> impl Iterator<Item = ContainerKey> + '_ {
+    pods.iter()
+        .filter_map(|p| p.logs.as_ref())
+        .flat_map(|l| l.containers.keys().map(|c| ContainerKey::new(&l.dir, c)))
+}
+
+impl Manager {
+    /// One round: every container (`full`, each tick) or those written
+    /// since the last round, whose active file may need rotating.
+    async fn round(&self, full: bool) {
+        let pods = inventory::pods(&self.discovery, Some(&self.runtime));
         let keys: Vec<ContainerKey> = if full {
-            pods.iter()
-                .filter_map(|p| p.logs.as_ref())
-                .flat_map(|l| l.containers.keys().map(|c| ContainerKey::new(&l.dir, c)))
-                .collect()
+            container_keys(&pods).collect()
         } else {
-            discovery.take_written()
+            self.discovery.take_written()
         };
         for key in keys {
-            let Some(p) = pods
+            let pod = pods
                 .iter()
-                .find(|p| p.logs.as_ref().is_some_and(|l| l.dir == key.pod_dir))
-            else {
-                continue;
-            };
-            let job = Job {
-                root: discovery.root().clone(),
-                key: key.clone(),
-                pod: p.clone(),
-                node_policy: node_policy.clone(),
-                grace: settings.compress_grace,
-                size_only: !full,
-            };
-            let ex = executor.clone();
-            let marks = marks.clone();
-            let known = known.clone();
-            let r = tokio::task::spawn_blocking(move || job.run(&ex, &marks, &known)).await;
-            if r.is_err() {
-                // The locks it held are taken back (see `lock`); its step,
-                // if one was under way, is in the journal and recovered
-                // below. The next tick plans this container afresh.
-                tracing::error!(pod = %key.pod_dir, container = %key.container, "lifecycle pass panicked; the container is planned again at the next tick");
-                telemetry::task_panicked("lifecycle-pass");
+                .find(|p| p.logs.as_ref().is_some_and(|l| l.dir == key.pod_dir));
+            if let Some(pod) = pod {
+                self.pass(key, pod.clone(), !full).await;
             }
         }
         if full {
             // Forget marks of files that are gone.
-            let live: std::collections::HashSet<ContainerKey> = pods
-                .iter()
-                .filter_map(|p| p.logs.as_ref())
-                .flat_map(|l| l.containers.keys().map(|c| ContainerKey::new(&l.dir, c)))
-                .collect();
-            lock(&marks).retain(|(k, _, _, _), _| live.contains(k));
+            let live: std::collections::HashSet<ContainerKey> = container_keys(&pods).collect();
+            lock(&self.marks).retain(|(k, _, _, _), _| live.contains(k));
         }
-        if lock(&executor).has_pending() {
+        if lock(&self.executor).has_pending() {
             // A rotation whose reopen could not be asked (the runtime was
             // away), retried; each outcome logged as at start-up.
-            let ex = executor.clone();
+            let ex = self.executor.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 recover(&mut lock(&ex));
             })
             .await;
+        }
+    }
+
+    /// One container's pass, on a blocking thread.
+    async fn pass(&self, key: ContainerKey, pod: PodView, size_only: bool) {
+        let job = Job {
+            root: self.discovery.root().clone(),
+            key: key.clone(),
+            pod,
+            node_policy: self.node_policy.clone(),
+            grace: self.settings.compress_grace,
+            size_only,
+        };
+        let ex = self.executor.clone();
+        let marks = self.marks.clone();
+        let known = self.known.clone();
+        let r = tokio::task::spawn_blocking(move || job.run(&ex, &marks, &known)).await;
+        if r.is_err() {
+            // The locks it held are taken back (see `lock`); its step, if
+            // one was under way, is in the journal and recovered at the end
+            // of the round. The next tick plans this container afresh.
+            tracing::error!(pod = %key.pod_dir, container = %key.container, "lifecycle pass panicked; the container is planned again at the next tick");
+            telemetry::task_panicked("lifecycle-pass");
         }
     }
 }

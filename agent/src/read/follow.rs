@@ -68,21 +68,7 @@ impl Session<'_> {
                 }
                 Step::StartOver => {
                     let (_, o) = reopened.expect("a reopened file");
-                    let f = &self.files.list[cur];
-                    telemetry::truncated_under_reader(&f.log.name);
-                    asm.reset();
-                    let idx = self.files.push(SessFile {
-                        log: f.log.clone(),
-                        key: o.key,
-                        fingerprint: None,
-                        content: Content::Plain(o.file),
-                        size: o.size,
-                    });
-                    let start = Mark {
-                        file: idx,
-                        offset: 0,
-                    };
-                    self.pass(start, idx, false, &mut asm, sel)
+                    self.start_over(cur, o, &mut asm, sel)
                 }
                 Step::Relist => {
                     let end = self.reconcile(&mut asm, sel, st.end);
@@ -101,6 +87,33 @@ impl Session<'_> {
             // replaces or drops it.
             self.files.close_all_but(end.file, st.held.is_some());
         }
+    }
+
+    /// File `cur` was truncated in place: what was open can no longer
+    /// complete, and its content, opened again as `o`, is read as a new
+    /// file from its start.
+    fn start_over(
+        &mut self,
+        cur: usize,
+        o: Opened,
+        asm: &mut Assembler,
+        sel: &Selector,
+    ) -> Option<Mark> {
+        let f = &self.files.list[cur];
+        telemetry::truncated_under_reader(&f.log.name);
+        asm.reset();
+        let idx = self.files.push(SessFile {
+            log: f.log.clone(),
+            key: o.key,
+            fingerprint: None,
+            content: Content::Plain(o.file),
+            size: o.size,
+        });
+        let start = Mark {
+            file: idx,
+            offset: 0,
+        };
+        self.pass(start, idx, false, asm, sel)
     }
 
     /// What is known of the current file on waking (see [`Current`]).

@@ -38,28 +38,7 @@ impl Out<'_> {
         }
         self.cursor.clear();
         if self.format.structured() {
-            let fp = |i: u32| fps.get(i as usize).copied().flatten().unwrap_or(0);
-            Cursor {
-                key: self.key,
-                end: FilePoint {
-                    fingerprint: fp(ev.end.at.file),
-                    offset: ev.end.at.offset,
-                },
-                sub: ev.end.sub,
-                restart: FilePoint {
-                    fingerprint: fp(ev.restart.file),
-                    offset: ev.restart.offset,
-                },
-                open: ev.framed.then(|| {
-                    ev.open.map(|h| {
-                        h.map(|m| FilePoint {
-                            fingerprint: fp(m.file),
-                            offset: m.offset,
-                        })
-                    })
-                }),
-            }
-            .encode_into(&mut self.cursor);
+            cursor_of(self.key, ev, fps).encode_into(&mut self.cursor);
         }
         if self.buf.capacity() == 0 {
             self.buf.reserve(OUT_CAPACITY);
@@ -76,34 +55,8 @@ impl Out<'_> {
         if ev.flags.malformed {
             telemetry::malformed_event();
         }
-        if let Some(rem) = self.remaining {
-            let n = match &self.limit_as_json {
-                Some(members) => {
-                    let mut json = Vec::new();
-                    render::render(&mut json, ev, Format::Json, false, &self.cursor, members);
-                    json.len()
-                }
-                None => self.buf.len() - before,
-            } as u64;
-            if n > rem {
-                if self.format.structured() {
-                    // Whole events only: a cut JSON object helps no one.
-                    self.buf.truncate(before);
-                } else {
-                    self.buf.truncate(before + rem as usize);
-                }
-                self.remaining = Some(0);
-                if self.per_event && !self.buf.is_empty() {
-                    // The cut piece keeps its time, so a merge keeps its place.
-                    let piece = Bytes::copy_from_slice(&self.buf);
-                    self.buf.clear();
-                    self.sink.send_event(ev.time, piece);
-                }
-                self.flush();
-                self.done = true;
-                return;
-            }
-            self.remaining = Some(rem - n);
+        if self.limit_reached(ev, before) {
+            return;
         }
         if self.per_event {
             // One event, copied out so the buffer keeps its capacity.
@@ -115,6 +68,43 @@ impl Out<'_> {
         } else if self.buf.len() >= OUT_CHUNK {
             self.flush();
         }
+    }
+
+    /// `limitBytes`: counts event `ev`, rendered from `before` on; when it
+    /// does not fit, keeps what fits (nothing of a structured event), hands
+    /// it over and ends the output.
+    fn limit_reached(&mut self, ev: &Event<'_>, before: usize) -> bool {
+        let Some(rem) = self.remaining else {
+            return false;
+        };
+        let n = match &self.limit_as_json {
+            Some(members) => {
+                let mut json = Vec::new();
+                render::render(&mut json, ev, Format::Json, false, &self.cursor, members);
+                json.len()
+            }
+            None => self.buf.len() - before,
+        } as u64;
+        if n <= rem {
+            self.remaining = Some(rem - n);
+            return false;
+        }
+        if self.format.structured() {
+            // Whole events only: a cut JSON object helps no one.
+            self.buf.truncate(before);
+        } else {
+            self.buf.truncate(before + rem as usize);
+        }
+        self.remaining = Some(0);
+        if self.per_event && !self.buf.is_empty() {
+            // The cut piece keeps its time, so a merge keeps its place.
+            let piece = Bytes::copy_from_slice(&self.buf);
+            self.buf.clear();
+            self.sink.send_event(ev.time, piece);
+        }
+        self.flush();
+        self.done = true;
+        true
     }
 
     /// Passes stored bytes through unchanged (`cri` without filters).
@@ -157,6 +147,23 @@ impl Out<'_> {
         if !self.sink.send(chunk) {
             self.done = true;
         }
+    }
+}
+
+/// The cursor of event `ev`: its positions, by file fingerprint (`fps`, by
+/// file index).
+fn cursor_of(key: u64, ev: &Event<'_>, fps: &[Option<u64>]) -> Cursor {
+    let fp = |i: u32| fps.get(i as usize).copied().flatten().unwrap_or(0);
+    let point = |m: Mark| FilePoint {
+        fingerprint: fp(m.file),
+        offset: m.offset,
+    };
+    Cursor {
+        key,
+        end: point(ev.end.at),
+        sub: ev.end.sub,
+        restart: point(ev.restart),
+        open: ev.framed.then(|| ev.open.map(|h| h.map(point))),
     }
 }
 
