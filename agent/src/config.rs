@@ -177,3 +177,124 @@ impl std::fmt::Display for GrpcListen {
         }
     }
 }
+
+/// What the command line gives; each flag overrides the file's key.
+#[derive(Clone, Debug, Default)]
+pub struct Flags {
+    pub log_root: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    /// A socket path, or `none`.
+    pub cri_endpoint: Option<String>,
+    pub resync_interval: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub grpc_listen: Option<String>,
+    /// The YAML file.
+    pub config: Option<PathBuf>,
+}
+
+impl Flags {
+    /// The flags over the file over the defaults, checked.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or a value is refused; the error names
+    /// the flag or key.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(p) => load_file(p)?,
+            None => FileConfig::default(),
+        };
+        let node_name = file.node_name.unwrap_or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "unknown".into())
+        });
+        let grpc_listen = match self.grpc_listen.as_deref().or(file.grpc_listen.as_deref()) {
+            None => None,
+            Some(g) => Some(g.parse().map_err(|reason| ConfigError::Invalid {
+                key: "--grpc-listen",
+                reason,
+            })?),
+        };
+        let optional = |v: Option<&str>, key, default, min| match v {
+            None => Ok(default),
+            Some(s) => duration(key, s, min),
+        };
+        Ok(Config {
+            log_root: self
+                .log_root
+                .or(file.log_root)
+                .unwrap_or_else(|| PathBuf::from("/var/log/pods")),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10290))),
+            cri_endpoint: cri_endpoint(
+                self.cri_endpoint
+                    .as_deref()
+                    .or(file.cri_endpoint.as_deref()),
+            )?,
+            max_event_bytes: check_max_event_bytes(file.max_event_bytes.unwrap_or(1 << 20))?,
+            resync_interval: resync_interval(
+                self.resync_interval
+                    .as_deref()
+                    .or(file.resync_interval.as_deref()),
+            )?,
+            state_dir: self.state_dir.or(file.state_dir),
+            lifecycle_tick: optional(
+                file.lifecycle_tick.as_deref(),
+                "lifecycleTick",
+                Duration::from_secs(10),
+                Duration::from_millis(100),
+            )?,
+            compress_grace: optional(
+                file.compress_grace.as_deref(),
+                "compressGrace",
+                Duration::from_secs(60),
+                Duration::ZERO,
+            )?,
+            node_policy: file.policy.unwrap_or_default(),
+            grpc_listen,
+            node_name,
+            shutdown_grace: Duration::from_secs(10),
+        })
+    }
+}
+
+/// `--cri-endpoint`: a socket path, `none`, or (not given) the first of
+/// containerd's and CRI-O's default sockets that exists.
+fn cri_endpoint(given: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
+    match given {
+        Some("none") => Ok(None),
+        Some("") => Err(ConfigError::Invalid {
+            key: "--cri-endpoint",
+            reason: "empty; give a socket path or none".into(),
+        }),
+        Some(p) => Ok(Some(PathBuf::from(p))),
+        None => Ok(["/run/containerd/containerd.sock", "/run/crio/crio.sock"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())),
+    }
+}
+
+/// `--resync-interval`: 10 s unless given; at least 100 ms.
+fn resync_interval(given: Option<&str>) -> Result<Duration, ConfigError> {
+    let Some(s) = given else {
+        return Ok(Duration::from_secs(10));
+    };
+    podlog_policy::parse_duration(s)
+        .map_err(|e| e.to_string())
+        .and_then(|d| {
+            if d < Duration::from_millis(100) {
+                Err(format!("{s:?} is shorter than 100ms"))
+            } else {
+                Ok(d)
+            }
+        })
+        .map_err(|reason| ConfigError::Invalid {
+            key: "--resync-interval",
+            reason,
+        })
+}

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use podlog_agent::config::{self, Config};
+use podlog_agent::config;
 use tokio_util::sync::CancellationToken;
 
 /// podlogd: the podlog node logging agent. Serves the container logs of the
@@ -61,89 +61,18 @@ struct Cli {
     config: Option<PathBuf>,
 }
 
-fn build_config(cli: Cli) -> Result<Config, config::ConfigError> {
-    let file = match &cli.config {
-        Some(p) => config::load_file(p)?,
-        None => config::FileConfig::default(),
-    };
-    let log_root = cli
-        .log_root
-        .or(file.log_root)
-        .unwrap_or_else(|| PathBuf::from("/var/log/pods"));
-    let listen = cli
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10290)));
-    let cri_endpoint = match cli.cri_endpoint.as_deref().or(file.cri_endpoint.as_deref()) {
-        Some("none") => None,
-        Some("") => {
-            return Err(config::ConfigError::Invalid {
-                key: "--cri-endpoint",
-                reason: "empty; give a socket path or none".into(),
-            })
+impl Cli {
+    fn flags(self) -> config::Flags {
+        config::Flags {
+            log_root: self.log_root,
+            listen: self.listen,
+            cri_endpoint: self.cri_endpoint,
+            resync_interval: self.resync_interval,
+            state_dir: self.state_dir,
+            grpc_listen: self.grpc_listen,
+            config: self.config,
         }
-        Some(p) => Some(PathBuf::from(p)),
-        None => ["/run/containerd/containerd.sock", "/run/crio/crio.sock"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists()),
-    };
-    let max_event_bytes = config::check_max_event_bytes(file.max_event_bytes.unwrap_or(1 << 20))?;
-    let node_name = file.node_name.unwrap_or_else(|| {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "unknown".into())
-    });
-    let grpc_listen = match cli.grpc_listen.as_deref().or(file.grpc_listen.as_deref()) {
-        None => None,
-        Some(g) => Some(g.parse().map_err(|reason| config::ConfigError::Invalid {
-            key: "--grpc-listen",
-            reason,
-        })?),
-    };
-    let resync_interval = match cli
-        .resync_interval
-        .as_deref()
-        .or(file.resync_interval.as_deref())
-    {
-        None => Duration::from_secs(10),
-        Some(s) => podlog_policy::parse_duration(s)
-            .map_err(|e| e.to_string())
-            .and_then(|d| {
-                if d < Duration::from_millis(100) {
-                    Err(format!("{s:?} is shorter than 100ms"))
-                } else {
-                    Ok(d)
-                }
-            })
-            .map_err(|reason| config::ConfigError::Invalid {
-                key: "--resync-interval",
-                reason,
-            })?,
-    };
-    let lifecycle_tick = match file.lifecycle_tick.as_deref() {
-        None => Duration::from_secs(10),
-        Some(s) => config::duration("lifecycleTick", s, Duration::from_millis(100))?,
-    };
-    let compress_grace = match file.compress_grace.as_deref() {
-        None => Duration::from_secs(60),
-        Some(s) => config::duration("compressGrace", s, Duration::ZERO)?,
-    };
-    Ok(Config {
-        state_dir: cli.state_dir.or(file.state_dir),
-        lifecycle_tick,
-        compress_grace,
-        node_policy: file.policy.unwrap_or_default(),
-        grpc_listen,
-        resync_interval,
-        log_root,
-        listen,
-        cri_endpoint,
-        node_name,
-        max_event_bytes,
-        shutdown_grace: Duration::from_secs(10),
-    })
+    }
 }
 
 /// Tells systemd (Type=notify) a state, when started by it.
@@ -168,7 +97,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = match build_config(cli) {
+    let config = match cli.flags().resolve() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("podlogd: bad configuration: {e}");
