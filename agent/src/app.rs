@@ -69,15 +69,7 @@ pub async fn run(
     let stop = cancel.child_token();
     let mut tasks = Tasks::new(stop.clone());
     let disc_cancel = stop.child_token();
-    {
-        let d = discovery.clone();
-        let c = disc_cancel.clone();
-        tasks.critical("discovery", async move {
-            if let Err(e) = discovery::run(d, c).await {
-                tracing::error!(error = %e, "discovery stopped");
-            }
-        });
-    }
+    spawn_discovery(&discovery, &mut tasks, &disc_cancel);
     spawn_lifecycle(
         &config,
         &discovery,
@@ -100,17 +92,7 @@ pub async fn run(
         _ = discovery.wait_ready() => {}
     }
     let api_cancel = CancellationToken::new();
-    let state = Arc::new(serve::ApiState {
-        discovery: discovery.clone(),
-        runtime,
-        node: config.node_name.clone(),
-        node_policy: config.node_policy.clone(),
-        lifecycle: inventory::LifecycleInfo::of(
-            config.cri_endpoint.is_some(),
-            config.state_dir.is_some(),
-        ),
-        shutdown: stop.clone(),
-    });
+    let state = Arc::new(api_state(&config, &discovery, runtime, &stop));
     tasks.critical(
         "http",
         crate::http::serve(listener, state.clone(), api_cancel.clone()),
@@ -134,6 +116,42 @@ pub async fn run(
     api_cancel.cancel();
     tasks.drain(config.shutdown_grace).await;
     tasks.outcome()
+}
+
+/// What both APIs serve from.
+fn api_state(
+    config: &Config,
+    discovery: &Arc<discovery::Discovery>,
+    runtime: Option<Arc<runtime::Runtime>>,
+    stop: &CancellationToken,
+) -> serve::ApiState {
+    serve::ApiState {
+        discovery: discovery.clone(),
+        runtime,
+        node: config.node_name.clone(),
+        node_policy: config.node_policy.clone(),
+        lifecycle: inventory::LifecycleInfo::of(
+            config.cri_endpoint.is_some(),
+            config.state_dir.is_some(),
+        ),
+        shutdown: stop.clone(),
+    }
+}
+
+/// Discovery: the initial scan, then inotify. podlogd cannot run without
+/// it.
+fn spawn_discovery(
+    discovery: &Arc<discovery::Discovery>,
+    tasks: &mut Tasks,
+    cancel: &CancellationToken,
+) {
+    let d = discovery.clone();
+    let c = cancel.clone();
+    tasks.critical("discovery", async move {
+        if let Err(e) = discovery::run(d, c).await {
+            tracing::error!(error = %e, "discovery stopped");
+        }
+    });
 }
 
 /// What `run` opens before any task starts: the log root (watched by

@@ -472,35 +472,16 @@ impl<'s> Session<'s> {
                 (w, self.files.sync_at(w), Start::Unknown)
             };
             let whole = w <= floor.at;
-            let mut asm = Assembler::new(self.spec.max_event_bytes, RawLines::Drop)
-                .with_framing(self.spec.framing.clone(), framed);
-            asm.set_synced(sync);
-            asm.set_last_time(self.files.time_before(w));
-            let sel = self.selector(after);
-            let mut ring: std::collections::VecDeque<End> = std::collections::VecDeque::new();
-            let mut on = |ev: &Event<'_>, _: &[Option<u64>]| {
-                if sel.accepts(ev) {
-                    if ring.len() == cap {
-                        ring.pop_front();
-                    }
-                    ring.push_back(ev.end);
-                }
+            let window = Origin {
+                at: w,
+                sync,
+                after,
+                framed,
             };
-            let end = self
-                .files
-                .drive(w, last, self.closed, &mut asm, &mut on, &mut |_, _| true);
-            if self.closed {
-                if let Some(e) = end {
-                    asm.finish(e, &mut |ev: &Event<'_>| on(ev, &[]));
-                }
-            } else if asm.deadline().is_some() {
-                // The multi-line events the read will flush as paused.
-                let now = cri::now_nanos().saturating_sub(crate::event::framing::GRACE);
-                asm.expire(now, &mut |ev: &Event<'_>| on(ev, &[]));
-            }
+            let (ring, dropped) = self.last_events(window, last, cap);
             if ring.len() >= cap {
                 let t = ring[0];
-                if whole || asm.dropped_end().is_none_or(|d| d < t.at) {
+                if whole || dropped.is_none_or(|d| d < t.at) {
                     // Deliver from t on: everything after the one before it.
                     return Origin {
                         at: w,
@@ -519,6 +500,49 @@ impl<'s> Session<'s> {
             }
             step = step.saturating_mul(4);
         }
+    }
+
+    /// The completion positions of the last `cap` events that pass the
+    /// filters, reading from `from` to the end of file `last`; and the end
+    /// of the last line dropped because its chain began before `from`.
+    fn last_events(
+        &mut self,
+        from: Origin,
+        last: u32,
+        cap: usize,
+    ) -> (std::collections::VecDeque<End>, Option<Mark>) {
+        let mut asm = Assembler::new(self.spec.max_event_bytes, RawLines::Drop)
+            .with_framing(self.spec.framing.clone(), from.framed);
+        asm.set_synced(from.sync);
+        asm.set_last_time(self.files.time_before(from.at));
+        let sel = self.selector(from.after);
+        let mut ring = std::collections::VecDeque::new();
+        let mut on = |ev: &Event<'_>, _: &[Option<u64>]| {
+            if sel.accepts(ev) {
+                if ring.len() == cap {
+                    ring.pop_front();
+                }
+                ring.push_back(ev.end);
+            }
+        };
+        let end = self.files.drive(
+            from.at,
+            last,
+            self.closed,
+            &mut asm,
+            &mut on,
+            &mut |_, _| true,
+        );
+        if self.closed {
+            if let Some(e) = end {
+                asm.finish(e, &mut |ev: &Event<'_>| on(ev, &[]));
+            }
+        } else if asm.deadline().is_some() {
+            // The multi-line events the read will flush as paused.
+            let now = cri::now_nanos().saturating_sub(crate::event::framing::GRACE);
+            asm.expire(now, &mut |ev: &Event<'_>| on(ev, &[]));
+        }
+        (ring, asm.dropped_end())
     }
 
     /// The delivering pass from `start` to the end of file `last` (closed

@@ -38,6 +38,7 @@ struct GrpcLabel {
     code: &'static str,
 }
 
+#[derive(Default)]
 struct Metrics {
     registry: Registry,
     malformed: Counter,
@@ -70,151 +71,132 @@ struct Metrics {
 fn metrics() -> &'static Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(|| {
-        let mut registry = Registry::with_prefix("podlog");
-        let m = Metrics {
-            registry: Registry::default(),
-            malformed: Counter::default(),
-            files_skipped: Counter::default(),
-            read_errors: Counter::default(),
-            cursor_files_gone: Counter::default(),
-            truncations: Counter::default(),
-            follow_lost: Counter::default(),
-            rescans: Counter::default(),
-            inotify_overflows: Counter::default(),
-            requests: Family::default(),
-            bytes_served: Family::default(),
-            followers: Gauge::default(),
-            pods: Gauge::default(),
-            policy_errors: Gauge::default(),
-            runtime_resyncs: Counter::default(),
-            runtime_errors: Counter::default(),
-            runtime_connected: Gauge::default(),
-            grpc_requests: Family::default(),
-            lifecycle_steps: Family::default(),
-            foreign_rotations: Counter::default(),
-            bytes_freed: Counter::default(),
-            lifecycle_deferred: Counter::default(),
-            reopen_failures: Counter::default(),
-            task_restarts: Family::default(),
-            task_failures: Family::default(),
-            task_panics: Family::default(),
-        };
-        let counters: [(&str, &str, &Counter); 14] = [
-            (
-                "malformed_events",
-                "Lines that are not valid CRI, served flagged malformed",
-                &m.malformed,
-            ),
-            (
-                "files_skipped",
-                "Log files that could not be opened or decompressed",
-                &m.files_skipped,
-            ),
-            ("read_errors", "Read errors on log files", &m.read_errors),
-            (
-                "cursor_files_gone",
-                "Cursors whose file no longer exists",
-                &m.cursor_files_gone,
-            ),
-            (
-                "truncated_under_reader",
-                "Files found truncated in place while being read",
-                &m.truncations,
-            ),
-            (
-                "follow_lost_files",
-                "Files a follower could not find again after a change",
-                &m.follow_lost,
-            ),
-            ("rescans", "Full rescans of the log root", &m.rescans),
-            (
-                "inotify_overflows",
-                "inotify queue overflows",
-                &m.inotify_overflows,
-            ),
-            (
-                "runtime_resyncs",
-                "Successful resyncs with the container runtime",
-                &m.runtime_resyncs,
-            ),
-            (
-                "runtime_errors",
-                "Failed connections or calls to the container runtime",
-                &m.runtime_errors,
-            ),
-            (
-                "foreign_rotations",
-                "Rotated log files podlogd did not make (a second rotator)",
-                &m.foreign_rotations,
-            ),
-            (
-                "lifecycle_bytes_freed",
-                "Bytes freed by compression, deletion and trimming",
-                &m.bytes_freed,
-            ),
-            (
-                "lifecycle_deferred",
-                "Retention passes put off because the runtime still wrote a rotated file",
-                &m.lifecycle_deferred,
-            ),
-            (
-                "reopen_failures",
-                "Rotations whose ReopenContainerLog was refused (undone) or could not be asked (retried)",
-                &m.reopen_failures,
-            ),
-        ];
-        for (name, help, c) in counters {
-            registry.register(name, help, c.clone());
+        let m = Metrics::default();
+        Metrics {
+            registry: registry(&m),
+            ..m
         }
-        registry.register(
-            "http_requests",
-            "HTTP requests by status code",
-            m.requests.clone(),
-        );
-        registry.register(
-            "served_bytes",
-            "Bytes of log output served, by format",
-            m.bytes_served.clone(),
-        );
-        registry.register("followers", "Open follow streams", m.followers.clone());
-        registry.register("pods", "Pods in the inventory", m.pods.clone());
-        registry.register(
-            "policy_errors",
-            "Policy settings refused in the pods' annotations, now",
-            m.policy_errors.clone(),
-        );
-        registry.register(
-            "runtime_connected",
-            "1 while the container runtime answers, else 0",
-            m.runtime_connected.clone(),
-        );
-        registry.register(
-            "lifecycle_steps",
-            "Rotations, compressions, deletions, trims and drops of events spanning files, by result",
-            m.lifecycle_steps.clone(),
-        );
-        registry.register(
-            "grpc_requests",
-            "gRPC requests by method and status code",
-            m.grpc_requests.clone(),
-        );
-        registry.register(
-            "task_restarts",
-            "Long-running tasks that ended or panicked while podlogd ran, restarted",
-            m.task_restarts.clone(),
-        );
-        registry.register(
-            "task_failures",
-            "Tasks podlogd cannot run without that ended, stopping podlogd",
-            m.task_failures.clone(),
-        );
-        registry.register(
-            "task_panics",
-            "Panics caught in one unit of work (a lifecycle pass), which the next tick retries",
-            m.task_panics.clone(),
-        );
-        Metrics { registry, ..m }
     })
+}
+
+/// The registry of every metric, with its name and help: a table.
+fn registry(m: &Metrics) -> Registry {
+    let mut registry = Registry::with_prefix("podlog");
+    let counters: [(&str, &str, &Counter); 14] = [
+        (
+            "malformed_events",
+            "Lines that are not valid CRI, served flagged malformed",
+            &m.malformed,
+        ),
+        (
+            "files_skipped",
+            "Log files that could not be opened or decompressed",
+            &m.files_skipped,
+        ),
+        ("read_errors", "Read errors on log files", &m.read_errors),
+        (
+            "cursor_files_gone",
+            "Cursors whose file no longer exists",
+            &m.cursor_files_gone,
+        ),
+        (
+            "truncated_under_reader",
+            "Files found truncated in place while being read",
+            &m.truncations,
+        ),
+        (
+            "follow_lost_files",
+            "Files a follower could not find again after a change",
+            &m.follow_lost,
+        ),
+        ("rescans", "Full rescans of the log root", &m.rescans),
+        (
+            "inotify_overflows",
+            "inotify queue overflows",
+            &m.inotify_overflows,
+        ),
+        (
+            "runtime_resyncs",
+            "Successful resyncs with the container runtime",
+            &m.runtime_resyncs,
+        ),
+        (
+            "runtime_errors",
+            "Failed connections or calls to the container runtime",
+            &m.runtime_errors,
+        ),
+        (
+            "foreign_rotations",
+            "Rotated log files podlogd did not make (a second rotator)",
+            &m.foreign_rotations,
+        ),
+        (
+            "lifecycle_bytes_freed",
+            "Bytes freed by compression, deletion and trimming",
+            &m.bytes_freed,
+        ),
+        (
+            "lifecycle_deferred",
+            "Retention passes put off because the runtime still wrote a rotated file",
+            &m.lifecycle_deferred,
+        ),
+        (
+            "reopen_failures",
+            "Rotations whose ReopenContainerLog was refused (undone) or could not be asked (retried)",
+            &m.reopen_failures,
+        ),
+    ];
+    for (name, help, c) in counters {
+        registry.register(name, help, c.clone());
+    }
+    registry.register(
+        "http_requests",
+        "HTTP requests by status code",
+        m.requests.clone(),
+    );
+    registry.register(
+        "served_bytes",
+        "Bytes of log output served, by format",
+        m.bytes_served.clone(),
+    );
+    registry.register("followers", "Open follow streams", m.followers.clone());
+    registry.register("pods", "Pods in the inventory", m.pods.clone());
+    registry.register(
+        "policy_errors",
+        "Policy settings refused in the pods' annotations, now",
+        m.policy_errors.clone(),
+    );
+    registry.register(
+        "runtime_connected",
+        "1 while the container runtime answers, else 0",
+        m.runtime_connected.clone(),
+    );
+    registry.register(
+        "lifecycle_steps",
+        "Rotations, compressions, deletions, trims and drops of events spanning files, by result",
+        m.lifecycle_steps.clone(),
+    );
+    registry.register(
+        "grpc_requests",
+        "gRPC requests by method and status code",
+        m.grpc_requests.clone(),
+    );
+    registry.register(
+        "task_restarts",
+        "Long-running tasks that ended or panicked while podlogd ran, restarted",
+        m.task_restarts.clone(),
+    );
+    registry.register(
+        "task_failures",
+        "Tasks podlogd cannot run without that ended, stopping podlogd",
+        m.task_failures.clone(),
+    );
+    registry.register(
+        "task_panics",
+        "Panics caught in one unit of work (a lifecycle pass), which the next tick retries",
+        m.task_panics.clone(),
+    );
+    registry
 }
 
 /// The Prometheus text exposition of all metrics.
