@@ -299,6 +299,12 @@ impl<'s> Session<'s> {
         })
     }
 
+    /// The last file of the attempt is complete once the attempt is
+    /// finished.
+    fn last_file(&self) -> LastFile {
+        LastFile::complete_if(self.closed)
+    }
+
     fn selector(&self, after: Option<End>) -> Selector {
         Selector {
             stream: self.spec.stream,
@@ -336,10 +342,10 @@ impl<'s> Session<'s> {
             // complete, and lines behind it are not held up).
             self.raw = false;
             self.raw_pass(start, last)
-                .and_then(|m| self.pass(m, last, self.closed, &mut asm, &sel))
+                .and_then(|m| self.pass(m, last, self.last_file(), &mut asm, &sel))
         } else {
             // With a newer attempt, this one will not grow any more.
-            self.pass(start, last, self.closed, &mut asm, &sel)
+            self.pass(start, last, self.last_file(), &mut asm, &sel)
         };
         match end {
             Some(e) if self.spec.follow && !self.closed => {
@@ -528,7 +534,7 @@ impl<'s> Session<'s> {
         let end = self.files.drive(
             from.at,
             last,
-            self.closed,
+            self.last_file(),
             &mut asm,
             &mut on,
             &mut |_, _| true,
@@ -545,14 +551,14 @@ impl<'s> Session<'s> {
         (ring, asm.dropped_end())
     }
 
-    /// The delivering pass from `start` to the end of file `last` (closed
-    /// for good when `last_closed`); returns where it ended, `None` when
-    /// output is done (limit, client gone, or past `untilTime`).
+    /// The delivering pass from `start` to the end of file `last`; returns
+    /// where it ended, `None` when output is done (limit, client gone, or
+    /// past `untilTime`).
     fn pass(
         &mut self,
         start: Mark,
         last: u32,
-        last_closed: bool,
+        last_file: LastFile,
         asm: &mut Assembler,
         sel: &Selector,
     ) -> Option<Mark> {
@@ -567,7 +573,7 @@ impl<'s> Session<'s> {
         let r = self.files.drive(
             start,
             last,
-            last_closed,
+            last_file,
             asm,
             &mut on_event,
             &mut |line, a| {
@@ -703,6 +709,25 @@ impl<'s> Session<'s> {
                 out.event(ev, fps);
             }
         });
+    }
+}
+
+/// Whether the last file of a pass may still grow: its trailing bytes
+/// without `\n` wait for their newline unless it is complete (a later file
+/// exists, or the attempt is finished).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LastFile {
+    Growing,
+    Complete,
+}
+
+impl LastFile {
+    fn complete_if(complete: bool) -> Self {
+        if complete {
+            Self::Complete
+        } else {
+            Self::Growing
+        }
     }
 }
 

@@ -303,8 +303,10 @@ pub(crate) fn lifecycle_deferred(pod_dir: &str, container: &str, file: &str) {
 
 /// One lifecycle step: `op` is rotate, compress, delete, trim or drop (a
 /// deletion and the head trim it calls for, as one step).
-pub(crate) fn lifecycle_step(op: &'static str, ok: bool, bytes_freed: u64) {
-    let result = if ok { "ok" } else { "failed" };
+/// A lifecycle step's outcome: the bytes it freed, or `None` when it failed.
+pub(crate) fn lifecycle_step(op: &'static str, freed: Option<u64>) {
+    let result = if freed.is_some() { "ok" } else { "failed" };
+    let bytes_freed = freed.unwrap_or(0);
     metrics()
         .lifecycle_steps
         .get_or_create(&StepLabel { op, result })

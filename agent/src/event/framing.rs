@@ -227,7 +227,7 @@ impl Framer {
             }
         }
         if let (Some(t), Some(at)) = (time, self.prev_end) {
-            self.pause(t, at, chains, false, emit);
+            self.pause(t, at, chains, Paused::ByLine, emit);
         }
         true
     }
@@ -246,12 +246,12 @@ impl Framer {
         emit: &mut F,
     ) {
         if let Some(at) = self.prev_end {
-            self.pause(now, at, chains, true, emit);
+            self.pause(now, at, chains, Paused::ByTimer, emit);
         }
     }
 
     /// Ends the multi-line events whose last line is more than
-    /// `flushAfter` before `now`, completing at `at`. A timer (`timer`)
+    /// `flushAfter` before `now`, completing at `at`. A timer ([`Paused::ByTimer`])
     /// goes in stream order and stops at an open event not yet due, so
     /// events completing at one point are delivered in piece order.
     fn pause<F: FnMut(&Event<'_>)>(
@@ -259,7 +259,7 @@ impl Framer {
         now: Nanos,
         at: Mark,
         chains: [Option<Mark>; 2],
-        timer: bool,
+        by: Paused,
         emit: &mut F,
     ) {
         let Framing::Multiline { flush_after, .. } = self.framing else {
@@ -271,7 +271,7 @@ impl Framer {
                 .last_time
                 .is_some_and(|t| now > t.saturating_add(flush_after));
             if !due {
-                if timer && g.open {
+                if by == Paused::ByTimer && g.open {
                     break;
                 }
                 continue;
@@ -639,6 +639,15 @@ fn delimited(content: &[u8], mut search: usize, delim: &[u8]) -> (Vec<(usize, us
         search = from;
     }
     (cuts, from)
+}
+
+/// What found a multi-line event paused: the next line's time, or a
+/// follower's timer (which stops at an open event not yet due, so events
+/// completing at one point are delivered in piece order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Paused {
+    ByLine,
+    ByTimer,
 }
 
 #[cfg(test)]

@@ -139,6 +139,15 @@ pub struct Opened {
     pub(crate) size: u64,
 }
 
+/// How many hard links a file may have for a step to act on it: renaming
+/// or truncating a file with a second name would change it under that name
+/// too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Links {
+    One,
+    Any,
+}
+
 fn io_err(op: &'static str, path: &Path, e: Errno) -> SafeOpenError {
     SafeOpenError::Io {
         op,
@@ -379,21 +388,16 @@ impl SafeRoot {
             .map_err(|e| io_err("stat", &self.display(rel), e))
     }
 
-    /// Refuses anything but a regular file and, with `single_link`, a file
+    /// Refuses anything but a regular file and, with [`Links::One`], a file
     /// with more than one hard link.
-    fn check_file(
-        &self,
-        st: &FileStat,
-        rel: &[&str],
-        single_link: bool,
-    ) -> Result<(), SafeOpenError> {
+    fn check_file(&self, st: &FileStat, rel: &[&str], links: Links) -> Result<(), SafeOpenError> {
         if kind_of(st) != Some(Kind::File) {
             return Err(SafeOpenError::WrongKind {
                 path: self.display(rel),
                 want: Kind::File,
             });
         }
-        if single_link && st.st_nlink > 1 {
+        if links == Links::One && st.st_nlink > 1 {
             return Err(SafeOpenError::HardLinked {
                 path: self.display(rel),
                 links: st.st_nlink,
@@ -437,7 +441,7 @@ impl SafeRoot {
         let (from_dir, from_name) = self.parent(from)?;
         let (to_dir, to_name) = self.parent(to)?;
         let st = self.lstat_at(&from_dir, from_name, from)?;
-        self.check_file(&st, from, true)?;
+        self.check_file(&st, from, Links::One)?;
         rename_noreplace(&from_dir, from_name, &to_dir, to_name)
             .map_err(|e| self.rename_err(from, to, e))
     }
@@ -465,9 +469,9 @@ impl SafeRoot {
         let (from_dir, from_name) = self.parent(from)?;
         let (to_dir, to_name) = self.parent(to)?;
         let st = self.lstat_at(&from_dir, from_name, from)?;
-        self.check_file(&st, from, true)?;
+        self.check_file(&st, from, Links::One)?;
         let st = self.lstat_at(&to_dir, to_name, to)?;
-        self.check_file(&st, to, false)?;
+        self.check_file(&st, to, Links::Any)?;
         fcntl::renameat(&from_dir, from_name, &to_dir, to_name)
             .map_err(|e| self.rename_err(from, to, e))
     }
@@ -491,7 +495,7 @@ impl SafeRoot {
     pub fn unlink(&self, rel: &[&str]) -> Result<(), SafeOpenError> {
         let (dir, name) = self.parent(rel)?;
         let st = self.lstat_at(&dir, name, rel)?;
-        self.check_file(&st, rel, false)?;
+        self.check_file(&st, rel, Links::Any)?;
         nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
             .map_err(|e| io_err("unlink", &self.display(rel), e))
     }
@@ -534,7 +538,7 @@ impl SafeRoot {
     pub fn open_write(&self, rel: &[&str]) -> Result<Opened, SafeOpenError> {
         let fd = self.open_raw(rel, OFlag::O_WRONLY | OFlag::O_NONBLOCK)?;
         let st = stat::fstat(&fd).map_err(|e| io_err("fstat", &self.display(rel), e))?;
-        self.check_file(&st, rel, true)?;
+        self.check_file(&st, rel, Links::One)?;
         Ok(Opened {
             file: File::from(fd),
             key: FileKey {

@@ -110,6 +110,14 @@ const MAX_RECORD_BYTES: u64 = 64 * 1024;
 const FILE_MODE: u32 = 0o600;
 const DIR_MODE: u32 = 0o700;
 
+/// What a durable write does with a file of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Existing {
+    Replace,
+    /// The name must be new: an existing file is an error.
+    Refuse,
+}
+
 /// The id of a journal entry: unique and increasing, across restarts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -614,12 +622,17 @@ impl Journal {
             let below = id.0 + self.id_block;
             let bytes =
                 encode(&Ids::V1 { below }).map_err(|source| JournalError::Encode { id, source })?;
-            self.write(IDS, &bytes, self.reserved.is_some())?;
+            let existing = if self.reserved.is_some() {
+                Existing::Replace
+            } else {
+                Existing::Refuse
+            };
+            self.write(IDS, &bytes, existing)?;
             self.reserved = Some(below);
         }
         // From here on the id is used, whatever happens to the record.
         self.next += 1;
-        self.write_record(id, &intent, Phase::Begun, false)?;
+        self.write_record(id, &intent, Phase::Begun, Existing::Refuse)?;
         self.entries.insert(id, (intent, Phase::Begun));
         Ok(id)
     }
@@ -650,7 +663,7 @@ impl Journal {
             return Err(bad());
         }
         let intent = intent.clone();
-        self.write_record(id, &intent, phase, true)?;
+        self.write_record(id, &intent, phase, Existing::Replace)?;
         self.entries.insert(id, (intent, phase));
         Ok(())
     }
@@ -715,7 +728,7 @@ impl Journal {
         id: EntryId,
         intent: &Intent,
         phase: Phase,
-        replace: bool,
+        existing: Existing,
     ) -> Result<(), JournalError> {
         let record = Record::V1 {
             id,
@@ -723,12 +736,12 @@ impl Journal {
             phase,
         };
         let bytes = encode(&record).map_err(|source| JournalError::Encode { id, source })?;
-        self.write(&record_name(id), &bytes, replace)
+        self.write(&record_name(id), &bytes, existing)
     }
 
-    /// Writes `name` durably: temporary file, fsync, rename (replacing the
-    /// old file when `replace`, else refusing to), fsync of `intents/`.
-    fn write(&self, name: &str, bytes: &[u8], replace: bool) -> Result<(), JournalError> {
+    /// Writes `name` durably: temporary file, fsync, rename (replacing an
+    /// `existing` file or refusing to), fsync of `intents/`.
+    fn write(&self, name: &str, bytes: &[u8], existing: Existing) -> Result<(), JournalError> {
         let temp = format!("{name}.tmp");
         let at = [DIR, temp.as_str()];
         // A temporary file left by an earlier failed write.
@@ -738,10 +751,9 @@ impl Journal {
         }
         let result = self.write_temp(&at, bytes).and_then(|()| {
             let to = [DIR, name];
-            if replace {
-                self.root.replace(&at, &to)
-            } else {
-                self.root.rename(&at, &to)
+            match existing {
+                Existing::Replace => self.root.replace(&at, &to),
+                Existing::Refuse => self.root.rename(&at, &to),
             }
             .map_err(JournalError::from)
         });

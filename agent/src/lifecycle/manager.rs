@@ -635,11 +635,11 @@ impl Job {
         use crate::lifecycle::LifecycleError as E;
         match r {
             Ok(freed) => {
-                telemetry::lifecycle_step(op, true, freed);
+                telemetry::lifecycle_step(op, Some(freed));
                 true
             }
             Err(e) => {
-                telemetry::lifecycle_step(op, false, 0);
+                telemetry::lifecycle_step(op, None);
                 if matches!(e, E::ReopenRefused { .. } | E::ReopenUnavailable { .. }) {
                     telemetry::reopen_failed();
                 }

@@ -336,7 +336,7 @@ impl Discovery {
         rx
     }
 
-    fn notify(&self, key: &ContainerKey, structural: bool) {
+    fn notify(&self, key: &ContainerKey, what: DirEvent) {
         let mut dirs = self
             .dirs
             .lock()
@@ -347,12 +347,9 @@ impl Discovery {
                 dirs.remove(key);
                 return;
             }
-            tx.send_modify(|s| {
-                if structural {
-                    s.changed += 1;
-                } else {
-                    s.modified += 1;
-                }
+            tx.send_modify(|s| match what {
+                DirEvent::Entries => s.changed += 1,
+                DirEvent::Written => s.modified += 1,
             });
         }
     }
@@ -444,6 +441,15 @@ impl Discovery {
         telemetry::rescan(n);
         dirs
     }
+}
+
+/// What happened in a container directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DirEvent {
+    /// A file was written (or closed after writing).
+    Written,
+    /// Files were created, renamed or deleted.
+    Entries,
 }
 
 /// What a watch descriptor watches.
@@ -581,24 +587,28 @@ impl Discovery {
         }
         self.rescan_pod(pod_dir);
         if let Some(c) = name {
-            self.notify(&ContainerKey::new(pod_dir, c), true);
+            self.notify(&ContainerKey::new(pod_dir, c), DirEvent::Entries);
         }
     }
 
     /// A container directory changed: files were written, or created,
     /// renamed or deleted.
     fn container_event(&self, mask: EventMask, key: &Arc<ContainerKey>) {
-        let structural = !mask.intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE);
+        let what = if mask.intersects(EventMask::MODIFY | EventMask::CLOSE_WRITE) {
+            DirEvent::Written
+        } else {
+            DirEvent::Entries
+        };
         if mask.contains(EventMask::CLOSE_WRITE) {
             self.hint();
         }
         if mask.contains(EventMask::MODIFY) {
             self.wrote(key);
         }
-        if structural {
+        if what == DirEvent::Entries {
             self.rescan_pod(&key.pod_dir);
         }
-        self.notify(key, structural);
+        self.notify(key, what);
     }
 }
 
@@ -612,7 +622,7 @@ fn notify_pod(d: &Discovery, pod_dir: &str) {
         .cloned()
         .collect();
     for k in keys {
-        d.notify(&k, true);
+        d.notify(&k, DirEvent::Entries);
     }
 }
 

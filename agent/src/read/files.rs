@@ -216,14 +216,14 @@ impl Files {
     /// Feeds the lines from `start` to the end of file `last` into `asm`,
     /// calling `on_event` for each event; `on_line` may stop the drive.
     /// Files before `last` are closed, so a trailing line without `\n` is
-    /// delivered; in `last` it waits for its `\n` unless `last_closed` (the
-    /// file will not grow any more). Returns the end mark reached, `None`
-    /// when stopped early.
+    /// delivered; in `last` it waits for its `\n` unless that file is
+    /// [`LastFile::Complete`]. Returns the end mark reached, `None` when
+    /// stopped early.
     pub(super) fn drive(
         &mut self,
         start: Mark,
         last: u32,
-        last_closed: bool,
+        last_file: LastFile,
         asm: &mut Assembler,
         on_event: &mut dyn FnMut(&Event<'_>, &[Option<u64>]),
         on_line: &mut dyn FnMut(&[u8], &Assembler) -> bool,
@@ -235,7 +235,7 @@ impl Files {
             } else {
                 0
             };
-            let closed = idx != last as usize || last_closed;
+            let closed = idx != last as usize || last_file == LastFile::Complete;
             let fps = &mut self.fps;
             let mut stopped = false;
             let r = scan_lines(

@@ -52,7 +52,9 @@ impl Session<'_> {
                 Step::Stop | Step::Reopen => return,
                 Step::Read { size } => {
                     self.files.list[cur].size = size;
-                    let Some(end) = self.pass(st.end, st.end.file, false, &mut asm, sel) else {
+                    let Some(end) =
+                        self.pass(st.end, st.end.file, LastFile::Growing, &mut asm, sel)
+                    else {
                         return;
                     };
                     st.end = end;
@@ -64,7 +66,7 @@ impl Session<'_> {
                     let f = &mut self.files.list[cur];
                     f.content = Content::Plain(o.file);
                     f.size = o.size;
-                    self.pass(st.end, st.end.file, false, &mut asm, sel)
+                    self.pass(st.end, st.end.file, LastFile::Growing, &mut asm, sel)
                 }
                 Step::StartOver => {
                     let (_, o) = reopened.expect("a reopened file");
@@ -113,7 +115,7 @@ impl Session<'_> {
             file: idx,
             offset: 0,
         };
-        self.pass(start, idx, false, asm, sel)
+        self.pass(start, idx, LastFile::Growing, asm, sel)
     }
 
     /// What is known of the current file on waking (see [`Current`]).
@@ -183,8 +185,8 @@ impl Session<'_> {
                     f.log = o.file;
                     // With files after it, it is closed for good: a trailing
                     // line without '\n' will never be completed.
-                    let closed = !after.is_empty() || self.closed;
-                    end = self.pass(end, end.file, closed, asm, sel)?;
+                    let last = LastFile::complete_if(!after.is_empty() || self.closed);
+                    end = self.pass(end, end.file, last, asm, sel)?;
                 }
                 after
             }
@@ -217,7 +219,8 @@ impl Session<'_> {
                 file: idx,
                 offset: 0,
             };
-            end = self.pass(start, idx, i + 1 < n || self.closed, asm, sel)?;
+            let last = LastFile::complete_if(i + 1 < n || self.closed);
+            end = self.pass(start, idx, last, asm, sel)?;
         }
         // A later file in `rest` may have ended its predecessor: the last
         // one pushed is now the current file.

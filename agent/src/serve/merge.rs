@@ -78,7 +78,7 @@ pub(crate) async fn open(
 ) -> Result<mpsc::Receiver<Bytes>, ServeError> {
     state.require_scan()?;
     let mut known = HashSet::new();
-    let sources = start_new(&state, &params, format, &mut known, false).await;
+    let sources = start_new(&state, &params, format, &mut known, Joins::AtOpen).await;
     if sources.is_empty() && !params.params.follow {
         return Err(ServeError::NotFound(
             "no container with logs matches the selection".into(),
@@ -89,16 +89,25 @@ pub(crate) async fn open(
     Ok(rx)
 }
 
+/// When a container joins a merged read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Joins {
+    /// Matching when the read opens: its history is read as asked.
+    AtOpen,
+    /// Starting to match while the read follows: all of its events are new.
+    WhileFollowing,
+}
+
 /// Starts a reader for each matching container attempt not in `known`.
 async fn start_new(
     state: &ApiState,
     params: &MergedParams,
     format: Format,
     known: &mut HashSet<Key>,
-    late: bool,
+    joins: Joins,
 ) -> Vec<Source> {
     let mut lp = params.params.clone();
-    if late {
+    if joins == Joins::WhileFollowing {
         // A container that starts matching while we follow is new: all of
         // its events are.
         lp.tail_lines = None;
@@ -214,7 +223,7 @@ async fn run(
                 if !r {
                     return;
                 }
-                sources.extend(start_new(&state, &params, format, &mut known, true).await);
+                sources.extend(start_new(&state, &params, format, &mut known, Joins::WhileFollowing).await);
             }
             _ = tx.closed() => return,
             _ = state.shutdown.cancelled() => {
