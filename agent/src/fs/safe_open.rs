@@ -688,8 +688,6 @@ pub fn ignore_lease_breaks() {
 /// [`ignore_lease_breaks`] must have run first (`app` calls it at start-up).
 pub fn has_writer(file: &File) -> Option<bool> {
     use std::os::fd::AsRawFd as _;
-    #[cfg(test)]
-    ignore_lease_breaks();
     let fd = file.as_raw_fd();
     // SAFETY: fcntl with integer arguments on a descriptor `file` owns for
     // the duration of the calls; no memory is passed.
