@@ -1,4 +1,4 @@
-//! Rendering accepted events into the chunks a [`Sink`](super::Sink) gets,
+//! Rendering accepted events into the chunks a [`Sink`] gets,
 //! with `limitBytes` applied in one place.
 
 use super::*;

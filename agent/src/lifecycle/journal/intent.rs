@@ -75,7 +75,7 @@ pub struct SpanTrim {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// Recorded by [`Journal::begin`]: nothing is known to be done.
+    /// Recorded by [`Journal::begin`](super::Journal::begin): nothing is known to be done.
     Begun,
     /// Compress, Trim: `temp` is completely written and fsynced.
     TempWritten,
@@ -134,7 +134,7 @@ impl Intent {
     }
 
     /// The directory's components beneath the log root, ready for
-    /// [`SafeRoot`] calls.
+    /// [`SafeRoot`](crate::fs::safe_open::SafeRoot) calls.
     pub fn dir(&self) -> Vec<&str> {
         let dir = match self {
             Intent::Rotate { dir, .. }
