@@ -215,6 +215,8 @@ pub struct Session<'s> {
     /// file order, without assembling events.
     raw: bool,
     files: Files,
+    /// The cursor the read resumes after, decoded.
+    cursor: Option<Cursor>,
     closed: bool,
     /// See [`View::held`].
     held: Option<Nanos>,
@@ -231,11 +233,13 @@ impl<'s> Session<'s> {
     pub fn open(target: Target, spec: ReadSpec, sink: &'s mut dyn Sink) -> Result<Self, ReadError> {
         let attempt = target.ctx.attempt;
         let key = target.ctx.key();
-        // A cursor's file stays in the view (see `open_attempt`).
-        let resume = match &spec.cursor {
-            Some(c) => Some(Cursor::decode(c, key)?.end.fingerprint),
+        // Decoded once, here; its file stays in the view (see
+        // `open_attempt`).
+        let cursor = match &spec.cursor {
+            Some(c) => Some(Cursor::decode(c, key)?),
             None => None,
         };
+        let resume = cursor.as_ref().map(|c| c.end.fingerprint);
         let chunk = if spec.follow && spec.tail.is_some() {
             FOLLOW_CHUNK
         } else {
@@ -293,6 +297,7 @@ impl<'s> Session<'s> {
             spec,
             raw,
             files,
+            cursor,
             closed,
             held,
             out,
@@ -385,9 +390,7 @@ impl<'s> Session<'s> {
         let mut sync = [true; 2];
         let mut after = None;
         let mut framed = Start::Fresh;
-        if let Some(c) = &self.spec.cursor {
-            let c = Cursor::decode(c, self.target.ctx.key())
-                .expect("the cursor was checked when the session was opened");
+        if let Some(c) = &self.cursor {
             if let Some(ef) = self.files.index_of(c.end.fingerprint) {
                 let a = End {
                     at: Mark {

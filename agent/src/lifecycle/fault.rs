@@ -157,7 +157,8 @@ impl Fault {
         }
     }
 
-    /// The point named `name`.
+    /// The point named `name` (only a debug build arms points by name).
+    #[cfg(any(debug_assertions, test))]
     pub(crate) fn from_name(name: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|f| f.name() == name)
     }
