@@ -120,6 +120,13 @@ pub trait Sink {
         let _ = time;
         self.send(event)
     }
+
+    /// True once the client is gone: a read that sends nothing for a while
+    /// (a `grep` that matches little) stops without waiting for its next
+    /// chunk to fail.
+    fn is_closed(&self) -> bool {
+        false
+    }
 }
 
 /// What woke a follower.
@@ -566,13 +573,15 @@ impl<'s> Session<'s> {
         sel: &Selector,
     ) -> Option<Mark> {
         let until = self.spec.until;
-        let out = &mut self.out;
+        // The drive calls one closure, then the other, never both at once.
+        let out = std::cell::RefCell::new(&mut self.out);
         let mut on_event = |ev: &Event<'_>, fps: &[Option<u64>]| {
             if sel.accepts(ev) {
-                out.event(ev, fps);
+                out.borrow_mut().event(ev, fps);
             }
         };
         let mut done_flag = false;
+        let mut lines = 0u32;
         let r = self.files.drive(
             start,
             last,
@@ -580,7 +589,13 @@ impl<'s> Session<'s> {
             asm,
             &mut on_event,
             &mut |line, a| {
-                if done_flag {
+                // Output done (limit reached, client gone): stop at once,
+                // not at the end of the file.
+                lines = lines.wrapping_add(1);
+                if done_flag
+                    || out.borrow().done
+                    || (lines.is_multiple_of(256) && out.borrow_mut().stopped())
+                {
                     return false;
                 }
                 if past_until(until, line, a) {
@@ -645,7 +660,10 @@ impl<'s> Session<'s> {
                 }
             }
             let n = match content.read_at(pos + have as u64, &mut buf[have..]) {
-                Ok(n) => n,
+                Ok(n) => {
+                    telemetry::read_bytes(n as u64);
+                    n
+                }
                 Err(e) => {
                     telemetry::read_failed(&self.files.list[idx].log.name, &e);
                     0
@@ -688,7 +706,7 @@ impl<'s> Session<'s> {
             buf.copy_within(complete..filled, 0);
             pos += complete as u64;
             have = filled - complete;
-            if self.out.done {
+            if self.out.stopped() {
                 break;
             }
         }

@@ -118,6 +118,10 @@ impl Sink for ChanSink {
         }
         ok
     }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 /// Waits for directory notifications on a blocking thread; ends when the
@@ -441,6 +445,7 @@ where
     let (open_tx, open_rx) = oneshot::channel::<Result<(), ReadError>>();
     let follow = plan.spec.follow;
     tokio::task::spawn_blocking(move || {
+        let _reading = telemetry::reading();
         let _guard = follow.then(telemetry::follower);
         let mut waiter = waiter;
         let mut sink = sink;

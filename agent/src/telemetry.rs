@@ -52,6 +52,8 @@ struct Metrics {
     requests: Family<StatusLabel, Counter>,
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
+    reads: Gauge,
+    read_bytes: Counter,
     pods: Gauge,
     policy_errors: Gauge,
     runtime_resyncs: Counter,
@@ -160,6 +162,16 @@ fn registry(m: &Metrics) -> Registry {
         m.bytes_served.clone(),
     );
     registry.register("followers", "Open follow streams", m.followers.clone());
+    registry.register(
+        "reads",
+        "Open reads of a container attempt (followers included)",
+        m.reads.clone(),
+    );
+    registry.register(
+        "read_bytes",
+        "Bytes of log files read to serve requests and to find event boundaries for retention",
+        m.read_bytes.clone(),
+    );
     registry.register("pods", "Pods in the inventory", m.pods.clone());
     registry.register(
         "policy_errors",
@@ -334,6 +346,25 @@ pub(crate) fn served(format: &'static str, bytes: u64) {
         .bytes_served
         .get_or_create(&FormatLabel { format })
         .inc_by(bytes);
+}
+
+/// Bytes a reader read from log files.
+pub(crate) fn read_bytes(n: u64) {
+    metrics().read_bytes.inc_by(n);
+}
+
+/// Counts an open read until the guard drops.
+pub(crate) struct ReadGuard(());
+
+pub(crate) fn reading() -> ReadGuard {
+    metrics().reads.inc();
+    ReadGuard(())
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        metrics().reads.dec();
+    }
 }
 
 /// Counts an open follow stream until the guard drops.

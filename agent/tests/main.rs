@@ -18,6 +18,7 @@ mod lifecycle_kill;
 mod lifecycle_writer;
 mod merged;
 mod params;
+mod reads_stop;
 mod runtime_fake;
 mod safe_write;
 mod security;

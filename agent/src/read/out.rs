@@ -107,6 +107,15 @@ impl Out<'_> {
         true
     }
 
+    /// True once no more output is wanted: the limit was reached, or the
+    /// client is gone (asked of the sink).
+    pub(super) fn stopped(&mut self) -> bool {
+        if !self.done && self.sink.is_closed() {
+            self.done = true;
+        }
+        self.done
+    }
+
     /// Passes stored bytes through unchanged (`cri` without filters).
     pub(super) fn raw(&mut self, bytes: &[u8]) {
         if self.done || bytes.is_empty() {
@@ -176,6 +185,7 @@ pub(super) fn emit_range(out: &mut Out<'_>, content: &Content, from: u64, to: u6
         match content.read_at(pos, &mut block[..want]) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                telemetry::read_bytes(n as u64);
                 out.raw(&block[..n]);
                 pos += n as u64;
             }

@@ -35,6 +35,7 @@ pub(crate) fn scan_lines(
             }
         }
         let n = content.read_at(pos + have as u64, &mut buf[have..])?;
+        telemetry::read_bytes(n as u64);
         if n == 0 {
             if closed && have > 0 {
                 let mut line = buf[..have].to_vec();

@@ -49,6 +49,10 @@ impl Sink for ItemSink {
     fn send_event(&mut self, time: Option<Nanos>, event: Bytes) -> bool {
         self.tx.blocking_send(Item::Event(time, event)).is_ok()
     }
+
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 /// A source: one container attempt.

@@ -1,0 +1,113 @@
+//! A read costs what it serves: it stops reading its files once its
+//! `limitBytes` is reached or its client is gone, not at the end of the
+//! file. Measured with `podlog_read_bytes_total`, the bytes the readers
+//! read from log files.
+
+use crate::common;
+
+use common::*;
+
+const APP: &str = "/logs/default/web/app";
+
+/// A tree whose container `app` has one active file of about `mib` MiB.
+fn big_tree(mib: usize) -> Tree {
+    let t = Tree::new();
+    let dir = t.container("default", "web", "uid-web", "app");
+    let pad = "x".repeat(200);
+    let mut data = Vec::with_capacity(mib << 20);
+    let mut i = 0u64;
+    while data.len() < mib << 20 {
+        let ts = format!(
+            "2026-11-21T05:{:02}:{:02}.{:09}Z",
+            (i / 60_000) % 60,
+            (i / 1000) % 60,
+            i % 1000
+        );
+        data.extend_from_slice(&cri(&ts, "stdout", "F", &format!("line {i} {pad}")));
+        i += 1;
+    }
+    write_file(&dir.join("0.log"), &data);
+    t
+}
+
+async fn read_bytes(d: &Daemon) -> f64 {
+    metric(d.addr, "podlog_read_bytes_total")
+        .await
+        .expect("podlog_read_bytes_total is exported")
+}
+
+/// Waits until no read is open: the reader has seen that its client left.
+async fn until_no_reads(d: &Daemon) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if metric(d.addr, "podlog_reads").await == Some(0.0) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a read is still open 20 s after its client left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_read_stops_reading_at_its_limit() {
+    let t = big_tree(48);
+    let d = t.start();
+    let before = read_bytes(&d).await;
+    for format in ["text", "json", "cri"] {
+        let body = get(d.addr, &format!("{APP}?format={format}&limitBytes=1000"))
+            .await
+            .ok_text();
+        assert!(
+            body.len() <= 1000 && !body.is_empty(),
+            "{format}: {} bytes",
+            body.len()
+        );
+    }
+    // `cri` with a filter takes the event path, `sinceTime` a search first.
+    let body = get(
+        d.addr,
+        &format!("{APP}?format=cri&stream=stdout&sinceTime=2026-11-21T05:00:01Z&limitBytes=1000"),
+    )
+    .await
+    .ok_text();
+    assert!(body.len() <= 1000 && !body.is_empty());
+    until_no_reads(&d).await;
+    let read = read_bytes(&d).await - before;
+    // Four reads of a 48 MiB file: a few MiB each at most (a read buffer
+    // is 1 MiB), where reading on to the end would be 192 MiB.
+    assert!(
+        read < (16u64 << 20) as f64,
+        "four limited reads read {read} bytes of a 48 MiB file"
+    );
+}
+
+#[tokio::test]
+async fn a_read_stops_reading_when_its_client_leaves() {
+    let t = big_tree(96);
+    let d = t.start();
+    let before = read_bytes(&d).await;
+    for format in ["text", "cri"] {
+        let mut c = Conn::open(d.addr, "GET", &format!("{APP}?format={format}")).await;
+        assert_eq!(c.status, 200);
+        let mut got = 0;
+        while got < 4096 {
+            match c.read_some().await {
+                Ok(Some(piece)) => got += piece.len(),
+                other => panic!("{format}: the body ended early: {other:?}"),
+            }
+        }
+        drop(c);
+        until_no_reads(&d).await;
+    }
+    let read = read_bytes(&d).await - before;
+    // What the socket buffers and the reader's channel held when the
+    // client left is read (a few MiB each), not the rest: two reads of
+    // 96 MiB would be 192 MiB.
+    assert!(
+        read < (32u64 << 20) as f64,
+        "two abandoned reads read {read} bytes of a 96 MiB file"
+    );
+}
