@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Flags, LivePolicy};
 use crate::fs::safe_open;
 use crate::lifecycle;
 use crate::node::{discovery, inventory, runtime};
@@ -49,15 +49,36 @@ pub async fn run(
     cancel: CancellationToken,
     on_listening: impl FnOnce(&Listening),
 ) -> anyhow::Result<()> {
+    run_reloadable(config, None, cancel, on_listening).await
+}
+
+/// [`run`], and with `flags` given, `SIGHUP` resolves them again (the
+/// configuration file is read anew) and applies the new policy defaults;
+/// a configuration that is refused, or settings that take a restart, are
+/// logged and the running ones kept (`podlog_config_reloads_total`).
+///
+/// # Errors
+///
+/// As [`run`]; and the `SIGHUP` handler cannot be installed.
+pub async fn run_reloadable(
+    config: Config,
+    flags: Option<Flags>,
+    cancel: CancellationToken,
+    on_listening: impl FnOnce(&Listening),
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
     // Before any file is read: a broken read lease (see
     // `safe_open::has_writer`) signals SIGIO, which would end the process.
     safe_open::ignore_lease_breaks();
-    let mut config = config;
-    // The agent's maxEventBytes is the node default of the policy's.
-    config
-        .node_policy
-        .max_event_bytes
-        .get_or_insert(config.max_event_bytes as u64);
+    // Before anything else: SIGHUP's default action ends the process.
+    let hangups = match &flags {
+        Some(_) => Some(
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .context("install the SIGHUP handler")?,
+        ),
+        None => None,
+    };
+    let policy = LivePolicy::new(config.node_policy());
     let Opened {
         discovery,
         listener,
@@ -70,8 +91,12 @@ pub async fn run(
     let mut tasks = Tasks::new(stop.clone());
     let disc_cancel = stop.child_token();
     spawn_discovery(&discovery, &mut tasks, &disc_cancel);
+    if let (Some(flags), Some(hangups)) = (flags, hangups) {
+        spawn_reload(&config, flags, hangups, &policy, &mut tasks, &stop);
+    }
     spawn_lifecycle(
         &config,
+        &policy,
         &discovery,
         runtime.as_ref(),
         &mut tasks,
@@ -80,6 +105,7 @@ pub async fn run(
     .await?;
     spawn_node_tasks(
         &config,
+        &policy,
         &discovery,
         runtime.as_ref(),
         &mut tasks,
@@ -92,7 +118,7 @@ pub async fn run(
         _ = discovery.wait_ready() => {}
     }
     let api_cancel = CancellationToken::new();
-    let state = Arc::new(api_state(&config, &discovery, runtime, &stop));
+    let state = Arc::new(api_state(&config, &policy, &discovery, runtime, &stop));
     tasks.critical(
         "http",
         crate::http::serve(listener, state.clone(), api_cancel.clone()),
@@ -118,9 +144,74 @@ pub async fn run(
     tasks.outcome()
 }
 
+/// On `SIGHUP`: the flags resolved again (the configuration file read
+/// anew); a valid configuration's policy defaults replace the running ones.
+/// Settings that take a restart are named and kept.
+fn spawn_reload(
+    config: &Config,
+    flags: Flags,
+    hangups: tokio::signal::unix::Signal,
+    policy: &Arc<LivePolicy>,
+    tasks: &mut Tasks,
+    cancel: &CancellationToken,
+) {
+    let running = config.clone();
+    let policy = policy.clone();
+    let cancel = cancel.clone();
+    let hangups = Arc::new(tokio::sync::Mutex::new(hangups));
+    tasks.restartable("reload", move || {
+        let (running, flags, policy, hangups, cancel) = (
+            running.clone(),
+            flags.clone(),
+            policy.clone(),
+            hangups.clone(),
+            cancel.clone(),
+        );
+        async move {
+            let mut hangups = hangups.lock().await;
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    h = hangups.recv() => match h {
+                        Some(()) => reload(&running, flags.clone(), &policy),
+                        None => return,
+                    },
+                }
+            }
+        }
+    });
+}
+
+/// One reload; see [`spawn_reload`].
+fn reload(running: &Config, flags: Flags, policy: &LivePolicy) {
+    let new = match flags.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            telemetry::config_reload_refused();
+            tracing::error!(error = %e, "SIGHUP: the configuration is refused; the running one is kept");
+            return;
+        }
+    };
+    let kept = running.restart_needed(&new);
+    if !kept.is_empty() {
+        tracing::warn!(settings = ?kept, "SIGHUP: these settings take a restart; their running values are kept");
+    }
+    policy.set(new.node_policy());
+    telemetry::config_reload_applied();
+    tracing::info!("SIGHUP: configuration reloaded; the node policy defaults apply to the next reads and lifecycle passes");
+}
+
+/// Sets up podlogd's logging (`PODLOG_LOG`, default `info`, to stderr). A
+/// line that cannot be written is dropped and counted
+/// (`podlog_log_write_errors_total`): logging never panics or blocks.
+pub fn init_logging() {
+    telemetry::init_logging();
+}
+
 /// What both APIs serve from.
 fn api_state(
     config: &Config,
+    policy: &Arc<LivePolicy>,
     discovery: &Arc<discovery::Discovery>,
     runtime: Option<Arc<runtime::Runtime>>,
     stop: &CancellationToken,
@@ -129,7 +220,7 @@ fn api_state(
         discovery: discovery.clone(),
         runtime,
         node: config.node_name.clone(),
-        node_policy: config.node_policy.clone(),
+        node_policy: policy.clone(),
         lifecycle: inventory::LifecycleInfo::of(
             config.cri_endpoint.is_some(),
             config.state_dir.is_some(),
@@ -196,6 +287,7 @@ async fn open(config: &Config) -> anyhow::Result<Opened> {
 /// lifecycle manager.
 async fn spawn_lifecycle(
     config: &Config,
+    policy: &Arc<LivePolicy>,
     discovery: &Arc<discovery::Discovery>,
     runtime: Option<&Arc<runtime::Runtime>>,
     tasks: &mut Tasks,
@@ -225,7 +317,7 @@ async fn spawn_lifecycle(
     .context("recover interrupted lifecycle steps")?;
     let executor = Arc::new(Mutex::new(executor));
     let (d, rt, c) = (discovery.clone(), rt.clone(), cancel.clone());
-    let node_policy = config.node_policy.clone();
+    let node_policy = policy.clone();
     let settings = lifecycle::manager::Settings {
         tick: config.lifecycle_tick,
         compress_grace: config.compress_grace,
@@ -248,6 +340,7 @@ async fn spawn_lifecycle(
 /// hints that make it catch up with changes under the log root.
 fn spawn_node_tasks(
     config: &Config,
+    policy: &Arc<LivePolicy>,
     discovery: &Arc<discovery::Discovery>,
     runtime: Option<&Arc<runtime::Runtime>>,
     tasks: &mut Tasks,
@@ -256,14 +349,19 @@ fn spawn_node_tasks(
     {
         // Refused policy settings: a metric and one log line each.
         let (d, rt, c) = (discovery.clone(), runtime.cloned(), cancel.clone());
-        let node_policy = config.node_policy.clone();
+        let node_policy = policy.clone();
         tasks.restartable("policy-errors", move || {
             let (d, rt, c, node_policy) = (d.clone(), rt.clone(), c.clone(), node_policy.clone());
             async move {
                 let mut seen = std::collections::HashSet::new();
                 let mut view = inventory::ViewChanges::new(&d, rt.as_deref());
                 loop {
-                    inventory::report_policy_errors(&d, rt.as_deref(), &node_policy, &mut seen);
+                    inventory::report_policy_errors(
+                        &d,
+                        rt.as_deref(),
+                        &node_policy.get(),
+                        &mut seen,
+                    );
                     tokio::select! {
                         _ = c.cancelled() => return,
                         r = view.changed() => if !r { return },

@@ -298,3 +298,63 @@ fn resync_interval(given: Option<&str>) -> Result<Duration, ConfigError> {
             reason,
         })
 }
+
+/// The node's policy defaults, which a reload replaces; readers take the
+/// current one for each plan or read.
+#[derive(Debug)]
+pub(crate) struct LivePolicy(std::sync::RwLock<std::sync::Arc<podlog_policy::PolicySpec>>);
+
+impl LivePolicy {
+    pub(crate) fn new(spec: podlog_policy::PolicySpec) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::RwLock::new(std::sync::Arc::new(spec))))
+    }
+
+    /// The policy now.
+    pub(crate) fn get(&self) -> std::sync::Arc<podlog_policy::PolicySpec> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set(&self, spec: podlog_policy::PolicySpec) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(spec);
+    }
+}
+
+impl Config {
+    /// The node's policy defaults, with the agent's `maxEventBytes` as the
+    /// default of the policy's.
+    pub(crate) fn node_policy(&self) -> podlog_policy::PolicySpec {
+        let mut p = self.node_policy.clone();
+        p.max_event_bytes.get_or_insert(self.max_event_bytes as u64);
+        p
+    }
+
+    /// The settings that differ in `new` and take a restart to change (a
+    /// reload applies only the policy).
+    pub(crate) fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let differs = [
+            ("logRoot", self.log_root != new.log_root),
+            ("listen", self.listen != new.listen),
+            ("criEndpoint", self.cri_endpoint != new.cri_endpoint),
+            ("nodeName", self.node_name != new.node_name),
+            ("grpcListen", self.grpc_listen != new.grpc_listen),
+            (
+                "resyncInterval",
+                self.resync_interval != new.resync_interval,
+            ),
+            ("stateDir", self.state_dir != new.state_dir),
+            ("lifecycleTick", self.lifecycle_tick != new.lifecycle_tick),
+            ("compressGrace", self.compress_grace != new.compress_grace),
+        ];
+        differs
+            .into_iter()
+            .filter(|(_, d)| *d)
+            .map(|(k, _)| k)
+            .collect()
+    }
+}

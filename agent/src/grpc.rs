@@ -231,7 +231,7 @@ impl Logs for LogsService {
                 self.state.runtime.as_deref(),
                 self.state.lifecycle.clone(),
                 &self.state.node,
-                &self.state.node_policy,
+                &self.state.node_policy.get(),
                 &params,
             );
             Ok(Response::new(list_response(inv)))

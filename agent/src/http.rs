@@ -271,7 +271,7 @@ fn inventory(
         state.runtime.as_deref(),
         state.lifecycle.clone(),
         &state.node,
-        &state.node_policy,
+        &state.node_policy.get(),
         params,
     );
     let mut b = serde_json::to_vec_pretty(&inv).expect("the inventory serializes");

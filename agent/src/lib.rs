@@ -36,5 +36,5 @@ mod render;
 mod serve;
 mod telemetry;
 
-pub use app::{run, Listening};
+pub use app::{init_logging, run, run_reloadable, Listening};
 pub use config::Config;

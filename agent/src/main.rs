@@ -87,21 +87,38 @@ fn sd_notify(state: &str) {
     let _ = sock.send_to(state.as_bytes(), &path);
 }
 
+/// The exit status of a usage or configuration error (`EX_USAGE`); the
+/// systemd unit lists it in `RestartPreventExitStatus`, so a bad flag or
+/// file is not restarted in a loop.
+const USAGE: u8 = 64;
+
+/// Writes a line to stderr; a stderr that cannot be written is ignored.
+fn say(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PODLOG_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let config = match cli.flags().resolve() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are answers, not errors.
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(USAGE),
+            };
+        }
+    };
+    podlog_agent::init_logging();
+    let flags = cli.flags();
+    let config = match flags.clone().resolve() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("podlogd: bad configuration: {e}");
-            return ExitCode::from(64);
+            say(&format!("podlogd: bad configuration: {e}"));
+            return ExitCode::from(USAGE);
         }
     };
     match &config.cri_endpoint {
@@ -117,7 +134,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("podlogd: cannot start the runtime: {e}");
+            say(&format!("podlogd: cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -140,7 +157,7 @@ fn main() -> ExitCode {
             sd_notify("STOPPING=1");
             c.cancel();
         });
-        podlog_agent::run(config, cancel.clone(), |l| {
+        podlog_agent::run_reloadable(config, Some(flags), cancel.clone(), |l| {
             // One line on stdout tells scripts and tests where we listen.
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "podlogd listening on {}", l.http);
@@ -156,7 +173,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("podlogd: {e:#}");
+            say(&format!("podlogd: {e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -33,7 +33,7 @@ pub(crate) struct ApiState {
     pub(crate) runtime: Option<Arc<crate::node::runtime::Runtime>>,
     pub(crate) node: String,
     /// Node defaults of the log policy.
-    pub(crate) node_policy: podlog_policy::PolicySpec,
+    pub(crate) node_policy: Arc<crate::config::LivePolicy>,
     /// Whether policies are enforced.
     pub(crate) lifecycle: inventory::LifecycleInfo,
     /// Cancelled at shutdown: followers end.
@@ -352,7 +352,7 @@ pub(crate) fn plan(
     };
     // The container's delimiter and event cap, from its policy.
     let policy = podlog_policy::PodPolicy::from_annotations(p.annotations())
-        .resolve(&state.node_policy, container)
+        .resolve(&state.node_policy.get(), container)
         .effective;
     let spec = ReadSpec {
         stream: params.stream,

@@ -53,6 +53,8 @@ struct Metrics {
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
     reads: Gauge,
+    log_write_errors: Counter,
+    config_reloads: Family<ResultLabel, Counter>,
     read_bytes: Counter,
     pods: Gauge,
     policy_errors: Gauge,
@@ -162,6 +164,16 @@ fn registry(m: &Metrics) -> Registry {
         m.bytes_served.clone(),
     );
     registry.register("followers", "Open follow streams", m.followers.clone());
+    registry.register(
+        "log_write_errors",
+        "Log lines that could not be written to stderr (dropped)",
+        m.log_write_errors.clone(),
+    );
+    registry.register(
+        "config_reloads",
+        "Configuration reloads on SIGHUP, by result (applied, refused)",
+        m.config_reloads.clone(),
+    );
     registry.register(
         "reads",
         "Open reads of a container attempt (followers included)",
@@ -346,6 +358,61 @@ pub(crate) fn served(format: &'static str, bytes: u64) {
         .bytes_served
         .get_or_create(&FormatLabel { format })
         .inc_by(bytes);
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// Where podlogd's log lines go: stderr. A line that cannot be written (a
+/// closed pipe, a full disk behind a redirect) is dropped and counted;
+/// logging never fails, panics or blocks shutdown for it.
+pub(crate) struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if std::io::stderr().write_all(buf).is_err() {
+            metrics().log_write_errors.inc();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// Sets up podlogd's logging: `PODLOG_LOG` (default `info`) to stderr
+/// through [`LogWriter`].
+pub(crate) fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PODLOG_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(|| LogWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .log_internal_errors(false)
+        .init();
+}
+
+/// A configuration reload applied.
+pub(crate) fn config_reload_applied() {
+    config_reload("applied");
+}
+
+/// A configuration reload refused (the running one kept).
+pub(crate) fn config_reload_refused() {
+    config_reload("refused");
+}
+
+fn config_reload(result: &'static str) {
+    metrics()
+        .config_reloads
+        .get_or_create(&ResultLabel { result })
+        .inc();
 }
 
 /// Bytes a reader read from log files.

@@ -22,5 +22,6 @@ mod reads_stop;
 mod runtime_fake;
 mod safe_write;
 mod security;
+mod signals;
 mod supervision;
 mod watch;

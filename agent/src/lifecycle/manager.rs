@@ -35,6 +35,7 @@ use podlog_policy::{Action, EventMark, FileFacts, PodPolicy, PolicySpec};
 use tokio_util::sync::CancellationToken;
 
 use super::Executor;
+use crate::config::LivePolicy;
 use crate::cri::now_nanos;
 use crate::event::Chains;
 use crate::fs::fileset::{self, Content};
@@ -156,7 +157,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) async fn run(
     discovery: Arc<Discovery>,
     runtime: Arc<Runtime>,
-    node_policy: PolicySpec,
+    node_policy: Arc<LivePolicy>,
     executor: Arc<Mutex<Executor>>,
     settings: Settings,
     cancel: CancellationToken,
@@ -203,7 +204,7 @@ pub(crate) async fn run(
 struct Manager {
     discovery: Arc<Discovery>,
     runtime: Arc<Runtime>,
-    node_policy: PolicySpec,
+    node_policy: Arc<LivePolicy>,
     executor: Arc<Mutex<Executor>>,
     settings: Settings,
     marks: Arc<Mutex<MarkCache>>,
@@ -257,7 +258,7 @@ impl Manager {
             root: self.discovery.root().clone(),
             key: key.clone(),
             pod,
-            node_policy: self.node_policy.clone(),
+            node_policy: self.node_policy.get(),
             grace: self.settings.compress_grace,
             size_only,
         };
@@ -280,7 +281,7 @@ struct Job {
     root: Arc<SafeRoot>,
     key: ContainerKey,
     pod: PodView,
-    node_policy: PolicySpec,
+    node_policy: Arc<PolicySpec>,
     grace: Duration,
     /// Only check whether the active file needs rotating.
     size_only: bool,

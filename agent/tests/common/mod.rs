@@ -187,6 +187,13 @@ impl Daemon {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Sends `sig` to the daemon.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("the daemon runs");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, sig).expect("send a signal to podlogd");
+    }
+
     /// Sends SIGTERM and waits (at most [`TIMEOUT`]) for the process to
     /// exit; its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
