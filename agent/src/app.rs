@@ -16,7 +16,14 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Flags, LivePolicy};
+use crate::config::{Config, Flags, LiveLimits, LivePolicy};
+
+/// What a reload replaces.
+#[derive(Clone)]
+struct Live {
+    policy: Arc<LivePolicy>,
+    limits: Arc<LiveLimits>,
+}
 use crate::fs::safe_open;
 use crate::lifecycle;
 use crate::node::{discovery, inventory, runtime};
@@ -79,6 +86,7 @@ pub async fn run_reloadable(
         None => None,
     };
     let policy = LivePolicy::new(config.node_policy());
+    let limits = LiveLimits::new(config.limits);
     let Opened {
         discovery,
         listener,
@@ -92,7 +100,11 @@ pub async fn run_reloadable(
     let disc_cancel = stop.child_token();
     spawn_discovery(&discovery, &mut tasks, &disc_cancel);
     if let (Some(flags), Some(hangups)) = (flags, hangups) {
-        spawn_reload(&config, flags, hangups, &policy, &mut tasks, &stop);
+        let live = Live {
+            policy: policy.clone(),
+            limits: limits.clone(),
+        };
+        spawn_reload(&config, flags, hangups, live, &mut tasks, &stop);
     }
     spawn_lifecycle(
         &config,
@@ -118,7 +130,11 @@ pub async fn run_reloadable(
         _ = discovery.wait_ready() => {}
     }
     let api_cancel = CancellationToken::new();
-    let state = Arc::new(api_state(&config, &policy, &discovery, runtime, &stop));
+    let live = Live {
+        policy: policy.clone(),
+        limits,
+    };
+    let state = Arc::new(api_state(&config, &live, &discovery, runtime, &stop));
     tasks.critical(
         "http",
         crate::http::serve(listener, state.clone(), api_cancel.clone()),
@@ -151,19 +167,18 @@ fn spawn_reload(
     config: &Config,
     flags: Flags,
     hangups: tokio::signal::unix::Signal,
-    policy: &Arc<LivePolicy>,
+    live: Live,
     tasks: &mut Tasks,
     cancel: &CancellationToken,
 ) {
     let running = config.clone();
-    let policy = policy.clone();
     let cancel = cancel.clone();
     let hangups = Arc::new(tokio::sync::Mutex::new(hangups));
     tasks.restartable("reload", move || {
-        let (running, flags, policy, hangups, cancel) = (
+        let (running, flags, live, hangups, cancel) = (
             running.clone(),
             flags.clone(),
-            policy.clone(),
+            live.clone(),
             hangups.clone(),
             cancel.clone(),
         );
@@ -173,7 +188,7 @@ fn spawn_reload(
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     h = hangups.recv() => match h {
-                        Some(()) => reload(&running, flags.clone(), &policy),
+                        Some(()) => reload(&running, flags.clone(), &live),
                         None => return,
                     },
                 }
@@ -183,7 +198,7 @@ fn spawn_reload(
 }
 
 /// One reload; see [`spawn_reload`].
-fn reload(running: &Config, flags: Flags, policy: &LivePolicy) {
+fn reload(running: &Config, flags: Flags, live: &Live) {
     let new = match flags.resolve() {
         Ok(c) => c,
         Err(e) => {
@@ -196,9 +211,10 @@ fn reload(running: &Config, flags: Flags, policy: &LivePolicy) {
     if !kept.is_empty() {
         tracing::warn!(settings = ?kept, "SIGHUP: these settings take a restart; their running values are kept");
     }
-    policy.set(new.node_policy());
+    live.policy.set(new.node_policy());
+    live.limits.set(new.limits);
     telemetry::config_reload_applied();
-    tracing::info!("SIGHUP: configuration reloaded; the node policy defaults apply to the next reads and lifecycle passes");
+    tracing::info!(limits = ?new.limits, "SIGHUP: configuration reloaded; the node policy defaults apply to the next reads and lifecycle passes, the limits to the next connections");
 }
 
 /// Sets up podlogd's logging (`PODLOG_LOG`, default `info`, to stderr). A
@@ -211,7 +227,7 @@ pub fn init_logging() {
 /// What both APIs serve from.
 fn api_state(
     config: &Config,
-    policy: &Arc<LivePolicy>,
+    live: &Live,
     discovery: &Arc<discovery::Discovery>,
     runtime: Option<Arc<runtime::Runtime>>,
     stop: &CancellationToken,
@@ -220,7 +236,8 @@ fn api_state(
         discovery: discovery.clone(),
         runtime,
         node: config.node_name.clone(),
-        node_policy: policy.clone(),
+        node_policy: live.policy.clone(),
+        limits: live.limits.clone(),
         lifecycle: inventory::LifecycleInfo::of(
             config.cri_endpoint.is_some(),
             config.state_dir.is_some(),

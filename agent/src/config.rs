@@ -37,6 +37,27 @@ pub struct Config {
     pub lifecycle_tick: Duration,
     /// How long a rotated file stays uncompressed, for tailers.
     pub compress_grace: Duration,
+    /// Bounds on what clients can hold.
+    pub limits: Limits,
+}
+
+/// Bounds on what clients can hold; a reload applies new ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Open HTTP connections; one more is answered `429` and closed.
+    pub max_connections: usize,
+    /// A request's head must arrive within this, and a keep-alive
+    /// connection waiting for its next request is closed after it.
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The YAML file's content (`--config`). Unknown keys are errors.
@@ -63,6 +84,11 @@ pub struct FileConfig {
     pub compress_grace: Option<String>,
     /// Node defaults of the log policy (see docs/policy.md).
     pub policy: Option<podlog_policy::PolicySpec>,
+    /// Open HTTP connections at most (default 1024).
+    pub max_connections: Option<usize>,
+    /// How long a client has to send a request head, and how long an idle
+    /// keep-alive connection is kept, e.g. `30s` (the default).
+    pub header_timeout: Option<String>,
 }
 
 /// Why the configuration is unusable.
@@ -255,11 +281,40 @@ impl Flags {
                 Duration::ZERO,
             )?,
             node_policy: file.policy.unwrap_or_default(),
+            limits: limits(file.max_connections, file.header_timeout.as_deref())?,
             grpc_listen,
             node_name,
             shutdown_grace: Duration::from_secs(10),
         })
     }
+}
+
+/// `maxConnections` (at least 1) and `headerTimeout` (1 s to 10 min).
+fn limits(
+    max_connections: Option<usize>,
+    header_timeout: Option<&str>,
+) -> Result<Limits, ConfigError> {
+    let mut l = Limits::default();
+    if let Some(n) = max_connections {
+        if n == 0 {
+            return Err(ConfigError::Invalid {
+                key: "maxConnections",
+                reason: "0: at least one connection must be allowed".into(),
+            });
+        }
+        l.max_connections = n;
+    }
+    if let Some(s) = header_timeout {
+        let d = duration("headerTimeout", s, Duration::from_secs(1))?;
+        if d > Duration::from_secs(600) {
+            return Err(ConfigError::Invalid {
+                key: "headerTimeout",
+                reason: format!("{s:?} is longer than 10m"),
+            });
+        }
+        l.header_timeout = d;
+    }
+    Ok(l)
 }
 
 /// `--cri-endpoint`: a socket path, `none`, or (not given) the first of
@@ -322,6 +377,30 @@ impl LivePolicy {
             .0
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(spec);
+    }
+}
+
+/// The client limits in force, which a reload replaces.
+#[derive(Debug)]
+pub(crate) struct LiveLimits(std::sync::RwLock<Limits>);
+
+impl LiveLimits {
+    pub(crate) fn new(l: Limits) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::RwLock::new(l)))
+    }
+
+    pub(crate) fn get(&self) -> Limits {
+        *self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn set(&self, l: Limits) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = l;
     }
 }
 

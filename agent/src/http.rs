@@ -148,26 +148,43 @@ fn check_segments(segs: &[String], names: &[&'static str]) -> Result<(), ServeEr
 /// Serves HTTP on `listener` until `cancel`.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: CancellationToken) {
     let mut conns = tokio::task::JoinSet::new();
+    let mut failures = AcceptFailures::default();
     loop {
         let (stream, peer) = tokio::select! {
             _ = cancel.cancelled() => break,
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
+                    // Out of descriptors or memory: wait before trying
+                    // again instead of spinning, and say so now and then.
+                    let wait = failures.failed(&e);
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => continue,
+                    }
                 }
             },
         };
+        failures.accepted();
+        // Reap finished connections so the set stays small.
+        while conns.try_join_next().is_some() {}
+        let limits = state.limits.get();
+        if conns.len() >= limits.max_connections {
+            refuse(&stream, limits.max_connections);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let state = state.clone();
         let cancel = cancel.clone();
         conns.spawn(async move {
+            let _open = telemetry::connection("http");
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(req, &state, peer).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
             tokio::pin!(conn);
             tokio::select! {
@@ -182,10 +199,64 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: C
                 }
             }
         });
-        // Reap finished connections so the set stays small.
-        while conns.try_join_next().is_some() {}
     }
     while conns.join_next().await.is_some() {}
+}
+
+/// One connection too many: a `429` naming the limit, then the connection
+/// is closed. Written without waiting: a client that does not read it
+/// loses it, not podlogd's time.
+fn refuse(stream: &tokio::net::TcpStream, max: usize) {
+    telemetry::connection_refused("http");
+    let body = serde_json::json!({
+        "error": format!("too many connections: maxConnections is {max}"),
+        "reason": "TooManyRequests",
+        "limit": "maxConnections",
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}\n",
+        body.len() + 1
+    );
+    let _ = stream.try_write(response.as_bytes());
+}
+
+/// Accept failures: the back-off before the next try, and a warning at
+/// most every [`AcceptFailures::QUIET`] with how many were not logged.
+#[derive(Default)]
+struct AcceptFailures {
+    /// The current back-off; zero after a success.
+    wait: std::time::Duration,
+    last_logged: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptFailures {
+    const QUIET: std::time::Duration = std::time::Duration::from_secs(10);
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(10);
+    const MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn failed(&mut self, e: &std::io::Error) -> std::time::Duration {
+        telemetry::accept_failed();
+        self.wait = (self.wait * 2).clamp(Self::FIRST, Self::MAX);
+        let now = tokio::time::Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|t| now.duration_since(t) >= Self::QUIET)
+        {
+            tracing::warn!(error = %e, not_logged = self.unlogged, retry_in = ?self.wait, "accept failed");
+            self.last_logged = Some(now);
+            self.unlogged = 0;
+        } else {
+            self.unlogged += 1;
+        }
+        self.wait
+    }
+
+    fn accepted(&mut self) {
+        self.wait = std::time::Duration::ZERO;
+    }
 }
 
 async fn handle(

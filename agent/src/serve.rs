@@ -34,6 +34,8 @@ pub(crate) struct ApiState {
     pub(crate) node: String,
     /// Node defaults of the log policy.
     pub(crate) node_policy: Arc<crate::config::LivePolicy>,
+    /// Client limits (connections, header timeout).
+    pub(crate) limits: Arc<crate::config::LiveLimits>,
     /// Whether policies are enforced.
     pub(crate) lifecycle: inventory::LifecycleInfo,
     /// Cancelled at shutdown: followers end.

@@ -53,6 +53,9 @@ struct Metrics {
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
     reads: Gauge,
+    connections: Family<ListenerLabel, Gauge>,
+    connections_refused: Family<ListenerLabel, Counter>,
+    accept_failures: Counter,
     log_write_errors: Counter,
     config_reloads: Family<ResultLabel, Counter>,
     read_bytes: Counter,
@@ -173,6 +176,21 @@ fn registry(m: &Metrics) -> Registry {
         "config_reloads",
         "Configuration reloads on SIGHUP, by result (applied, refused)",
         m.config_reloads.clone(),
+    );
+    registry.register(
+        "connections",
+        "Open client connections, by listener",
+        m.connections.clone(),
+    );
+    registry.register(
+        "connections_refused",
+        "Connections answered 429 and closed because maxConnections were open, by listener",
+        m.connections_refused.clone(),
+    );
+    registry.register(
+        "accept_failures",
+        "Failed accepts (out of descriptors or memory); each waits before the next try",
+        m.accept_failures.clone(),
     );
     registry.register(
         "reads",
@@ -413,6 +431,42 @@ fn config_reload(result: &'static str) {
         .config_reloads
         .get_or_create(&ResultLabel { result })
         .inc();
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabel {
+    listener: &'static str,
+}
+
+/// Counts an open connection until the guard drops.
+pub(crate) struct ConnectionGuard(&'static str);
+
+pub(crate) fn connection(listener: &'static str) -> ConnectionGuard {
+    metrics()
+        .connections
+        .get_or_create(&ListenerLabel { listener })
+        .inc();
+    ConnectionGuard(listener)
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        metrics()
+            .connections
+            .get_or_create(&ListenerLabel { listener: self.0 })
+            .dec();
+    }
+}
+
+pub(crate) fn connection_refused(listener: &'static str) {
+    metrics()
+        .connections_refused
+        .get_or_create(&ListenerLabel { listener })
+        .inc();
+}
+
+pub(crate) fn accept_failed() {
+    metrics().accept_failures.inc();
 }
 
 /// Bytes a reader read from log files.

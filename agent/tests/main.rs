@@ -6,6 +6,7 @@
 
 mod common;
 
+mod connections;
 mod cursor;
 mod cursor_compat;
 mod delimiter;

@@ -1,0 +1,138 @@
+//! Connections have bounds: a request head must arrive within
+//! `headerTimeout`, an idle keep-alive connection is closed after it, and
+//! past `maxConnections` a client is answered 429 naming the limit.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// A daemon on an empty tree with `yaml` as its configuration file.
+fn daemon(yaml: &str) -> (Tree, tempfile::TempDir, Daemon) {
+    let t = Tree::new();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("podlogd.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let d = t.start_with(&["--config", cfg.to_str().unwrap()]);
+    (t, dir, d)
+}
+
+/// Reads until the peer closes; what was read. Fails after `within`.
+async fn until_closed(s: &mut TcpStream, within: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .expect("podlogd closes the connection");
+    got
+}
+
+#[tokio::test]
+async fn a_request_head_sent_slowly_is_cut_off() {
+    let (_t, _cfg, d) = daemon("headerTimeout: 1s\n");
+    let mut s = TcpStream::connect(d.addr).await.unwrap();
+    let (mut r, mut w) = s.split();
+    // One byte every 100 ms: the head would take 10 s.
+    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let writer = async {
+        for b in head {
+            if w.write_all(&[*b]).await.is_err() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        true
+    };
+    let mut buf = [0u8; 256];
+    let closed = async {
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        sent = writer => panic!("the whole head was accepted slowly (sent: {sent})"),
+        () = closed => {}
+    }
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let (_t, _cfg, d) = daemon("headerTimeout: 1s\n");
+    let mut s = TcpStream::connect(d.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let got = until_closed(&mut s, Duration::from_secs(10)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_answered_429() {
+    let (_t, _cfg, d) = daemon("maxConnections: 3\n");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(d.addr).await.unwrap());
+    }
+    // The three are open once podlogd counts them.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let mut s = loop {
+        let mut s = TcpStream::connect(d.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let got = until_closed(&mut s, TIMEOUT).await;
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if text.starts_with("HTTP/1.1 429") {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never refused: {text}"
+        );
+    };
+    let body = s.split_off(s.find("\r\n\r\n").unwrap() + 4);
+    s.clear();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["limit"], "maxConnections", "{v}");
+    assert!(v["error"].as_str().unwrap().contains('3'), "{v}");
+    // One leaves: a new client is served again.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let mut s = TcpStream::connect(d.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let got = until_closed(&mut s, TIMEOUT).await;
+        if got.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still refused after one left"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(held);
+    let refused = metric(
+        d.addr,
+        "podlog_connections_refused_total{listener=\"http\"}",
+    )
+    .await;
+    assert!(refused.unwrap_or(0.0) >= 1.0, "{refused:?}");
+}
