@@ -136,3 +136,44 @@ async fn connections_past_the_limit_are_answered_429() {
     .await;
     assert!(refused.unwrap_or(0.0) >= 1.0, "{refused:?}");
 }
+
+#[tokio::test]
+async fn out_of_descriptors_the_accept_loop_waits_and_stays_quiet() {
+    let t = Tree::new();
+    let d = t.start();
+    let pid = d.pid();
+    let open_fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    // Room for a few more descriptors only.
+    let limit = open_fds + 4;
+    // The soft limit only, so that it can be raised again.
+    let st = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:")])
+        .status()
+        .expect("run prlimit");
+    assert!(st.success(), "prlimit: {st}");
+    // The kernel completes these connections; podlogd cannot accept most.
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(TcpStream::connect(d.addr).await.unwrap());
+    }
+    // A window in which a spinning accept loop would fail millions of times.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(held);
+    let st = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), "--nofile=1024:"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let failures = metric(d.addr, "podlog_accept_failures_total")
+        .await
+        .unwrap_or(0.0);
+    // 10 ms doubling to 1 s: a dozen tries in 3 s, not a spin.
+    assert!(
+        (1.0..100.0).contains(&failures),
+        "{failures} failed accepts in 3 s"
+    );
+    let warnings = d.stderr().matches("accept failed").count();
+    assert!(warnings <= 1, "{warnings} warnings in 3 s");
+}

@@ -187,6 +187,11 @@ impl Daemon {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the daemon runs").id()
+    }
+
     /// Sends `sig` to the daemon.
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         let child = self.child.as_ref().expect("the daemon runs");
