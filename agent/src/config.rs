@@ -49,6 +49,9 @@ pub struct Limits {
     /// A request's head must arrive within this, and a keep-alive
     /// connection waiting for its next request is closed after it.
     pub header_timeout: Duration,
+    /// A client that takes none of a read's output for this long is ended
+    /// (`podlog_slow_consumers_ended_total`).
+    pub send_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -56,6 +59,7 @@ impl Default for Limits {
         Self {
             max_connections: 1024,
             header_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -89,6 +93,9 @@ pub struct FileConfig {
     /// How long a client has to send a request head, and how long an idle
     /// keep-alive connection is kept, e.g. `30s` (the default).
     pub header_timeout: Option<String>,
+    /// How long a client may take none of a read's output before it is
+    /// ended, e.g. `60s` (the default).
+    pub send_timeout: Option<String>,
 }
 
 /// Why the configuration is unusable.
@@ -281,7 +288,11 @@ impl Flags {
                 Duration::ZERO,
             )?,
             node_policy: file.policy.unwrap_or_default(),
-            limits: limits(file.max_connections, file.header_timeout.as_deref())?,
+            limits: limits(
+                file.max_connections,
+                file.header_timeout.as_deref(),
+                file.send_timeout.as_deref(),
+            )?,
             grpc_listen,
             node_name,
             shutdown_grace: Duration::from_secs(10),
@@ -289,10 +300,12 @@ impl Flags {
     }
 }
 
-/// `maxConnections` (at least 1) and `headerTimeout` (1 s to 10 min).
+/// `maxConnections` (at least 1), `headerTimeout` and `sendTimeout` (1 s
+/// to 10 min).
 fn limits(
     max_connections: Option<usize>,
     header_timeout: Option<&str>,
+    send_timeout: Option<&str>,
 ) -> Result<Limits, ConfigError> {
     let mut l = Limits::default();
     if let Some(n) = max_connections {
@@ -304,15 +317,21 @@ fn limits(
         }
         l.max_connections = n;
     }
-    if let Some(s) = header_timeout {
-        let d = duration("headerTimeout", s, Duration::from_secs(1))?;
+    let bounded = |key, s: &str| {
+        let d = duration(key, s, Duration::from_secs(1))?;
         if d > Duration::from_secs(600) {
             return Err(ConfigError::Invalid {
-                key: "headerTimeout",
+                key,
                 reason: format!("{s:?} is longer than 10m"),
             });
         }
-        l.header_timeout = d;
+        Ok(d)
+    };
+    if let Some(s) = header_timeout {
+        l.header_timeout = bounded("headerTimeout", s)?;
+    }
+    if let Some(s) = send_timeout {
+        l.send_timeout = bounded("sendTimeout", s)?;
     }
     Ok(l)
 }

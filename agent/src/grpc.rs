@@ -254,6 +254,7 @@ impl Logs for LogsService {
         };
         telemetry::grpc_request("Read", "ok");
         let (tx, out) = mpsc::channel::<Result<pb::ReadResponse, Status>>(4);
+        let stall = self.state.limits.get().send_timeout;
         tokio::spawn(async move {
             loop {
                 let chunk = tokio::select! {
@@ -265,7 +266,14 @@ impl Logs for LogsService {
                 let response = pb::ReadResponse::decode(chunk)
                     .map_err(|e| Status::internal(format!("event rendering: {e}")));
                 let failed = response.is_err();
-                if tx.send(response).await.is_err() || failed {
+                let sent = match tokio::time::timeout(stall, tx.send(response)).await {
+                    Ok(r) => r.is_ok(),
+                    Err(_) => {
+                        telemetry::slow_consumer_ended();
+                        false
+                    }
+                };
+                if !sent || failed {
                     return;
                 }
             }

@@ -105,16 +105,42 @@ impl ApiState {
     }
 }
 
+/// Sends `item` on `tx` from a blocking thread, waiting at most `stall`
+/// for room: a consumer that takes nothing for that long is ended (its
+/// channel is given up, which ends the response) and counted.
+pub(crate) fn send_within<T>(
+    tx: &mpsc::Sender<T>,
+    item: T,
+    stall: std::time::Duration,
+    handle: &tokio::runtime::Handle,
+) -> bool {
+    let item = match tx.try_send(item) {
+        Ok(()) => return true,
+        Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        Err(mpsc::error::TrySendError::Full(item)) => item,
+    };
+    match handle.block_on(tokio::time::timeout(stall, tx.send(item))) {
+        Ok(r) => r.is_ok(),
+        Err(_) => {
+            telemetry::slow_consumer_ended();
+            false
+        }
+    }
+}
+
 /// Sends output chunks to a channel; counts bytes.
 struct ChanSink {
     tx: mpsc::Sender<Bytes>,
     format: &'static str,
+    /// See [`send_within`].
+    stall: std::time::Duration,
+    handle: tokio::runtime::Handle,
 }
 
 impl Sink for ChanSink {
     fn send(&mut self, chunk: Bytes) -> bool {
         let n = chunk.len() as u64;
-        let ok = self.tx.blocking_send(chunk).is_ok();
+        let ok = send_within(&self.tx, chunk, self.stall, &self.handle);
         if ok {
             telemetry::served(self.format, n);
         }
@@ -491,6 +517,8 @@ pub(crate) async fn open_logs(
     let sink = ChanSink {
         tx: tx.clone(),
         format: format.name(),
+        stall: state.limits.get().send_timeout,
+        handle: tokio::runtime::Handle::current(),
     };
     spawn_reader(state, plan, sink, tx, None).await?;
     Ok(rx)

@@ -53,6 +53,7 @@ struct Metrics {
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
     reads: Gauge,
+    slow_consumers: Counter,
     connections: Family<ListenerLabel, Gauge>,
     connections_refused: Family<ListenerLabel, Counter>,
     accept_failures: Counter,
@@ -191,6 +192,11 @@ fn registry(m: &Metrics) -> Registry {
         "accept_failures",
         "Failed accepts (out of descriptors or memory); each waits before the next try",
         m.accept_failures.clone(),
+    );
+    registry.register(
+        "slow_consumers_ended",
+        "Reads ended because their client took none of their output for sendTimeout",
+        m.slow_consumers.clone(),
     );
     registry.register(
         "reads",
@@ -463,6 +469,11 @@ pub(crate) fn connection_refused(listener: &'static str) {
         .connections_refused
         .get_or_create(&ListenerLabel { listener })
         .inc();
+}
+
+pub(crate) fn slow_consumer_ended() {
+    metrics().slow_consumers.inc();
+    tracing::info!("a client took no output for sendTimeout; its read is ended");
 }
 
 pub(crate) fn accept_failed() {

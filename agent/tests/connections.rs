@@ -177,3 +177,50 @@ async fn out_of_descriptors_the_accept_loop_waits_and_stays_quiet() {
     let warnings = d.stderr().matches("accept failed").count();
     assert!(warnings <= 1, "{warnings} warnings in 3 s");
 }
+
+#[tokio::test]
+async fn a_follower_that_reads_nothing_is_ended_after_send_timeout() {
+    let t = Tree::new();
+    let dir = t.container("default", "web", "uid-web", "app");
+    let log = dir.join("0.log");
+    write_file(&log, &cri("2026-11-21T05:00:00Z", "stdout", "F", "first"));
+    let cfg = tempfile::tempdir().unwrap();
+    let path = cfg.path().join("podlogd.yaml");
+    std::fs::write(&path, "sendTimeout: 1s\n").unwrap();
+    let d = t.start_with(&["--config", path.to_str().unwrap()]);
+    // Follows, and never reads past the head.
+    let stalled = Conn::open(d.addr, "GET", "/logs/default/web/app?follow=true").await;
+    assert_eq!(stalled.status, 200);
+    // More than the socket buffers and the stream's channel hold.
+    let line = cri("2026-11-21T05:00:01Z", "stdout", "F", &"z".repeat(64 << 10));
+    let mut more = Vec::new();
+    for _ in 0..16 {
+        more.extend_from_slice(&line);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        append(&log, &more);
+        let ended = metric(d.addr, "podlog_slow_consumers_ended_total").await;
+        if ended.unwrap_or(0.0) >= 1.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled follower is still served after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its read is gone; other clients are served.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while metric(d.addr, "podlog_reads").await != Some(0.0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the read stays open"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(stalled);
+    get(d.addr, "/logs/default/web/app?tailLines=1")
+        .await
+        .expect_status(200);
+}

@@ -169,6 +169,7 @@ async fn run(
 ) {
     let follow = params.params.follow;
     let format_name = format.name();
+    let stall = state.limits.get().send_timeout;
     let mut view = inventory::ViewChanges::new(&state.discovery, state.runtime.as_deref());
     let mut buf = BytesMut::new();
     loop {
@@ -186,18 +187,18 @@ async fn run(
                     .take()
                     .expect("the oldest source has a head");
                 buf.extend_from_slice(&ev);
-                if buf.len() >= CHUNK && !flush(&tx, &mut buf, format_name).await {
+                if buf.len() >= CHUNK && !flush(&tx, &mut buf, format_name, stall).await {
                     return;
                 }
                 continue;
             }
             if sources.is_empty() && !follow {
-                let _ = flush(&tx, &mut buf, format_name).await;
+                let _ = flush(&tx, &mut buf, format_name, stall).await;
                 return;
             }
         }
         // Waiting for input: what is merged so far goes out first.
-        if !flush(&tx, &mut buf, format_name).await {
+        if !flush(&tx, &mut buf, format_name, stall).await {
             return;
         }
         let next = poll_fn(|cx| {
@@ -231,20 +232,33 @@ async fn run(
             }
             _ = tx.closed() => return,
             _ = state.shutdown.cancelled() => {
-                let _ = flush(&tx, &mut buf, format_name).await;
+                let _ = flush(&tx, &mut buf, format_name, stall).await;
                 return;
             }
         }
     }
 }
 
-async fn flush(tx: &mpsc::Sender<Bytes>, buf: &mut BytesMut, format: &'static str) -> bool {
+/// Hands what is merged to the client, waiting at most `stall` (see
+/// [`serve::send_within`]).
+async fn flush(
+    tx: &mpsc::Sender<Bytes>,
+    buf: &mut BytesMut,
+    format: &'static str,
+    stall: std::time::Duration,
+) -> bool {
     if buf.is_empty() {
         return true;
     }
     let chunk = buf.split().freeze();
     let n = chunk.len() as u64;
-    let ok = tx.send(chunk).await.is_ok();
+    let ok = match tokio::time::timeout(stall, tx.send(chunk)).await {
+        Ok(r) => r.is_ok(),
+        Err(_) => {
+            telemetry::slow_consumer_ended();
+            false
+        }
+    };
     if ok {
         telemetry::served(format, n);
     }
