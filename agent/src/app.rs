@@ -238,6 +238,8 @@ fn api_state(
         node: config.node_name.clone(),
         node_policy: live.policy.clone(),
         limits: live.limits.clone(),
+        reads: Arc::default(),
+        followers: Arc::default(),
         lifecycle: inventory::LifecycleInfo::of(
             config.cri_endpoint.is_some(),
             config.state_dir.is_some(),

@@ -52,6 +52,13 @@ pub struct Limits {
     /// A client that takes none of a read's output for this long is ended
     /// (`podlog_slow_consumers_ended_total`).
     pub send_timeout: Duration,
+    /// Open reads (followers included), HTTP and gRPC; one more is refused
+    /// (429, `RESOURCE_EXHAUSTED`). Each holds a thread of the blocking
+    /// pool, so it stays below the pool's size, leaving room for the
+    /// lifecycle manager.
+    pub max_reads: usize,
+    /// Open followers, at most `max_reads`.
+    pub max_followers: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +67,8 @@ impl Default for Limits {
             max_connections: 1024,
             header_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(60),
+            max_reads: 256,
+            max_followers: 192,
         }
     }
 }
@@ -96,6 +105,10 @@ pub struct FileConfig {
     /// How long a client may take none of a read's output before it is
     /// ended, e.g. `60s` (the default).
     pub send_timeout: Option<String>,
+    /// Open reads at most, followers included (default 256, at most 448).
+    pub max_reads: Option<usize>,
+    /// Open followers at most (default 192, at most `maxReads`).
+    pub max_followers: Option<usize>,
 }
 
 /// Why the configuration is unusable.
@@ -237,6 +250,7 @@ impl Flags {
             Some(p) => load_file(p)?,
             None => FileConfig::default(),
         };
+        let limits = limits(&file)?;
         let node_name = file.node_name.unwrap_or_else(|| {
             nix::unistd::gethostname()
                 .ok()
@@ -288,11 +302,7 @@ impl Flags {
                 Duration::ZERO,
             )?,
             node_policy: file.policy.unwrap_or_default(),
-            limits: limits(
-                file.max_connections,
-                file.header_timeout.as_deref(),
-                file.send_timeout.as_deref(),
-            )?,
+            limits,
             grpc_listen,
             node_name,
             shutdown_grace: Duration::from_secs(10),
@@ -302,13 +312,24 @@ impl Flags {
 
 /// `maxConnections` (at least 1), `headerTimeout` and `sendTimeout` (1 s
 /// to 10 min).
-fn limits(
-    max_connections: Option<usize>,
-    header_timeout: Option<&str>,
-    send_timeout: Option<&str>,
-) -> Result<Limits, ConfigError> {
+fn limits(file: &FileConfig) -> Result<Limits, ConfigError> {
     let mut l = Limits::default();
-    if let Some(n) = max_connections {
+    let count = |key, v: Option<usize>, default: usize, max: usize| match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ConfigError::Invalid {
+            key,
+            reason: format!("{n}: must be 1 to {max}"),
+        }),
+    };
+    l.max_reads = count("maxReads", file.max_reads, l.max_reads, MAX_READS)?;
+    l.max_followers = count(
+        "maxFollowers",
+        file.max_followers,
+        l.max_followers.min(l.max_reads),
+        l.max_reads,
+    )?;
+    if let Some(n) = file.max_connections {
         if n == 0 {
             return Err(ConfigError::Invalid {
                 key: "maxConnections",
@@ -327,10 +348,10 @@ fn limits(
         }
         Ok(d)
     };
-    if let Some(s) = header_timeout {
+    if let Some(s) = file.header_timeout.as_deref() {
         l.header_timeout = bounded("headerTimeout", s)?;
     }
-    if let Some(s) = send_timeout {
+    if let Some(s) = file.send_timeout.as_deref() {
         l.send_timeout = bounded("sendTimeout", s)?;
     }
     Ok(l)
@@ -398,6 +419,14 @@ impl LivePolicy {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(spec);
     }
 }
+
+/// The most reads `maxReads` allows: each holds a thread of the blocking
+/// pool ([`BLOCKING_THREADS`]), and the rest of the pool stays for the
+/// lifecycle manager and short file work.
+pub const MAX_READS: usize = 448;
+
+/// The size of the runtime's blocking pool (`main` builds it).
+pub const BLOCKING_THREADS: usize = 512;
 
 /// The client limits in force, which a reload replaces.
 #[derive(Debug)]

@@ -35,6 +35,7 @@ pub(crate) fn status(e: &ServeError) -> Status {
             Status::failed_precondition(format!("{msg}: {}", candidates.join(", ")))
         }
         ServeError::Unavailable(_) => Status::unavailable(msg),
+        ServeError::TooMany { .. } => Status::resource_exhausted(msg),
     }
 }
 
@@ -45,6 +46,7 @@ fn code_name(s: &Status) -> &'static str {
         tonic::Code::NotFound => "not_found",
         tonic::Code::FailedPrecondition => "failed_precondition",
         tonic::Code::Unavailable => "unavailable",
+        tonic::Code::ResourceExhausted => "resource_exhausted",
         _ => "other",
     }
 }

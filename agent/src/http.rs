@@ -68,6 +68,7 @@ pub(crate) fn status(e: &ServeError) -> (StatusCode, &'static str) {
         ServeError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
         ServeError::Ambiguous { .. } => (StatusCode::CONFLICT, "Conflict"),
         ServeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+        ServeError::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
     }
 }
 
@@ -85,6 +86,7 @@ fn error_response(e: &ServeError) -> Response<ApiBody> {
             body["segment"] = segment.clone().into();
         }
         ServeError::Ambiguous { candidates, .. } => body["candidates"] = candidates.clone().into(),
+        ServeError::TooMany { limit, .. } => body["limit"] = (*limit).into(),
         _ => {}
     }
     error_json(code, &body)

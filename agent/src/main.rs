@@ -129,6 +129,7 @@ fn main() -> ExitCode {
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(config::BLOCKING_THREADS)
         .thread_name("podlogd")
         .build()
     {

@@ -34,8 +34,11 @@ pub(crate) struct ApiState {
     pub(crate) node: String,
     /// Node defaults of the log policy.
     pub(crate) node_policy: Arc<crate::config::LivePolicy>,
-    /// Client limits (connections, header timeout).
+    /// Client limits (connections, header timeout, reads).
     pub(crate) limits: Arc<crate::config::LiveLimits>,
+    /// Open reads and, among them, followers (see [`ReadSlot`]).
+    pub(crate) reads: Arc<std::sync::atomic::AtomicUsize>,
+    pub(crate) followers: Arc<std::sync::atomic::AtomicUsize>,
     /// Whether policies are enforced.
     pub(crate) lifecycle: inventory::LifecycleInfo,
     /// Cancelled at shutdown: followers end.
@@ -61,11 +64,74 @@ pub(crate) enum ServeError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// A limit of the configuration is reached.
+    #[error("too many {what}: {limit} is {max}")]
+    TooMany {
+        what: &'static str,
+        /// The configuration key.
+        limit: &'static str,
+        max: usize,
+    },
+}
+
+/// An open read, counted against `maxReads` (and `maxFollowers`) until
+/// it drops.
+pub(crate) struct ReadSlot {
+    reads: Arc<std::sync::atomic::AtomicUsize>,
+    followers: Option<Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+impl Drop for ReadSlot {
+    fn drop(&mut self) {
+        self.reads.fetch_sub(1, Ordering::AcqRel);
+        if let Some(f) = &self.followers {
+            f.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Takes one from `count` unless `max` are taken.
+fn take(count: &std::sync::atomic::AtomicUsize, max: usize) -> bool {
+    count
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
 }
 
 // === impl ApiState ===
 
 impl ApiState {
+    /// A slot for one more read (a follower when `follow`), or the limit
+    /// it would pass.
+    pub(crate) fn read_slot(&self, follow: bool) -> Result<ReadSlot, ServeError> {
+        let limits = self.limits.get();
+        if !take(&self.reads, limits.max_reads) {
+            telemetry::read_refused("maxReads");
+            return Err(ServeError::TooMany {
+                what: "reads",
+                limit: "maxReads",
+                max: limits.max_reads,
+            });
+        }
+        let mut slot = ReadSlot {
+            reads: self.reads.clone(),
+            followers: None,
+        };
+        if follow {
+            if !take(&self.followers, limits.max_followers) {
+                telemetry::read_refused("maxFollowers");
+                return Err(ServeError::TooMany {
+                    what: "followers",
+                    limit: "maxFollowers",
+                    max: limits.max_followers,
+                });
+            }
+            slot.followers = Some(self.followers.clone());
+        }
+        Ok(slot)
+    }
+
     /// Reads and the inventory wait for the first scan of the log root.
     pub(crate) fn require_scan(&self) -> Result<(), ServeError> {
         if self.discovery.is_ready() {
@@ -450,6 +516,7 @@ where
     T: Clone + Send + 'static,
     S: Sink + Send + 'static,
 {
+    let slot = state.read_slot(plan.spec.follow)?;
     let rx_dir = state.discovery.subscribe(&plan.target.dir);
     let seen = *rx_dir.borrow();
     let exit = match (&state.runtime, &plan.target.ctx.container_id) {
@@ -473,6 +540,7 @@ where
     let (open_tx, open_rx) = oneshot::channel::<Result<(), ReadError>>();
     let follow = plan.spec.follow;
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let _reading = telemetry::reading();
         let _guard = follow.then(telemetry::follower);
         let mut waiter = waiter;

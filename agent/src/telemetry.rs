@@ -53,6 +53,7 @@ struct Metrics {
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
     reads: Gauge,
+    reads_refused: Family<LimitLabel, Counter>,
     slow_consumers: Counter,
     connections: Family<ListenerLabel, Gauge>,
     connections_refused: Family<ListenerLabel, Counter>,
@@ -197,6 +198,11 @@ fn registry(m: &Metrics) -> Registry {
         "slow_consumers_ended",
         "Reads ended because their client took none of their output for sendTimeout",
         m.slow_consumers.clone(),
+    );
+    registry.register(
+        "reads_refused",
+        "Reads refused because a limit was reached, by limit (maxReads, maxFollowers)",
+        m.reads_refused.clone(),
     );
     registry.register(
         "reads",
@@ -474,6 +480,18 @@ pub(crate) fn connection_refused(listener: &'static str) {
 pub(crate) fn slow_consumer_ended() {
     metrics().slow_consumers.inc();
     tracing::info!("a client took no output for sendTimeout; its read is ended");
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+pub(crate) fn read_refused(limit: &'static str) {
+    metrics()
+        .reads_refused
+        .get_or_create(&LimitLabel { limit })
+        .inc();
 }
 
 pub(crate) fn accept_failed() {

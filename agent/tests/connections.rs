@@ -224,3 +224,65 @@ async fn a_follower_that_reads_nothing_is_ended_after_send_timeout() {
         .await
         .expect_status(200);
 }
+
+/// A daemon with container `app` holding one line `a`, limited by `yaml`.
+fn one_line(yaml: &str) -> (Tree, tempfile::TempDir, Daemon) {
+    let t = Tree::new();
+    let dir = t.container("default", "web", "uid-web", "app");
+    write_file(
+        &dir.join("0.log"),
+        &cri("2026-11-21T05:00:00Z", "stdout", "F", "a"),
+    );
+    let cfg = tempfile::tempdir().unwrap();
+    let path = cfg.path().join("podlogd.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let d = t.start_with(&["--config", path.to_str().unwrap()]);
+    (t, cfg, d)
+}
+
+const APP: &str = "/logs/default/web/app";
+
+#[tokio::test]
+async fn followers_past_max_followers_are_answered_429() {
+    let (_t, _cfg, d) = one_line("maxReads: 4\nmaxFollowers: 1\n");
+    let mut first = Follow::open(d.addr, &format!("{APP}?follow=true")).await;
+    assert_eq!(first.next_line().await.unwrap(), b"a");
+    let r = get(d.addr, &format!("{APP}?follow=true")).await;
+    assert_error(&r, 429, "TooManyRequests", None);
+    assert_eq!(r.json()["limit"], "maxFollowers", "{}", r.text());
+    // A read that does not follow still fits.
+    assert_eq!(get(d.addr, APP).await.ok_text(), "a\n");
+    let refused = metric(d.addr, "podlog_reads_refused_total{limit=\"maxFollowers\"}").await;
+    assert_eq!(refused, Some(1.0));
+    // Once the follower leaves, another may follow.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let r = get(d.addr, &format!("{APP}?follow=true&limitBytes=1")).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot is never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn reads_past_max_reads_are_answered_429() {
+    let (_t, _cfg, d) = one_line("maxReads: 2\nmaxFollowers: 2\n");
+    let mut a = Follow::open(d.addr, &format!("{APP}?follow=true")).await;
+    let mut b = Follow::open(d.addr, &format!("{APP}?follow=true")).await;
+    assert_eq!(a.next_line().await.unwrap(), b"a");
+    assert_eq!(b.next_line().await.unwrap(), b"a");
+    for target in [
+        APP.to_owned(),
+        format!("/logs?labelSelector=&container=app"),
+    ] {
+        let r = get(d.addr, &target).await;
+        assert_error(&r, 429, "TooManyRequests", None);
+        assert_eq!(r.json()["limit"], "maxReads", "{target}: {}", r.text());
+    }
+}

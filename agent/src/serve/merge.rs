@@ -82,7 +82,11 @@ pub(crate) async fn open(
 ) -> Result<mpsc::Receiver<Bytes>, ServeError> {
     state.require_scan()?;
     let mut known = HashSet::new();
-    let sources = start_new(&state, &params, format, &mut known, Joins::AtOpen).await;
+    let (sources, refused) = start_new(&state, &params, format, &mut known, Joins::AtOpen).await;
+    if let (true, Some(e)) = (sources.is_empty(), refused) {
+        // Not one reader could start: say which limit, not "no match".
+        return Err(e);
+    }
     if sources.is_empty() && !params.params.follow {
         return Err(ServeError::NotFound(
             "no container with logs matches the selection".into(),
@@ -109,7 +113,7 @@ async fn start_new(
     format: Format,
     known: &mut HashSet<Key>,
     joins: Joins,
-) -> Vec<Source> {
+) -> (Vec<Source>, Option<ServeError>) {
     let mut lp = params.params.clone();
     if joins == Joins::WhileFollowing {
         // A container that starts matching while we follow is new: all of
@@ -121,6 +125,7 @@ async fn start_new(
         &params.select,
     );
     let mut out = Vec::new();
+    let mut refused = None;
     for p in pods {
         let Some(logs) = &p.logs else { continue };
         for name in logs.containers.keys() {
@@ -150,13 +155,17 @@ async fn start_new(
                         done: false,
                     });
                 }
+                Err(e @ ServeError::TooMany { .. }) => {
+                    tracing::warn!(pod = %p.reference(), container = %name, error = %e, "merged read skips a container: a read limit is reached");
+                    refused.get_or_insert(e);
+                }
                 Err(e) => {
                     tracing::debug!(pod = %p.reference(), container = %name, error = %e, "merged read skips a container");
                 }
             }
         }
     }
-    out
+    (out, refused)
 }
 
 async fn run(
@@ -228,7 +237,7 @@ async fn run(
                 if !r {
                     return;
                 }
-                sources.extend(start_new(&state, &params, format, &mut known, Joins::WhileFollowing).await);
+                sources.extend(start_new(&state, &params, format, &mut known, Joins::WhileFollowing).await.0);
             }
             _ = tx.closed() => return,
             _ = state.shutdown.cancelled() => {
