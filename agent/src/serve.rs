@@ -504,19 +504,21 @@ pub(crate) async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
 
 /// Starts a reader for `plan` on a blocking thread; resolves once its files
 /// are open (or with the reason they cannot be). `idle`, when given, is
-/// sent on `tx` each time a follower has caught up.
+/// sent on `tx` each time a follower has caught up. `slot`, the request's
+/// place under `maxReads`, is held until the reader ends (a merged read
+/// holds one for all its readers).
 pub(crate) async fn spawn_reader<T, S>(
     state: &ApiState,
     plan: Plan,
     sink: S,
     tx: mpsc::Sender<T>,
     idle: Option<T>,
+    slot: Option<ReadSlot>,
 ) -> Result<(), ServeError>
 where
     T: Clone + Send + 'static,
     S: Sink + Send + 'static,
 {
-    let slot = state.read_slot(plan.spec.follow)?;
     let rx_dir = state.discovery.subscribe(&plan.target.dir);
     let seen = *rx_dir.borrow();
     let exit = match (&state.runtime, &plan.target.ctx.container_id) {
@@ -580,6 +582,7 @@ pub(crate) async fn open_logs(
     state.require_scan()?;
     let p = find_pod(state, ns, pod)?;
     let mut plan = plan(state, &p, container, params, format)?;
+    let slot = state.read_slot(params.follow)?;
     refresh_finished(state, &mut plan).await;
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let sink = ChanSink {
@@ -588,6 +591,6 @@ pub(crate) async fn open_logs(
         stall: state.limits.get().send_timeout,
         handle: tokio::runtime::Handle::current(),
     };
-    spawn_reader(state, plan, sink, tx, None).await?;
+    spawn_reader(state, plan, sink, tx, None, Some(slot)).await?;
     Ok(rx)
 }

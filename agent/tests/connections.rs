@@ -279,7 +279,7 @@ async fn reads_past_max_reads_are_answered_429() {
     assert_eq!(b.next_line().await.unwrap(), b"a");
     for target in [
         APP.to_owned(),
-        format!("/logs?labelSelector=&container=app"),
+        "/logs?labelSelector=&container=app".to_owned(),
     ] {
         let r = get(d.addr, &target).await;
         assert_error(&r, 429, "TooManyRequests", None);

@@ -82,18 +82,19 @@ pub(crate) async fn open(
 ) -> Result<mpsc::Receiver<Bytes>, ServeError> {
     state.require_scan()?;
     let mut known = HashSet::new();
-    let (sources, refused) = start_new(&state, &params, format, &mut known, Joins::AtOpen).await;
-    if let (true, Some(e)) = (sources.is_empty(), refused) {
-        // Not one reader could start: say which limit, not "no match".
-        return Err(e);
-    }
+    // One place under maxReads for the whole merged read.
+    let slot = state.read_slot(params.params.follow)?;
+    let sources = start_new(&state, &params, format, &mut known, Joins::AtOpen).await;
     if sources.is_empty() && !params.params.follow {
         return Err(ServeError::NotFound(
             "no container with logs matches the selection".into(),
         ));
     }
     let (tx, rx) = mpsc::channel::<Bytes>(4);
-    tokio::spawn(run(state, params, format, sources, known, tx));
+    tokio::spawn(async move {
+        let _slot = slot;
+        run(state, params, format, sources, known, tx).await;
+    });
     Ok(rx)
 }
 
@@ -113,7 +114,7 @@ async fn start_new(
     format: Format,
     known: &mut HashSet<Key>,
     joins: Joins,
-) -> (Vec<Source>, Option<ServeError>) {
+) -> Vec<Source> {
     let mut lp = params.params.clone();
     if joins == Joins::WhileFollowing {
         // A container that starts matching while we follow is new: all of
@@ -125,7 +126,6 @@ async fn start_new(
         &params.select,
     );
     let mut out = Vec::new();
-    let mut refused = None;
     for p in pods {
         let Some(logs) = &p.logs else { continue };
         for name in logs.containers.keys() {
@@ -145,7 +145,7 @@ async fn start_new(
             let (tx, rx) = mpsc::channel::<Item>(64);
             let sink = ItemSink { tx: tx.clone() };
             let idle = lp.follow.then_some(Item::Idle);
-            match serve::spawn_reader(state, plan, sink, tx, idle).await {
+            match serve::spawn_reader(state, plan, sink, tx, idle, None).await {
                 Ok(()) => {
                     known.insert(key);
                     out.push(Source {
@@ -155,17 +155,13 @@ async fn start_new(
                         done: false,
                     });
                 }
-                Err(e @ ServeError::TooMany { .. }) => {
-                    tracing::warn!(pod = %p.reference(), container = %name, error = %e, "merged read skips a container: a read limit is reached");
-                    refused.get_or_insert(e);
-                }
                 Err(e) => {
                     tracing::debug!(pod = %p.reference(), container = %name, error = %e, "merged read skips a container");
                 }
             }
         }
     }
-    (out, refused)
+    out
 }
 
 async fn run(
@@ -237,7 +233,7 @@ async fn run(
                 if !r {
                     return;
                 }
-                sources.extend(start_new(&state, &params, format, &mut known, Joins::WhileFollowing).await.0);
+                sources.extend(start_new(&state, &params, format, &mut known, Joins::WhileFollowing).await);
             }
             _ = tx.closed() => return,
             _ = state.shutdown.cancelled() => {
