@@ -319,13 +319,18 @@ pub(crate) async fn bind(listen: &GrpcListen) -> std::io::Result<(Bound, String)
 
 /// Serves gRPC until `cancel`.
 pub(crate) async fn serve(bound: Bound, state: Arc<ApiState>, cancel: CancellationToken) {
+    let limits = state.limits.clone();
     let svc = LogsServer::new(LogsService { state });
-    let router = tonic::transport::Server::builder().add_service(svc);
+    // A peer that stops answering is found by HTTP/2 pings.
+    let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+        .add_service(svc);
     let r = match bound {
         Bound::Tcp(l) => {
             router
                 .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(l),
+                    bounded(tokio_stream::wrappers::TcpListenerStream::new(l), limits),
                     cancel.cancelled(),
                 )
                 .await
@@ -333,7 +338,7 @@ pub(crate) async fn serve(bound: Bound, state: Arc<ApiState>, cancel: Cancellati
         Bound::Unix(l, path) => {
             let r = router
                 .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::UnixListenerStream::new(l),
+                    bounded(tokio_stream::wrappers::UnixListenerStream::new(l), limits),
                     cancel.cancelled(),
                 )
                 .await;
@@ -343,6 +348,127 @@ pub(crate) async fn serve(bound: Bound, state: Arc<ApiState>, cancel: Cancellati
     };
     if let Err(e) = r {
         tracing::error!(error = %e, "gRPC server stopped");
+    }
+}
+
+/// The listener's connections, at most `maxConnections` open: one more is
+/// closed at once (`podlog_connections_refused_total{listener="grpc"}`);
+/// accept failures wait before the next try, as HTTP's do.
+fn bounded<S, IO>(
+    incoming: S,
+    limits: Arc<crate::config::LiveLimits>,
+) -> impl Stream<Item = std::io::Result<Counted<IO>>>
+where
+    S: Stream<Item = std::io::Result<IO>>,
+{
+    use futures_util::StreamExt as _;
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(
+        crate::serve::AcceptFailures::default(),
+    ));
+    incoming.filter_map(move |r| {
+        let (open, failures, max) = (open.clone(), failures.clone(), limits.get().max_connections);
+        async move {
+            let lock = || {
+                failures
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            };
+            match r {
+                Ok(io) => {
+                    lock().accepted();
+                    let taken = open.fetch_update(
+                        std::sync::atomic::Ordering::AcqRel,
+                        std::sync::atomic::Ordering::Acquire,
+                        |n| (n < max).then_some(n + 1),
+                    );
+                    if taken.is_err() {
+                        telemetry::connection_refused("grpc");
+                        return None;
+                    }
+                    Some(Ok(Counted {
+                        io,
+                        _open: OpenConn(open),
+                        _gauge: telemetry::connection("grpc"),
+                    }))
+                }
+                Err(e) => {
+                    let wait = lock().failed(&e);
+                    tokio::time::sleep(wait).await;
+                    None
+                }
+            }
+        }
+    })
+}
+
+/// One open gRPC connection, counted until it drops.
+struct OpenConn(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// A connection that counts against `maxConnections` while it is open.
+pub(crate) struct Counted<IO> {
+    io: IO,
+    _open: OpenConn,
+    _gauge: telemetry::ConnectionGuard,
+}
+
+impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connected for Counted<IO> {
+    type ConnectInfo = IO::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl<IO: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 }
 

@@ -150,7 +150,7 @@ fn check_segments(segs: &[String], names: &[&'static str]) -> Result<(), ServeEr
 /// Serves HTTP on `listener` until `cancel`.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: CancellationToken) {
     let mut conns = tokio::task::JoinSet::new();
-    let mut failures = AcceptFailures::default();
+    let mut failures = crate::serve::AcceptFailures::default();
     loop {
         let (stream, peer) = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -222,43 +222,6 @@ fn refuse(stream: &tokio::net::TcpStream, max: usize) {
         body.len() + 1
     );
     let _ = stream.try_write(response.as_bytes());
-}
-
-/// Accept failures: the back-off before the next try, and a warning at
-/// most every [`AcceptFailures::QUIET`] with how many were not logged.
-#[derive(Default)]
-struct AcceptFailures {
-    /// The current back-off; zero after a success.
-    wait: std::time::Duration,
-    last_logged: Option<tokio::time::Instant>,
-    unlogged: u64,
-}
-
-impl AcceptFailures {
-    const QUIET: std::time::Duration = std::time::Duration::from_secs(10);
-    const FIRST: std::time::Duration = std::time::Duration::from_millis(10);
-    const MAX: std::time::Duration = std::time::Duration::from_secs(1);
-
-    fn failed(&mut self, e: &std::io::Error) -> std::time::Duration {
-        telemetry::accept_failed();
-        self.wait = (self.wait * 2).clamp(Self::FIRST, Self::MAX);
-        let now = tokio::time::Instant::now();
-        if self
-            .last_logged
-            .is_none_or(|t| now.duration_since(t) >= Self::QUIET)
-        {
-            tracing::warn!(error = %e, not_logged = self.unlogged, retry_in = ?self.wait, "accept failed");
-            self.last_logged = Some(now);
-            self.unlogged = 0;
-        } else {
-            self.unlogged += 1;
-        }
-        self.wait
-    }
-
-    fn accepted(&mut self) {
-        self.wait = std::time::Duration::ZERO;
-    }
 }
 
 async fn handle(

@@ -594,3 +594,40 @@ pub(crate) async fn open_logs(
     spawn_reader(state, plan, sink, tx, None, Some(slot)).await?;
     Ok(rx)
 }
+
+/// Accept failures of either listener: the back-off before the next try,
+/// and a warning at most every [`AcceptFailures::QUIET`] with how many were not logged.
+#[derive(Default)]
+pub(crate) struct AcceptFailures {
+    /// The current back-off; zero after a success.
+    wait: std::time::Duration,
+    last_logged: Option<tokio::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptFailures {
+    const QUIET: std::time::Duration = std::time::Duration::from_secs(10);
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(10);
+    const MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    pub(crate) fn failed(&mut self, e: &std::io::Error) -> std::time::Duration {
+        telemetry::accept_failed();
+        self.wait = (self.wait * 2).clamp(Self::FIRST, Self::MAX);
+        let now = tokio::time::Instant::now();
+        if self
+            .last_logged
+            .is_none_or(|t| now.duration_since(t) >= Self::QUIET)
+        {
+            tracing::warn!(error = %e, not_logged = self.unlogged, retry_in = ?self.wait, "accept failed");
+            self.last_logged = Some(now);
+            self.unlogged = 0;
+        } else {
+            self.unlogged += 1;
+        }
+        self.wait
+    }
+
+    pub(crate) fn accepted(&mut self) {
+        self.wait = std::time::Duration::ZERO;
+    }
+}

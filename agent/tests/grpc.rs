@@ -1371,3 +1371,72 @@ async fn a_malformed_event_keeps_its_time_after_a_cursor() {
     let g = read_ok(&mut c, r).await;
     assert_eq!(g[0].time, "2026-11-21T05:00:02.500000000Z");
 }
+
+/// A daemon with gRPC on, container `default/web/app` holding one line,
+/// and `yaml` as its configuration file.
+fn limited(yaml: &str) -> (Tree, Daemon) {
+    let t = Tree::new();
+    let app = t.container("default", "web", "uid-web", "app");
+    write_file(
+        &app.join("0.log"),
+        &cri("2026-11-21T05:00:00Z", "stdout", "F", "a"),
+    );
+    let config = t.outside.join("podlogd.yaml");
+    write_file(&config, yaml.as_bytes());
+    let d = t.start_with(&[
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().expect("a UTF-8 temp path"),
+    ]);
+    (t, d)
+}
+
+#[tokio::test]
+async fn reads_past_max_reads_are_resource_exhausted() {
+    let (_t, d) = limited("maxReads: 1\nmaxFollowers: 1\n");
+    let mut c = client(&d).await;
+    let mut held = c
+        .read(ReadRequest {
+            follow: true,
+            ..app()
+        })
+        .await
+        .expect("the first follow starts")
+        .into_inner();
+    let first = held.message().await.unwrap().expect("a response");
+    assert_eq!(first.events[0].log, b"a");
+    let st = read_err(&mut c, app()).await;
+    assert_eq!(st.code(), Code::ResourceExhausted, "{st:?}");
+    assert!(st.message().contains("maxReads"), "{st:?}");
+    // HTTP says the same, as 429.
+    let r = get(d.addr, "/logs/default/web/app").await;
+    assert_error(&r, 429, "TooManyRequests", None);
+    drop(held);
+}
+
+#[tokio::test]
+async fn grpc_connections_past_max_connections_are_closed() {
+    let (_t, d) = limited("maxConnections: 1\n");
+    let mut first = client(&d).await;
+    read_ok(&mut first, app()).await;
+    // A second connection is closed at once: the call fails, unserved.
+    let addr = d.grpc.as_deref().unwrap();
+    let second = async {
+        let mut c = LogsClient::connect(format!("http://{addr}")).await?;
+        c.read(app()).await.map(|_| ()).map_err(Into::into)
+    };
+    let r: Result<(), Box<dyn std::error::Error + Send + Sync>> =
+        tokio::time::timeout(TIMEOUT, second)
+            .await
+            .expect("an answer within the timeout");
+    assert!(r.is_err(), "a second connection was served");
+    let refused = metric(
+        d.addr,
+        "podlog_connections_refused_total{listener=\"grpc\"}",
+    )
+    .await;
+    assert!(refused.unwrap_or(0.0) >= 1.0, "{refused:?}");
+    // The first one still is.
+    read_ok(&mut first, app()).await;
+}
