@@ -36,7 +36,7 @@ use crate::cri::{self, Nanos, Stream};
 use crate::cursor::{Cursor, FilePoint};
 use crate::event::framing::{Framing, Start};
 use crate::event::{Assembler, Chains, End, Event, LinePos, Mark, RawLines};
-use crate::fs::fileset::{self, Content, LogFile, OpenLog};
+use crate::fs::fileset::{self, Content, Known, LogFile, OpenLog};
 use crate::fs::safe_open::{FileKey, SafeRoot};
 use crate::fs::ContainerKey;
 use crate::render::{self, Context, Format};
@@ -258,12 +258,12 @@ impl<'s> Session<'s> {
             buf: vec![0u8; chunk],
         };
         let reading = |o: &OpenLog| resume.is_some() && o.fingerprint == resume;
-        let mut view = open_attempt(&target, &reading)?;
+        let mut view = open_attempt(&target, &reading, &|_, _| None)?;
         for _ in 1..RECONCILE_ROUNDS {
             if !view.raced {
                 break;
             }
-            view = open_attempt(&target, &reading)?;
+            view = open_attempt(&target, &reading, &|_, _| None)?;
         }
         let View {
             opened,

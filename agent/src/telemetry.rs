@@ -53,6 +53,7 @@ struct Metrics {
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
     reads: Gauge,
+    decompressed_bytes: Counter,
     reads_refused: Family<LimitLabel, Counter>,
     slow_consumers: Counter,
     connections: Family<ListenerLabel, Gauge>,
@@ -203,6 +204,11 @@ fn registry(m: &Metrics) -> Registry {
         "reads_refused",
         "Reads refused because a limit was reached, by limit (maxReads, maxFollowers)",
         m.reads_refused.clone(),
+    );
+    registry.register(
+        "decompressed_bytes",
+        "Bytes of compressed log files decompressed into memory to be read",
+        m.decompressed_bytes.clone(),
     );
     registry.register(
         "reads",
@@ -496,6 +502,11 @@ pub(crate) fn read_refused(limit: &'static str) {
 
 pub(crate) fn accept_failed() {
     metrics().accept_failures.inc();
+}
+
+/// Bytes of a compressed file decompressed into memory.
+pub(crate) fn decompressed(n: u64) {
+    metrics().decompressed_bytes.inc_by(n);
 }
 
 /// Bytes a reader read from log files.

@@ -111,3 +111,55 @@ async fn a_read_stops_reading_when_its_client_leaves() {
         "two abandoned reads read {read} bytes of a 96 MiB file"
     );
 }
+
+#[tokio::test]
+async fn a_follower_does_not_decompress_known_files_again_on_each_change() {
+    let t = Tree::new();
+    let dir = t.container("default", "web", "uid-web", "app");
+    let rotated = dir.join("0.log.20261121-050000");
+    let pad = "x".repeat(200);
+    let mut data = Vec::new();
+    for i in 0..16_000 {
+        data.extend_from_slice(&cri(
+            "2026-11-21T05:00:00Z",
+            "stdout",
+            "F",
+            &format!("old {i} {pad}"),
+        ));
+    }
+    write_file(&rotated, &data);
+    gzip(&rotated);
+    write_file(
+        &dir.join("0.log"),
+        &cri("2026-11-21T05:00:01Z", "stdout", "F", "new"),
+    );
+    let d = t.start();
+    let mut f = Follow::open(d.addr, &format!("{APP}?follow=true&tailLines=1")).await;
+    assert_eq!(f.next_line().await.unwrap(), b"new");
+    let opened = metric(d.addr, "podlog_decompressed_bytes_total")
+        .await
+        .unwrap_or(0.0);
+    assert!(
+        opened >= data.len() as f64,
+        "the rotated file was read once: {opened}"
+    );
+    // Changes in the directory that concern no log file: each makes the
+    // follower list the directory again.
+    for i in 0..20 {
+        let junk = dir.join(format!("junk-{i}"));
+        write_file(&junk, b"x");
+        std::fs::remove_file(&junk).unwrap();
+    }
+    append(
+        &dir.join("0.log"),
+        &cri("2026-11-21T05:00:02Z", "stdout", "F", "after"),
+    );
+    assert_eq!(f.next_line().await.unwrap(), b"after");
+    let after = metric(d.addr, "podlog_decompressed_bytes_total")
+        .await
+        .unwrap_or(0.0);
+    assert_eq!(
+        after, opened,
+        "the known compressed file was decompressed again"
+    );
+}

@@ -19,6 +19,7 @@ use std::os::unix::fs::FileExt as _;
 
 use crate::cri::Nanos;
 use crate::fs::safe_open::{FileKey, Kind, SafeOpenError, SafeRoot};
+use crate::telemetry;
 
 /// How many leading bytes at most the fingerprint covers.
 pub(crate) const FINGERPRINT_BYTES: usize = 256;
@@ -217,6 +218,10 @@ pub enum Content {
     Plain(std::fs::File),
     /// A compressed file, decompressed into memory when opened.
     Mem(std::sync::Arc<Vec<u8>>),
+    /// A compressed file a reader already knew (see [`open_log_known`]):
+    /// its identity, size and fingerprint, not decompressed again. It
+    /// cannot be read; open it with [`open_log`] to read it.
+    Unread,
 }
 
 /// An opened log file with its identity.
@@ -278,6 +283,9 @@ impl Content {
                 buf[..n].copy_from_slice(&v[start..start + n]);
                 Ok(n)
             }
+            Content::Unread => Err(std::io::Error::other(
+                "a compressed file known, not opened for reading",
+            )),
         }
     }
 
@@ -286,7 +294,51 @@ impl Content {
         match self {
             Content::Plain(f) => f.metadata().map(|m| m.len()).unwrap_or(0),
             Content::Mem(v) => v.len() as u64,
+            Content::Unread => 0,
         }
+    }
+}
+
+/// What a reader knows of a compressed file it opened: compressed files
+/// do not change (one is written aside and renamed into place), so its
+/// identity stands for its content.
+#[derive(Clone, Copy, Debug)]
+pub struct Known {
+    pub size: u64,
+    pub fingerprint: Option<u64>,
+}
+
+/// [`open_log`], except that a compressed file `known` gives facts for (by
+/// its identity and name: an inode number alone may be reused) is not
+/// decompressed again: it comes back as
+/// [`Content::Unread`] with the known size and fingerprint. A follower
+/// that lists its directory again after every change uses it, so that
+/// unrelated changes cost it no decompression.
+///
+/// # Errors
+///
+/// As [`open_log`].
+pub fn open_log_known(
+    root: &SafeRoot,
+    dir: &[&str],
+    file: &LogFile,
+    known: &dyn Fn(FileKey, &str) -> Option<Known>,
+) -> Result<OpenLog, OpenLogError> {
+    if !file.compressed {
+        return open_log(root, dir, file);
+    }
+    let mut rel: Vec<&str> = dir.to_vec();
+    rel.push(&file.name);
+    let opened = root.open_file(&rel)?;
+    match known(opened.key, &file.name) {
+        Some(k) => Ok(OpenLog {
+            file: file.clone(),
+            content: Content::Unread,
+            key: opened.key,
+            size: k.size,
+            fingerprint: k.fingerprint,
+        }),
+        None => open_log(root, dir, file),
     }
 }
 
@@ -315,6 +367,7 @@ pub fn open_log(root: &SafeRoot, dir: &[&str], file: &LogFile) -> Result<OpenLog
             });
         }
         let n = out.len() as u64;
+        telemetry::decompressed(n);
         (Content::Mem(std::sync::Arc::new(out)), n)
     } else {
         (Content::Plain(opened.file), opened.size)

@@ -65,6 +65,19 @@ impl Files {
         }
     }
 
+    /// What the session knows of the compressed file `name` with identity
+    /// `key`, if it opened it (see [`fileset::open_log_known`]).
+    pub(super) fn known(&self, key: FileKey, name: &str) -> Option<Known> {
+        self.list
+            .iter()
+            .zip(&self.fps)
+            .find(|(f, _)| f.log.compressed && f.key == key && f.log.name == name)
+            .map(|(f, fp)| Known {
+                size: f.size,
+                fingerprint: *fp,
+            })
+    }
+
     /// The line start about `bytes` before the end of the set.
     pub(super) fn back_off(&self, bytes: u64) -> Mark {
         let mut idx = self.list.len() - 1;

@@ -173,7 +173,7 @@ impl Session<'_> {
         let rest = match pos {
             Some(p) => {
                 let mut after: Vec<OpenLog> = opened.drain(p + 1..).collect();
-                let o = opened.pop().expect("position p exists");
+                let o = self.readable(opened.pop().expect("position p exists"))?;
                 let f = &mut self.files.list[cur];
                 if o.size < end.offset && !o.file.compressed {
                     telemetry::truncated_under_reader(&f.log.name);
@@ -183,6 +183,8 @@ impl Session<'_> {
                     f.content = o.content;
                     f.size = o.size;
                     f.log = o.file;
+                    // It may be another file now (compressed into one).
+                    f.key = o.key;
                     // With files after it, it is closed for good: a trailing
                     // line without '\n' will never be completed.
                     let last = LastFile::complete_if(!after.is_empty() || self.closed);
@@ -212,6 +214,7 @@ impl Session<'_> {
                 }
             }
         };
+        let rest: Vec<OpenLog> = rest.into_iter().filter_map(|o| self.readable(o)).collect();
         let n = rest.len();
         for (i, o) in rest.into_iter().enumerate() {
             let idx = self.files.push(sess_file(o));
@@ -225,6 +228,22 @@ impl Session<'_> {
         // A later file in `rest` may have ended its predecessor: the last
         // one pushed is now the current file.
         Some(end)
+    }
+
+    /// `o`, ready to be read: a compressed file that the listing only
+    /// recognised ([`Content::Unread`]) is opened and decompressed now.
+    fn readable(&self, o: OpenLog) -> Option<OpenLog> {
+        if !matches!(o.content, Content::Unread) {
+            return Some(o);
+        }
+        let dir = self.target.dir.components();
+        match fileset::open_log(&self.target.root, &dir, &o.file) {
+            Ok(full) => Some(full),
+            Err(e) => {
+                telemetry::file_skipped(&o.file.name, &e);
+                None
+            }
+        }
     }
 
     /// Lists the attempt again, and finds file `cur` in it (by inode and
@@ -249,9 +268,11 @@ impl Session<'_> {
         };
         let mut round = 1;
         loop {
-            let v = open_attempt(&self.target, &|o: &OpenLog| {
-                o.key == cur_key && (cur_fp.is_none() || o.fingerprint == cur_fp)
-            })
+            let v = open_attempt(
+                &self.target,
+                &|o: &OpenLog| o.key == cur_key && (cur_fp.is_none() || o.fingerprint == cur_fp),
+                &|key, name| self.files.known(key, name),
+            )
             .ok()?;
             let pos = locate(&v.opened);
             if (!v.raced && (pos.is_some() || consumed_nothing)) || round >= RECONCILE_ROUNDS {

@@ -52,6 +52,7 @@ pub(super) struct View {
 pub(super) fn open_attempt(
     target: &Target,
     reading: &dyn Fn(&OpenLog) -> bool,
+    known: &dyn Fn(FileKey, &str) -> Option<Known>,
 ) -> Result<View, ReadError> {
     let attempt = target.ctx.attempt;
     let (names, closed) = list_attempt(target, attempt)?;
@@ -59,7 +60,7 @@ pub(super) fn open_attempt(
     let mut opened = Vec::new();
     let mut raced = false;
     for f in &names {
-        match fileset::open_log(&target.root, &dir, f) {
+        match fileset::open_log_known(&target.root, &dir, f, known) {
             Ok(o) => opened.push(o),
             Err(e) if e.is_not_found() => raced = true,
             Err(e) => telemetry::file_skipped(&f.name, &e),
@@ -93,6 +94,6 @@ pub(super) fn open_attempt(
 pub(super) fn written_until_log(o: &OpenLog) -> Option<Nanos> {
     match &o.content {
         Content::Plain(f) => fileset::written_until(&o.file, f),
-        Content::Mem(_) => None,
+        Content::Mem(_) | Content::Unread => None,
     }
 }
