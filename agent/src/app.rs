@@ -17,17 +17,17 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Flags, LiveLimits, LivePolicy};
-
-/// What a reload replaces.
-#[derive(Clone)]
-struct Live {
-    policy: Arc<LivePolicy>,
-    limits: Arc<LiveLimits>,
-}
 use crate::fs::safe_open;
 use crate::lifecycle;
 use crate::node::{discovery, inventory, runtime};
 use crate::{grpc, serve, telemetry};
+
+/// What a reload replaces.
+#[derive(Clone)]
+struct Reloadable {
+    policy: Arc<LivePolicy>,
+    limits: Arc<LiveLimits>,
+}
 
 /// Where a started agent listens.
 #[derive(Clone, Debug)]
@@ -85,8 +85,10 @@ pub async fn run_reloadable(
         ),
         None => None,
     };
-    let policy = LivePolicy::new(config.node_policy());
-    let limits = LiveLimits::new(config.limits);
+    let live = Reloadable {
+        policy: LivePolicy::new(Arc::new(config.node_policy())),
+        limits: LiveLimits::new(config.limits),
+    };
     let Opened {
         discovery,
         listener,
@@ -100,15 +102,11 @@ pub async fn run_reloadable(
     let disc_cancel = stop.child_token();
     spawn_discovery(&discovery, &mut tasks, &disc_cancel);
     if let (Some(flags), Some(hangups)) = (flags, hangups) {
-        let live = Live {
-            policy: policy.clone(),
-            limits: limits.clone(),
-        };
-        spawn_reload(&config, flags, hangups, live, &mut tasks, &stop);
+        spawn_reload(&config, flags, hangups, live.clone(), &mut tasks, &stop);
     }
     spawn_lifecycle(
         &config,
-        &policy,
+        &live.policy,
         &discovery,
         runtime.as_ref(),
         &mut tasks,
@@ -117,7 +115,7 @@ pub async fn run_reloadable(
     .await?;
     spawn_node_tasks(
         &config,
-        &policy,
+        &live.policy,
         &discovery,
         runtime.as_ref(),
         &mut tasks,
@@ -130,10 +128,6 @@ pub async fn run_reloadable(
         _ = discovery.wait_ready() => {}
     }
     let api_cancel = CancellationToken::new();
-    let live = Live {
-        policy: policy.clone(),
-        limits,
-    };
     let state = Arc::new(api_state(&config, &live, &discovery, runtime, &stop));
     tasks.critical(
         "http",
@@ -167,7 +161,7 @@ fn spawn_reload(
     config: &Config,
     flags: Flags,
     hangups: tokio::signal::unix::Signal,
-    live: Live,
+    live: Reloadable,
     tasks: &mut Tasks,
     cancel: &CancellationToken,
 ) {
@@ -198,7 +192,7 @@ fn spawn_reload(
 }
 
 /// One reload; see [`spawn_reload`].
-fn reload(running: &Config, flags: Flags, live: &Live) {
+fn reload(running: &Config, flags: Flags, live: &Reloadable) {
     let new = match flags.resolve() {
         Ok(c) => c,
         Err(e) => {
@@ -211,7 +205,7 @@ fn reload(running: &Config, flags: Flags, live: &Live) {
     if !kept.is_empty() {
         tracing::warn!(settings = ?kept, "SIGHUP: these settings take a restart; their running values are kept");
     }
-    live.policy.set(new.node_policy());
+    live.policy.set(Arc::new(new.node_policy()));
     live.limits.set(new.limits);
     telemetry::config_reload_applied();
     tracing::info!(limits = ?new.limits, "SIGHUP: configuration reloaded; the node policy defaults apply to the next reads and lifecycle passes, the limits to the next connections");
@@ -227,7 +221,7 @@ pub fn init_logging() {
 /// What both APIs serve from.
 fn api_state(
     config: &Config,
-    live: &Live,
+    live: &Reloadable,
     discovery: &Arc<discovery::Discovery>,
     runtime: Option<Arc<runtime::Runtime>>,
     stop: &CancellationToken,

@@ -394,31 +394,37 @@ fn resync_interval(given: Option<&str>) -> Result<Duration, ConfigError> {
         })
 }
 
-/// The node's policy defaults, which a reload replaces; readers take the
-/// current one for each plan or read.
+/// A setting a reload replaces; readers take the value in force for each
+/// read, plan or connection.
 #[derive(Debug)]
-pub(crate) struct LivePolicy(std::sync::RwLock<std::sync::Arc<podlog_policy::PolicySpec>>);
+pub(crate) struct Live<T>(std::sync::RwLock<T>);
 
-impl LivePolicy {
-    pub(crate) fn new(spec: podlog_policy::PolicySpec) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self(std::sync::RwLock::new(std::sync::Arc::new(spec))))
+impl<T: Clone> Live<T> {
+    pub(crate) fn new(value: T) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::RwLock::new(value)))
     }
 
-    /// The policy now.
-    pub(crate) fn get(&self) -> std::sync::Arc<podlog_policy::PolicySpec> {
+    /// The value now.
+    pub(crate) fn get(&self) -> T {
         self.0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    pub(crate) fn set(&self, spec: podlog_policy::PolicySpec) {
+    pub(crate) fn set(&self, value: T) {
         *self
             .0
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(spec);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
     }
 }
+
+/// The node's policy defaults in force (shared, as plans take it often).
+pub(crate) type LivePolicy = Live<std::sync::Arc<podlog_policy::PolicySpec>>;
+
+/// The client limits in force.
+pub(crate) type LiveLimits = Live<Limits>;
 
 /// The most reads `maxReads` allows: each holds a thread of the blocking
 /// pool ([`BLOCKING_THREADS`]), and the rest of the pool stays for the
@@ -427,30 +433,6 @@ pub const MAX_READS: usize = 448;
 
 /// The size of the runtime's blocking pool (`main` builds it).
 pub const BLOCKING_THREADS: usize = 512;
-
-/// The client limits in force, which a reload replaces.
-#[derive(Debug)]
-pub(crate) struct LiveLimits(std::sync::RwLock<Limits>);
-
-impl LiveLimits {
-    pub(crate) fn new(l: Limits) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Self(std::sync::RwLock::new(l)))
-    }
-
-    pub(crate) fn get(&self) -> Limits {
-        *self
-            .0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn set(&self, l: Limits) {
-        *self
-            .0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = l;
-    }
-}
 
 impl Config {
     /// The node's policy defaults, with the agent's `maxEventBytes` as the

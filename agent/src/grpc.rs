@@ -22,7 +22,7 @@ use crate::config::GrpcListen;
 use crate::node::inventory::{self, Inventory, InventoryParams};
 use crate::render::Format;
 use crate::serve::query::{self, LogParams, ParamError};
-use crate::serve::{self, ApiState, ServeError};
+use crate::serve::{self, ApiState, ServeError, Slot};
 use crate::telemetry;
 
 /// The one mapping from API errors to gRPC statuses.
@@ -268,13 +268,7 @@ impl Logs for LogsService {
                 let response = pb::ReadResponse::decode(chunk)
                     .map_err(|e| Status::internal(format!("event rendering: {e}")));
                 let failed = response.is_err();
-                let sent = match tokio::time::timeout(stall, tx.send(response)).await {
-                    Ok(r) => r.is_ok(),
-                    Err(_) => {
-                        telemetry::slow_consumer_ended();
-                        false
-                    }
-                };
+                let sent = crate::serve::send_or_end(&tx, response, stall).await;
                 if !sent || failed {
                     return;
                 }
@@ -377,18 +371,13 @@ where
             match r {
                 Ok(io) => {
                     lock().accepted();
-                    let taken = open.fetch_update(
-                        std::sync::atomic::Ordering::AcqRel,
-                        std::sync::atomic::Ordering::Acquire,
-                        |n| (n < max).then_some(n + 1),
-                    );
-                    if taken.is_err() {
+                    let Some(slot) = Slot::take(&open, max) else {
                         telemetry::connection_refused("grpc");
                         return None;
-                    }
+                    };
                     Some(Ok(Counted {
                         io,
-                        _open: OpenConn(open),
+                        _slot: slot,
                         _gauge: telemetry::connection("grpc"),
                     }))
                 }
@@ -402,20 +391,11 @@ where
     })
 }
 
-/// One open gRPC connection, counted until it drops.
-struct OpenConn(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Drop for OpenConn {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
 /// A connection that counts against `maxConnections` while it is open.
 pub(crate) struct Counted<IO> {
     io: IO,
-    _open: OpenConn,
-    _gauge: telemetry::ConnectionGuard,
+    _slot: Slot,
+    _gauge: telemetry::GaugeGuard,
 }
 
 impl<IO: tonic::transport::server::Connected> tonic::transport::server::Connected for Counted<IO> {
@@ -543,7 +523,7 @@ mod tests {
 
     #[test]
     fn rendered_events_are_read_responses() {
-        use crate::event::{End, Event, Flags, Mark};
+        use crate::event::{Event, Flags};
         let ctx = crate::render::Context {
             namespace: "n".into(),
             pod: "p".into(),
@@ -553,22 +533,12 @@ mod tests {
             labels: Some([("app".to_owned(), "web".to_owned())].into()),
             ..Default::default()
         };
-        let m = Mark { file: 0, offset: 1 };
         let ev = |content: &'static [u8], partial| Event {
-            time: Some(1_500_000_000),
-            stream: Some(crate::cri::Stream::Stderr),
-            content,
-            raw: b"",
             flags: Flags {
                 partial,
                 ..Flags::default()
             },
-            end: End { at: m, sub: 0 },
-            restart: m,
-            head: m,
-            tail: m,
-            open: [None; 2],
-            framed: false,
+            ..crate::render::tests::ev(content)
         };
         let members = ctx.members(Format::Proto);
         let mut out = Vec::new();

@@ -343,12 +343,13 @@ fn json(out: &mut Vec<u8>, ev: &Event<'_>, cursor: &[u8], members: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cri::Stream;
     use crate::event::{End, Flags, Mark};
 
-    fn ev(content: &[u8]) -> Event<'_> {
+    /// A stderr event at 1.5 s, with `content` and the stored line `RAW`.
+    pub(crate) fn ev(content: &[u8]) -> Event<'_> {
         let m = Mark { file: 0, offset: 1 };
         Event {
             time: Some(1_500_000_000),

@@ -74,29 +74,33 @@ pub(crate) enum ServeError {
     },
 }
 
-/// An open read, counted against `maxReads` (and `maxFollowers`) until
-/// it drops.
-pub(crate) struct ReadSlot {
-    reads: Arc<std::sync::atomic::AtomicUsize>,
-    followers: Option<Arc<std::sync::atomic::AtomicUsize>>,
-}
+/// One of at most `max` open things (reads, followers, connections),
+/// counted in `count` until it drops.
+pub(crate) struct Slot(Arc<std::sync::atomic::AtomicUsize>);
 
-impl Drop for ReadSlot {
-    fn drop(&mut self) {
-        self.reads.fetch_sub(1, Ordering::AcqRel);
-        if let Some(f) = &self.followers {
-            f.fetch_sub(1, Ordering::AcqRel);
-        }
+impl Slot {
+    /// A slot, unless `max` are taken.
+    pub(crate) fn take(count: &Arc<std::sync::atomic::AtomicUsize>, max: usize) -> Option<Slot> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(count.clone()))
     }
 }
 
-/// Takes one from `count` unless `max` are taken.
-fn take(count: &std::sync::atomic::AtomicUsize, max: usize) -> bool {
-    count
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < max).then_some(n + 1)
-        })
-        .is_ok()
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An open read, counted against `maxReads` (and `maxFollowers`) until
+/// it drops.
+pub(crate) struct ReadSlot {
+    _read: Slot,
+    _follower: Option<Slot>,
 }
 
 // === impl ApiState ===
@@ -106,30 +110,23 @@ impl ApiState {
     /// it would pass.
     pub(crate) fn read_slot(&self, follow: bool) -> Result<ReadSlot, ServeError> {
         let limits = self.limits.get();
-        if !take(&self.reads, limits.max_reads) {
-            telemetry::read_refused("maxReads");
-            return Err(ServeError::TooMany {
-                what: "reads",
-                limit: "maxReads",
-                max: limits.max_reads,
-            });
-        }
-        let mut slot = ReadSlot {
-            reads: self.reads.clone(),
-            followers: None,
+        let refused = |what, limit, max| {
+            telemetry::read_refused(limit);
+            ServeError::TooMany { what, limit, max }
         };
-        if follow {
-            if !take(&self.followers, limits.max_followers) {
-                telemetry::read_refused("maxFollowers");
-                return Err(ServeError::TooMany {
-                    what: "followers",
-                    limit: "maxFollowers",
-                    max: limits.max_followers,
-                });
-            }
-            slot.followers = Some(self.followers.clone());
-        }
-        Ok(slot)
+        let read = Slot::take(&self.reads, limits.max_reads)
+            .ok_or_else(|| refused("reads", "maxReads", limits.max_reads))?;
+        let follower = if follow {
+            let slot = Slot::take(&self.followers, limits.max_followers)
+                .ok_or_else(|| refused("followers", "maxFollowers", limits.max_followers))?;
+            Some(slot)
+        } else {
+            None
+        };
+        Ok(ReadSlot {
+            _read: read,
+            _follower: follower,
+        })
     }
 
     /// Reads and the inventory wait for the first scan of the log root.
@@ -180,12 +177,21 @@ pub(crate) fn send_within<T>(
     stall: std::time::Duration,
     handle: &tokio::runtime::Handle,
 ) -> bool {
-    let item = match tx.try_send(item) {
-        Ok(()) => return true,
-        Err(mpsc::error::TrySendError::Closed(_)) => return false,
-        Err(mpsc::error::TrySendError::Full(item)) => item,
-    };
-    match handle.block_on(tokio::time::timeout(stall, tx.send(item))) {
+    match tx.try_send(item) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        Err(mpsc::error::TrySendError::Full(item)) => handle.block_on(send_or_end(tx, item, stall)),
+    }
+}
+
+/// [`send_within`] from a task: false when the consumer is gone or took
+/// nothing for `stall` (then counted).
+pub(crate) async fn send_or_end<T>(
+    tx: &mpsc::Sender<T>,
+    item: T,
+    stall: std::time::Duration,
+) -> bool {
+    match tokio::time::timeout(stall, tx.send(item)).await {
         Ok(r) => r.is_ok(),
         Err(_) => {
             telemetry::slow_consumer_ended();

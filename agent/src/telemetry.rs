@@ -456,24 +456,31 @@ struct ListenerLabel {
     listener: &'static str,
 }
 
-/// Counts an open connection until the guard drops.
-pub(crate) struct ConnectionGuard(&'static str);
+/// Counts one open thing (a connection, a read, a follower) in a gauge
+/// until it drops.
+pub(crate) struct GaugeGuard(Gauge);
 
-pub(crate) fn connection(listener: &'static str) -> ConnectionGuard {
-    metrics()
-        .connections
-        .get_or_create(&ListenerLabel { listener })
-        .inc();
-    ConnectionGuard(listener)
+impl GaugeGuard {
+    fn new(gauge: Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
 }
 
-impl Drop for ConnectionGuard {
+impl Drop for GaugeGuard {
     fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// An open connection of `listener`.
+pub(crate) fn connection(listener: &'static str) -> GaugeGuard {
+    GaugeGuard::new(
         metrics()
             .connections
-            .get_or_create(&ListenerLabel { listener: self.0 })
-            .dec();
-    }
+            .get_or_create(&ListenerLabel { listener })
+            .clone(),
+    )
 }
 
 pub(crate) fn connection_refused(listener: &'static str) {
@@ -514,32 +521,14 @@ pub(crate) fn read_bytes(n: u64) {
     metrics().read_bytes.inc_by(n);
 }
 
-/// Counts an open read until the guard drops.
-pub(crate) struct ReadGuard(());
-
-pub(crate) fn reading() -> ReadGuard {
-    metrics().reads.inc();
-    ReadGuard(())
+/// An open read.
+pub(crate) fn reading() -> GaugeGuard {
+    GaugeGuard::new(metrics().reads.clone())
 }
 
-impl Drop for ReadGuard {
-    fn drop(&mut self) {
-        metrics().reads.dec();
-    }
-}
-
-/// Counts an open follow stream until the guard drops.
-pub(crate) struct FollowerGuard(());
-
-pub(crate) fn follower() -> FollowerGuard {
-    metrics().followers.inc();
-    FollowerGuard(())
-}
-
-impl Drop for FollowerGuard {
-    fn drop(&mut self) {
-        metrics().followers.dec();
-    }
+/// An open follow stream.
+pub(crate) fn follower() -> GaugeGuard {
+    GaugeGuard::new(metrics().followers.clone())
 }
 
 /// A long-running task ended or panicked and is restarted.

@@ -257,13 +257,7 @@ async fn flush(
     }
     let chunk = buf.split().freeze();
     let n = chunk.len() as u64;
-    let ok = match tokio::time::timeout(stall, tx.send(chunk)).await {
-        Ok(r) => r.is_ok(),
-        Err(_) => {
-            telemetry::slow_consumer_ended();
-            false
-        }
-    };
+    let ok = serve::send_or_end(tx, chunk, stall).await;
     if ok {
         telemetry::served(format, n);
     }
