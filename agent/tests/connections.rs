@@ -11,13 +11,10 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
 /// A daemon on an empty tree with `yaml` as its configuration file.
-fn daemon(yaml: &str) -> (Tree, tempfile::TempDir, Daemon) {
+fn daemon(yaml: &str) -> (Tree, Daemon) {
     let t = Tree::new();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("podlogd.yaml");
-    std::fs::write(&cfg, yaml).unwrap();
-    let d = t.start_with(&["--config", cfg.to_str().unwrap()]);
-    (t, dir, d)
+    let d = t.start_with_config(yaml, &[]);
+    (t, d)
 }
 
 /// Reads until the peer closes; what was read. Fails after `within`.
@@ -40,7 +37,7 @@ async fn until_closed(s: &mut TcpStream, within: Duration) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_request_head_sent_slowly_is_cut_off() {
-    let (_t, _cfg, d) = daemon("headerTimeout: 1s\n");
+    let (_t, d) = daemon("headerTimeout: 1s\n");
     let mut s = TcpStream::connect(d.addr).await.unwrap();
     let (mut r, mut w) = s.split();
     // One byte every 100 ms: the head would take 10 s.
@@ -71,7 +68,7 @@ async fn a_request_head_sent_slowly_is_cut_off() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
-    let (_t, _cfg, d) = daemon("headerTimeout: 1s\n");
+    let (_t, d) = daemon("headerTimeout: 1s\n");
     let mut s = TcpStream::connect(d.addr).await.unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -83,7 +80,7 @@ async fn an_idle_keep_alive_connection_is_closed() {
 
 #[tokio::test]
 async fn connections_past_the_limit_are_answered_429() {
-    let (_t, _cfg, d) = daemon("maxConnections: 3\n");
+    let (_t, d) = daemon("maxConnections: 3\n");
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(TcpStream::connect(d.addr).await.unwrap());
@@ -184,10 +181,7 @@ async fn a_follower_that_reads_nothing_is_ended_after_send_timeout() {
     let dir = t.container("default", "web", "uid-web", "app");
     let log = dir.join("0.log");
     write_file(&log, &cri("2026-11-21T05:00:00Z", "stdout", "F", "first"));
-    let cfg = tempfile::tempdir().unwrap();
-    let path = cfg.path().join("podlogd.yaml");
-    std::fs::write(&path, "sendTimeout: 1s\n").unwrap();
-    let d = t.start_with(&["--config", path.to_str().unwrap()]);
+    let d = t.start_with_config("sendTimeout: 1s\n", &[]);
     // Follows, and never reads past the head.
     let stalled = Conn::open(d.addr, "GET", "/logs/default/web/app?follow=true").await;
     assert_eq!(stalled.status, 200);
@@ -226,25 +220,22 @@ async fn a_follower_that_reads_nothing_is_ended_after_send_timeout() {
 }
 
 /// A daemon with container `app` holding one line `a`, limited by `yaml`.
-fn one_line(yaml: &str) -> (Tree, tempfile::TempDir, Daemon) {
+pub(crate) fn one_line(yaml: &str, extra: &[&str]) -> (Tree, Daemon) {
     let t = Tree::new();
     let dir = t.container("default", "web", "uid-web", "app");
     write_file(
         &dir.join("0.log"),
         &cri("2026-11-21T05:00:00Z", "stdout", "F", "a"),
     );
-    let cfg = tempfile::tempdir().unwrap();
-    let path = cfg.path().join("podlogd.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let d = t.start_with(&["--config", path.to_str().unwrap()]);
-    (t, cfg, d)
+    let d = t.start_with_config(yaml, extra);
+    (t, d)
 }
 
 const APP: &str = "/logs/default/web/app";
 
 #[tokio::test]
 async fn followers_past_max_followers_are_answered_429() {
-    let (_t, _cfg, d) = one_line("maxReads: 4\nmaxFollowers: 1\n");
+    let (_t, d) = one_line("maxReads: 4\nmaxFollowers: 1\n", &[]);
     let mut first = Follow::open(d.addr, &format!("{APP}?follow=true")).await;
     assert_eq!(first.next_line().await.unwrap(), b"a");
     let r = get(d.addr, &format!("{APP}?follow=true")).await;
@@ -272,7 +263,7 @@ async fn followers_past_max_followers_are_answered_429() {
 
 #[tokio::test]
 async fn reads_past_max_reads_are_answered_429() {
-    let (_t, _cfg, d) = one_line("maxReads: 2\nmaxFollowers: 2\n");
+    let (_t, d) = one_line("maxReads: 2\nmaxFollowers: 2\n", &[]);
     let mut a = Follow::open(d.addr, &format!("{APP}?follow=true")).await;
     let mut b = Follow::open(d.addr, &format!("{APP}?follow=true")).await;
     assert_eq!(a.next_line().await.unwrap(), b"a");

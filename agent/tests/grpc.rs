@@ -1375,21 +1375,7 @@ async fn a_malformed_event_keeps_its_time_after_a_cursor() {
 /// A daemon with gRPC on, container `default/web/app` holding one line,
 /// and `yaml` as its configuration file.
 fn limited(yaml: &str) -> (Tree, Daemon) {
-    let t = Tree::new();
-    let app = t.container("default", "web", "uid-web", "app");
-    write_file(
-        &app.join("0.log"),
-        &cri("2026-11-21T05:00:00Z", "stdout", "F", "a"),
-    );
-    let config = t.outside.join("podlogd.yaml");
-    write_file(&config, yaml.as_bytes());
-    let d = t.start_with(&[
-        "--grpc-listen",
-        "127.0.0.1:0",
-        "--config",
-        config.to_str().expect("a UTF-8 temp path"),
-    ]);
-    (t, d)
+    crate::connections::one_line(yaml, &["--grpc-listen", "127.0.0.1:0"])
 }
 
 #[tokio::test]

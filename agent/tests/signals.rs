@@ -89,25 +89,10 @@ async fn max_files(d: &Daemon) -> serde_json::Value {
     inv["pods"][0]["containers"][0]["policy"]["maxFiles"].clone()
 }
 
-async fn reloads(d: &Daemon, result: &str) -> f64 {
-    metric(
-        d.addr,
-        &format!("podlog_config_reloads_total{{result=\"{result}\"}}"),
-    )
-    .await
-    .unwrap_or(0.0)
-}
-
 /// Waits until `podlog_config_reloads_total{result}` reaches `n`.
 async fn until_reloads(d: &Daemon, result: &str, n: f64) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    while reloads(d, result).await < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {result} reload within {TIMEOUT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let name = format!("podlog_config_reloads_total{{result=\"{result}\"}}");
+    until_metric(d.addr, &name, |v| v.unwrap_or(0.0) >= n).await;
 }
 
 #[tokio::test]
@@ -116,9 +101,7 @@ async fn sighup_applies_a_new_policy_and_keeps_followers() {
     let dir = t.container("default", "web", "uid-web", "app");
     let log = dir.join("0.log");
     write_file(&log, &cri("2026-11-21T05:00:00Z", "stdout", "F", "first"));
-    let cfg_dir = tempfile::tempdir().unwrap();
-    let cfg = cfg_dir.path().join("podlogd.yaml");
-    std::fs::write(&cfg, config(3)).unwrap();
+    let cfg = t.config(&config(3));
     let mut d = t.start_with(&["--config", cfg.to_str().unwrap()]);
     assert_eq!(max_files(&d).await, 3);
     let mut f = Follow::open(d.addr, &format!("{APP}?follow=true")).await;

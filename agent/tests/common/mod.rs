@@ -68,6 +68,39 @@ impl Tree {
     pub fn start_with(&self, extra: &[&str]) -> Daemon {
         Daemon::start_with(&self.root, extra)
     }
+
+    /// The configuration file `outside/podlogd.yaml`, written with `yaml`.
+    pub fn config(&self, yaml: &str) -> PathBuf {
+        let path = self.outside.join("podlogd.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    /// Starts the daemon with `yaml` as its configuration file (see
+    /// [`Tree::config`]) and `extra` arguments.
+    pub fn start_with_config(&self, yaml: &str, extra: &[&str]) -> Daemon {
+        let path = self.config(yaml);
+        let mut args = vec!["--config", path.to_str().expect("a UTF-8 temp path")];
+        args.extend_from_slice(extra);
+        self.start_with(&args)
+    }
+}
+
+/// Waits (at most [`TIMEOUT`]) until metric `name` satisfies `ok`; the last
+/// value read (`None`: not exported yet).
+pub async fn until_metric(addr: SocketAddr, name: &str, ok: impl Fn(Option<f64>) -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let v = metric(addr, name).await;
+        if ok(v) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is {v:?} after {TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 impl Default for Tree {
