@@ -11,15 +11,37 @@ pub(super) const OUT_CHUNK: usize = 64 << 10;
 /// Capacity of a fresh chunk buffer: a chunk plus room for a typical line.
 pub(super) const OUT_CAPACITY: usize = OUT_CHUNK + (16 << 10);
 
+/// The size an event takes in `json`: its members, and a buffer reused to
+/// render it.
+pub(super) struct JsonSize {
+    pub(super) members: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
+}
+
+impl JsonSize {
+    fn of(&mut self, ev: &Event<'_>, cursor: &[u8]) -> usize {
+        self.scratch.clear();
+        render::render(
+            &mut self.scratch,
+            ev,
+            Format::Json,
+            false,
+            cursor,
+            &self.members,
+        );
+        self.scratch.len()
+    }
+}
+
 /// Renders accepted events and hands chunks to the sink.
 pub(super) struct Out<'s> {
     pub(super) sink: &'s mut dyn Sink,
     pub(super) format: Format,
     pub(super) timestamps: bool,
     pub(super) members: Vec<u8>,
-    /// `Proto` with `limitBytes`: the `json` members, so the limit counts
-    /// the bytes of the `json` event and both APIs stop at the same event.
-    pub(super) limit_as_json: Option<Vec<u8>>,
+    /// `Proto` with `limitBytes`: the limit counts the bytes of the `json`
+    /// event, so both APIs stop at the same event.
+    pub(super) limit_as_json: Option<JsonSize>,
     pub(super) key: u64,
     pub(super) buf: Vec<u8>,
     /// Scratch space for one event's cursor.
@@ -77,12 +99,8 @@ impl Out<'_> {
         let Some(rem) = self.remaining else {
             return false;
         };
-        let n = match &self.limit_as_json {
-            Some(members) => {
-                let mut json = Vec::new();
-                render::render(&mut json, ev, Format::Json, false, &self.cursor, members);
-                json.len()
-            }
+        let n = match &mut self.limit_as_json {
+            Some(size) => size.of(ev, &self.cursor),
             None => self.buf.len() - before,
         } as u64;
         if n <= rem {
