@@ -239,6 +239,7 @@ fn api_state(
             config.state_dir.is_some(),
         ),
         shutdown: stop.clone(),
+        follow_work: Arc::new(serve::workers::Workers::new(crate::config::FOLLOW_WORKERS)),
     }
 }
 

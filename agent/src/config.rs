@@ -52,12 +52,13 @@ pub struct Limits {
     /// A client that takes none of a read's output for this long is ended
     /// (`podlog_slow_consumers_ended_total`).
     pub send_timeout: Duration,
-    /// Open reads (followers included), HTTP and gRPC; one more is refused
+    /// Open reads that do not follow, HTTP and gRPC; one more is refused
     /// (429, `RESOURCE_EXHAUSTED`). Each holds a thread of the blocking
-    /// pool, so it stays below the pool's size, leaving room for the
-    /// lifecycle manager.
+    /// pool while it runs, so it stays below the pool's size, leaving room
+    /// for followers' work and the lifecycle manager.
     pub max_reads: usize,
-    /// Open followers, at most `max_reads`.
+    /// Open followers (a merged follow counts once). A waiting follower
+    /// holds no thread; their work shares [`FOLLOW_WORKERS`] threads.
     pub max_followers: usize,
 }
 
@@ -68,7 +69,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(60),
             max_reads: 256,
-            max_followers: 192,
+            max_followers: 1024,
         }
     }
 }
@@ -105,9 +106,9 @@ pub struct FileConfig {
     /// How long a client may take none of a read's output before it is
     /// ended, e.g. `60s` (the default).
     pub send_timeout: Option<String>,
-    /// Open reads at most, followers included (default 256, at most 448).
+    /// Open reads at most, followers apart (default 256, at most 384).
     pub max_reads: Option<usize>,
-    /// Open followers at most (default 192, at most `maxReads`).
+    /// Open followers at most (default 1024, at most 65536).
     pub max_followers: Option<usize>,
 }
 
@@ -326,8 +327,8 @@ fn limits(file: &FileConfig) -> Result<Limits, ConfigError> {
     l.max_followers = count(
         "maxFollowers",
         file.max_followers,
-        l.max_followers.min(l.max_reads),
-        l.max_reads,
+        l.max_followers,
+        MAX_FOLLOWERS,
     )?;
     if let Some(n) = file.max_connections {
         if n == 0 {
@@ -427,12 +428,22 @@ pub(crate) type LivePolicy = Live<std::sync::Arc<podlog_policy::PolicySpec>>;
 pub(crate) type LiveLimits = Live<Limits>;
 
 /// The most reads `maxReads` allows: each holds a thread of the blocking
-/// pool ([`BLOCKING_THREADS`]), and the rest of the pool stays for the
-/// lifecycle manager and short file work.
-pub const MAX_READS: usize = 448;
+/// pool ([`BLOCKING_THREADS`]), and the rest of the pool stays for
+/// followers' work, the lifecycle manager and short file work.
+pub const MAX_READS: usize = 384;
 
-/// The size of the runtime's blocking pool (`main` builds it).
-pub const BLOCKING_THREADS: usize = 512;
+/// The most followers `maxFollowers` allows (each holds a descriptor or
+/// two, and its client's connection).
+pub const MAX_FOLLOWERS: usize = 65536;
+
+/// The threads followers' steps share (see `serve::workers`), beside the
+/// blocking pool.
+pub const FOLLOW_WORKERS: usize = 16;
+
+/// The size of the runtime's blocking pool (`main` builds it): reads,
+/// followers' histories, and 128 for the lifecycle manager and short file
+/// work.
+pub const BLOCKING_THREADS: usize = MAX_READS + 128;
 
 impl Config {
     /// The node's policy defaults, with the agent's `maxEventBytes` as the

@@ -18,6 +18,7 @@
 
 mod files;
 mod follow;
+pub use follow::Follower;
 mod out;
 mod scan;
 mod view;
@@ -131,6 +132,20 @@ pub trait Sink {
     }
 }
 
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn send(&mut self, chunk: Bytes) -> bool {
+        (**self).send(chunk)
+    }
+
+    fn send_event(&mut self, time: Option<Nanos>, event: Bytes) -> bool {
+        (**self).send_event(time, event)
+    }
+
+    fn is_closed(&self) -> bool {
+        (**self).is_closed()
+    }
+}
+
 /// What woke a follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
@@ -230,6 +245,8 @@ pub struct Session<'s> {
     /// See [`View::held`].
     held: Option<Nanos>,
     out: Out<'s>,
+    /// A follow step's budget ([`follow::STEP_BYTES`]).
+    step_bytes: u64,
 }
 
 impl<'s> Session<'s> {
@@ -239,7 +256,11 @@ impl<'s> Session<'s> {
     ///
     /// The container directory cannot be listed, or the attempt has no
     /// files, or the cursor is not one of this attempt.
-    pub fn open(target: Target, spec: ReadSpec, sink: &'s mut dyn Sink) -> Result<Self, ReadError> {
+    pub fn open(
+        target: Target,
+        spec: ReadSpec,
+        sink: impl Sink + Send + 's,
+    ) -> Result<Self, ReadError> {
         let attempt = target.ctx.attempt;
         let key = target.ctx.key();
         // Decoded once, here; its file stays in the view (see
@@ -280,7 +301,7 @@ impl<'s> Session<'s> {
             return Err(ReadError::NoFiles { attempt });
         }
         let out = Out {
-            sink,
+            sink: Box::new(sink),
             format: spec.format,
             timestamps: spec.timestamps,
             members: target.ctx.members(spec.format),
@@ -296,6 +317,7 @@ impl<'s> Session<'s> {
             remaining: spec.limit_bytes,
             done: false,
             per_event: spec.per_event,
+            handed: 0,
         };
         let raw = spec.format == Format::Cri
             && !spec.per_event
@@ -314,6 +336,7 @@ impl<'s> Session<'s> {
             closed,
             held,
             out,
+            step_bytes: follow::STEP_BYTES,
         })
     }
 
@@ -336,6 +359,25 @@ impl<'s> Session<'s> {
     /// Runs the historic part and, with `follow`, follows until the attempt
     /// ends, the output is done, or `waiter` says stop.
     pub fn run(mut self, waiter: &mut dyn Waiter) {
+        if let Some(mut f) = self.history() {
+            loop {
+                let wake = if f.has_more() {
+                    Wake::Modified
+                } else {
+                    waiter.wait_for(f.timeout())
+                };
+                if !self.follow_step(&mut f, wake) {
+                    break;
+                }
+            }
+        }
+        self.out.flush();
+    }
+
+    /// The historic part of the read. With `follow` (and the attempt not
+    /// finished), returns the [`Follower`] that [`Session::follow_step`]
+    /// continues; otherwise the read is complete.
+    pub fn history(&mut self) -> Option<Follower> {
         let origin = self.start_point();
         let Origin {
             at: start,
@@ -371,12 +413,12 @@ impl<'s> Session<'s> {
             }
             _ => self.files.close_all(),
         }
+        let mut follower = None;
         if let Some(end) = end {
             if self.closed {
                 self.finish(&mut asm, &sel, end);
             } else if self.spec.follow {
-                self.out.flush();
-                self.follow(asm, &sel, end, waiter);
+                follower = self.start_following(asm, sel, end);
             } else {
                 // A multi-line event the container paused after is
                 // complete; one still being written is held back, as an
@@ -385,6 +427,7 @@ impl<'s> Session<'s> {
             }
         }
         self.out.flush();
+        follower
     }
 
     fn finish(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) {
@@ -408,7 +451,23 @@ impl<'s> Session<'s> {
         asm: &mut Assembler,
         sel: &Selector,
     ) -> Option<Mark> {
+        self.pass_within(start, last, last_file, asm, sel, None)
+            .map(|p| p.end)
+    }
+
+    /// [`Session::pass`], pausing at the first line start once `budget`
+    /// bytes were read or handed to the sink (see [`Passed`]).
+    fn pass_within(
+        &mut self,
+        start: Mark,
+        last: u32,
+        last_file: LastFile,
+        asm: &mut Assembler,
+        sel: &Selector,
+        budget: Option<u64>,
+    ) -> Option<Passed> {
         let until = self.spec.until;
+        let handed_before = self.out.handed;
         // The drive calls one closure, then the other, never both at once.
         let out = std::cell::RefCell::new(&mut self.out);
         let mut on_event = |ev: &Event<'_>, fps: &[Option<u64>]| {
@@ -418,6 +477,7 @@ impl<'s> Session<'s> {
         };
         let mut done_flag = false;
         let mut lines = 0u32;
+        let mut read = 0u64;
         let r = self.files.drive(
             start,
             last,
@@ -432,13 +492,19 @@ impl<'s> Session<'s> {
                     || out.borrow().done
                     || (lines.is_multiple_of(256) && out.borrow_mut().stopped())
                 {
-                    return false;
+                    return Flow::Stop;
                 }
                 if past_until(until, line, a) {
                     done_flag = true;
-                    return false;
+                    return Flow::Stop;
                 }
-                true
+                if let Some(b) = budget {
+                    if read >= b || out.borrow().handed - handed_before >= b {
+                        return Flow::Pause;
+                    }
+                    read += line.len() as u64 + 1;
+                }
+                Flow::Go
             },
         );
         if self.out.done {
@@ -567,6 +633,26 @@ impl<'s> Session<'s> {
             }
         });
     }
+}
+
+/// Where a pass ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Passed {
+    /// The position reached: everything before it was read.
+    end: Mark,
+    /// It stopped at `end`, a line start, because its budget was spent;
+    /// the file goes on.
+    paused: bool,
+}
+
+/// What a pass does with the next line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
+    /// Output is done.
+    Stop,
+    /// The budget is spent: end the pass before this line.
+    Pause,
 }
 
 /// Whether the last file of a pass may still grow: its trailing bytes

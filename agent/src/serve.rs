@@ -8,6 +8,7 @@
 
 pub(crate) mod merge;
 pub(crate) mod query;
+pub(crate) mod workers;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,12 +17,13 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::cri::Nanos;
 use crate::event::framing::Framing;
 use crate::fs::ContainerKey;
 use crate::node::discovery::{DirSeq, Discovery};
 use crate::node::inventory::{self, PodView};
 use crate::node::runtime::ContainerState;
-use crate::read::{ReadError, ReadSpec, Session, Sink, Target, Waiter, Wake};
+use crate::read::{ReadError, ReadSpec, Session, Sink, Target, Wake};
 use crate::render::{Context, Format};
 use crate::telemetry;
 use query::ParamError;
@@ -43,6 +45,9 @@ pub(crate) struct ApiState {
     pub(crate) lifecycle: inventory::LifecycleInfo,
     /// Cancelled at shutdown: followers end.
     pub(crate) shutdown: CancellationToken,
+    /// Followers' steps run here ([`crate::config::FOLLOW_WORKERS`]
+    /// threads at most): any number of followers share them.
+    pub(crate) follow_work: Arc<workers::Workers>,
 }
 
 /// Everything a request can fail with.
@@ -96,37 +101,32 @@ impl Drop for Slot {
     }
 }
 
-/// An open read, counted against `maxReads` (and `maxFollowers`) until
-/// it drops.
+/// An open read, counted against `maxReads` (a follower: against
+/// `maxFollowers`) until it drops.
 pub(crate) struct ReadSlot {
-    _read: Slot,
-    _follower: Option<Slot>,
+    _slot: Slot,
 }
 
 // === impl ApiState ===
 
 impl ApiState {
     /// A slot for one more read (a follower when `follow`), or the limit
-    /// it would pass.
+    /// it would pass. A read holds a blocking thread while it runs, a
+    /// follower none while it waits: they are bounded apart.
     pub(crate) fn read_slot(&self, follow: bool) -> Result<ReadSlot, ServeError> {
         let limits = self.limits.get();
         let refused = |what, limit, max| {
             telemetry::read_refused(limit);
             ServeError::TooMany { what, limit, max }
         };
-        let read = Slot::take(&self.reads, limits.max_reads)
-            .ok_or_else(|| refused("reads", "maxReads", limits.max_reads))?;
-        let follower = if follow {
-            let slot = Slot::take(&self.followers, limits.max_followers)
-                .ok_or_else(|| refused("followers", "maxFollowers", limits.max_followers))?;
-            Some(slot)
+        let slot = if follow {
+            Slot::take(&self.followers, limits.max_followers)
+                .ok_or_else(|| refused("followers", "maxFollowers", limits.max_followers))?
         } else {
-            None
+            Slot::take(&self.reads, limits.max_reads)
+                .ok_or_else(|| refused("reads", "maxReads", limits.max_reads))?
         };
-        Ok(ReadSlot {
-            _read: read,
-            _follower: follower,
-        })
+        Ok(ReadSlot { _slot: slot })
     }
 
     /// Reads and the inventory wait for the first scan of the log root.
@@ -200,23 +200,96 @@ pub(crate) async fn send_or_end<T>(
     }
 }
 
-/// Sends output chunks to a channel; counts bytes.
-struct ChanSink {
-    tx: mpsc::Sender<Bytes>,
-    format: &'static str,
-    /// See [`send_within`].
-    stall: std::time::Duration,
+/// How a reader hands its output to the consumer of its channel.
+pub(crate) struct Handing<T> {
+    /// The channel item for a chunk or an event (with its time).
+    pub(crate) item: fn(Option<Nanos>, Bytes) -> T,
+    /// A consumer that takes nothing for this long is ended (see
+    /// [`send_within`]); `None`: it is waited for (a merge, whose own
+    /// client has the stall).
+    pub(crate) stall: Option<std::time::Duration>,
+    /// Counted as served in this format.
+    pub(crate) served: Option<&'static str>,
+}
+
+/// Output a follow step could not hand over at once, sent by the follow
+/// loop before the next step.
+struct Queued<T> {
+    items: std::collections::VecDeque<T>,
+    bytes: usize,
+    /// A follow step runs: a full channel queues, it is not waited for.
+    stepping: bool,
+}
+
+/// What a follow step may queue; past it the step waits for room as a
+/// historic read does (only a step that lists new files gets there, as a
+/// read step stops at [`crate::read::STEP_BYTES`]).
+const QUEUE_BYTES: usize = 2 << 20;
+
+/// The reader's end of its channel (see [`Handing`]). A historic read
+/// runs on a blocking thread of its own and waits for room; a follow step
+/// never waits for a slow consumer but queues (see [`Queued`]).
+struct ReaderSink<T> {
+    tx: mpsc::Sender<T>,
+    how: Handing<T>,
+    queue: Arc<std::sync::Mutex<Queued<T>>>,
     handle: tokio::runtime::Handle,
 }
 
-impl Sink for ChanSink {
-    fn send(&mut self, chunk: Bytes) -> bool {
-        let n = chunk.len() as u64;
-        let ok = send_within(&self.tx, chunk, self.stall, &self.handle);
+impl<T: Send> ReaderSink<T> {
+    fn put(&mut self, time: Option<Nanos>, chunk: Bytes) -> bool {
+        let n = chunk.len();
+        let item = (self.how.item)(time, chunk);
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let ok = if !q.stepping {
+            self.send_blocking(item)
+        } else if q.items.is_empty() {
+            match self.tx.try_send(item) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Err(mpsc::error::TrySendError::Full(item)) => {
+                    q.items.push_back(item);
+                    q.bytes = n;
+                    true
+                }
+            }
+        } else {
+            q.items.push_back(item);
+            q.bytes += n;
+            // Past the bound, the step waits for room, oldest first.
+            let mut ok = true;
+            while ok && q.bytes > QUEUE_BYTES {
+                let item = q.items.pop_front().expect("a queue past its bound");
+                ok = self.send_blocking(item);
+                if q.items.is_empty() {
+                    q.bytes = 0;
+                }
+            }
+            ok
+        };
         if ok {
-            telemetry::served(self.format, n);
+            if let Some(format) = self.how.served {
+                telemetry::served(format, n as u64);
+            }
         }
         ok
+    }
+
+    fn send_blocking(&self, item: T) -> bool {
+        match self.how.stall {
+            Some(stall) => send_within(&self.tx, item, stall, &self.handle),
+            None => self.tx.blocking_send(item).is_ok(),
+        }
+    }
+}
+
+impl<T: Send> Sink for ReaderSink<T> {
+    fn send(&mut self, chunk: Bytes) -> bool {
+        self.put(None, chunk)
+    }
+
+    fn send_event(&mut self, time: Option<Nanos>, event: Bytes) -> bool {
+        self.put(time, event)
     }
 
     fn is_closed(&self) -> bool {
@@ -224,8 +297,33 @@ impl Sink for ChanSink {
     }
 }
 
-/// Waits for directory notifications on a blocking thread; ends when the
-/// consumer of `tx` is gone or the agent shuts down.
+/// Sends what the last follow step queued; false when the consumer is
+/// gone or stalled.
+async fn send_queued<T>(
+    queue: &std::sync::Mutex<Queued<T>>,
+    tx: &mpsc::Sender<T>,
+    stall: Option<std::time::Duration>,
+) -> bool {
+    let items = {
+        let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.bytes = 0;
+        std::mem::take(&mut q.items)
+    };
+    for item in items {
+        let ok = match stall {
+            Some(stall) => send_or_end(tx, item, stall).await,
+            None => tx.send(item).await.is_ok(),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// Waits, without a thread, for something to happen to a followed
+/// container directory; says stop when the consumer of `tx` is gone or
+/// the agent shuts down.
 struct DirWaiter<T> {
     rx: watch::Receiver<DirSeq>,
     seen: DirSeq,
@@ -237,7 +335,6 @@ struct DirWaiter<T> {
     /// woken to end the follow, as `kubectl logs -f` does.
     exit: Option<ExitWatch>,
     cancel: CancellationToken,
-    handle: tokio::runtime::Handle,
 }
 
 /// See [`DirWaiter::exit`].
@@ -265,45 +362,36 @@ enum Woken {
     Stop,
 }
 
-impl<T: Clone + Send> Waiter for DirWaiter<T> {
-    fn wait(&mut self) -> Wake {
-        self.wait_for(None)
-    }
-
-    fn wait_for(&mut self, timeout: Option<std::time::Duration>) -> Wake {
+impl<T: Clone + Send> DirWaiter<T> {
+    async fn wait_for(&mut self, timeout: Option<std::time::Duration>) -> Wake {
         if let Some(m) = &self.idle {
-            if self.tx.blocking_send(m.clone()).is_err() {
+            if self.tx.send(m.clone()).await.is_err() {
                 return Wake::Stop;
             }
         }
+        let timer = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(timer);
         loop {
-            let rx = &mut self.rx;
-            let tx = &self.tx;
-            let cancel = &self.cancel;
-            let exit = &mut self.exit;
-            let woken = self.handle.block_on(async {
-                let rt_changed = async {
-                    match exit {
-                        Some(x) if !x.finished.load(Ordering::Acquire) => {
-                            x.changes.changed().await.is_ok()
-                        }
-                        _ => std::future::pending().await,
+            let rt_changed = async {
+                match &mut self.exit {
+                    Some(x) if !x.finished.load(Ordering::Acquire) => {
+                        x.changes.changed().await.is_ok()
                     }
-                };
-                let timer = async {
-                    match timeout {
-                        Some(t) => tokio::time::sleep(t).await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    () = timer => Woken::Timeout,
-                    r = rx.changed() => if r.is_ok() { Woken::Dir } else { Woken::Stop },
-                    r = rt_changed => if r { Woken::Runtime } else { Woken::Stop },
-                    _ = tx.closed() => Woken::Stop,
-                    _ = cancel.cancelled() => Woken::Stop,
+                    _ => std::future::pending().await,
                 }
-            });
+            };
+            let woken = tokio::select! {
+                () = &mut timer => Woken::Timeout,
+                r = self.rx.changed() => if r.is_ok() { Woken::Dir } else { Woken::Stop },
+                r = rt_changed => if r { Woken::Runtime } else { Woken::Stop },
+                _ = self.tx.closed() => Woken::Stop,
+                _ = self.cancel.cancelled() => Woken::Stop,
+            };
             match woken {
                 Woken::Stop => return Wake::Stop,
                 Woken::Timeout => return Wake::Timeout,
@@ -508,22 +596,23 @@ pub(crate) async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
     }
 }
 
-/// Starts a reader for `plan` on a blocking thread; resolves once its files
-/// are open (or with the reason they cannot be). `idle`, when given, is
-/// sent on `tx` each time a follower has caught up. `slot`, the request's
-/// place under `maxReads`, is held until the reader ends (a merged read
-/// holds one for all its readers).
-pub(crate) async fn spawn_reader<T, S>(
+/// Starts a reader for `plan`; resolves once its files are open (or with
+/// the reason they cannot be). The history is read on a blocking thread;
+/// a follower then waits without one and runs each step on one of the
+/// [`ApiState::follow_work`]ers. `idle`, when
+/// given, is sent on `tx` each time a follower has caught up. `slot`, the
+/// request's place under `maxReads` or `maxFollowers`, is held until the
+/// reader ends (a merged read holds one for all its readers).
+pub(crate) async fn spawn_reader<T>(
     state: &ApiState,
     plan: Plan,
-    sink: S,
+    how: Handing<T>,
     tx: mpsc::Sender<T>,
     idle: Option<T>,
     slot: Option<ReadSlot>,
 ) -> Result<(), ServeError>
 where
     T: Clone + Send + 'static,
-    S: Sink + Send + 'static,
 {
     let rx_dir = state.discovery.subscribe(&plan.target.dir);
     let seen = *rx_dir.borrow();
@@ -539,28 +628,47 @@ where
     let waiter = DirWaiter {
         seen,
         rx: rx_dir,
-        tx,
+        tx: tx.clone(),
         idle,
         exit,
         cancel: state.shutdown.clone(),
+    };
+    let queue = Arc::new(std::sync::Mutex::new(Queued {
+        items: std::collections::VecDeque::new(),
+        bytes: 0,
+        stepping: false,
+    }));
+    let stall = how.stall;
+    let sink = ReaderSink {
+        tx: tx.clone(),
+        how,
+        queue: queue.clone(),
         handle: tokio::runtime::Handle::current(),
     };
     let (open_tx, open_rx) = oneshot::channel::<Result<(), ReadError>>();
     let follow = plan.spec.follow;
-    tokio::task::spawn_blocking(move || {
+    let work = state.follow_work.clone();
+    tokio::spawn(async move {
         let _slot = slot;
         let _reading = telemetry::reading();
         let _guard = follow.then(telemetry::follower);
-        let mut waiter = waiter;
-        let mut sink = sink;
-        match Session::open(plan.target, plan.spec, &mut sink) {
-            Err(e) => {
-                let _ = open_tx.send(Err(e));
+        // The history on a blocking thread, as a read that does not follow.
+        let history = tokio::task::spawn_blocking(move || {
+            match Session::open(plan.target, plan.spec, sink) {
+                Err(e) => {
+                    let _ = open_tx.send(Err(e));
+                    None
+                }
+                Ok(mut s) => {
+                    let _ = open_tx.send(Ok(()));
+                    let f = s.history();
+                    f.map(|f| (s, f))
+                }
             }
-            Ok(s) => {
-                let _ = open_tx.send(Ok(()));
-                s.run(&mut waiter);
-            }
+        });
+        if let Ok(Some((s, f))) = history.await {
+            queue.lock().unwrap_or_else(|e| e.into_inner()).stepping = true;
+            follow_loop(s, f, waiter, &queue, &tx, stall, work).await;
         }
     });
     match open_rx.await {
@@ -573,6 +681,50 @@ where
             Err(ServeError::NotFound(e.to_string()))
         }
         Err(_) => Err(ServeError::Unavailable("the reader stopped".into())),
+    }
+}
+
+/// A follower after its history: waits for a wake-up without a thread,
+/// runs the step on one of the `work`ers, hands on what the step queued,
+/// and waits again.
+async fn follow_loop<T: Clone + Send + 'static>(
+    mut s: Session<'static>,
+    mut f: crate::read::Follower,
+    mut waiter: DirWaiter<T>,
+    queue: &std::sync::Mutex<Queued<T>>,
+    tx: &mpsc::Sender<T>,
+    stall: Option<std::time::Duration>,
+    work: Arc<workers::Workers>,
+) {
+    loop {
+        if !send_queued(queue, tx, stall).await {
+            return;
+        }
+        let wake = if f.has_more() {
+            // More to read at once; others go first.
+            tokio::task::yield_now().await;
+            if waiter.cancel.is_cancelled() || tx.is_closed() {
+                return;
+            }
+            Wake::Modified
+        } else {
+            waiter.wait_for(f.timeout()).await
+        };
+        if wake == Wake::Stop {
+            return;
+        }
+        let step = work.run(move || {
+            let go = s.follow_step(&mut f, wake);
+            (s, f, go)
+        });
+        let Some((s2, f2, go)) = step.await else {
+            return;
+        };
+        (s, f) = (s2, f2);
+        if !go {
+            send_queued(queue, tx, stall).await;
+            return;
+        }
     }
 }
 
@@ -591,13 +743,12 @@ pub(crate) async fn open_logs(
     let slot = state.read_slot(params.follow)?;
     refresh_finished(state, &mut plan).await;
     let (tx, rx) = mpsc::channel::<Bytes>(4);
-    let sink = ChanSink {
-        tx: tx.clone(),
-        format: format.name(),
-        stall: state.limits.get().send_timeout,
-        handle: tokio::runtime::Handle::current(),
+    let how = Handing {
+        item: |_, chunk| chunk,
+        stall: Some(state.limits.get().send_timeout),
+        served: Some(format.name()),
     };
-    spawn_reader(state, plan, sink, tx, None, Some(slot)).await?;
+    spawn_reader(state, plan, how, tx, None, Some(slot)).await?;
     Ok(rx)
 }
 

@@ -52,6 +52,8 @@ struct Metrics {
     requests: Family<StatusLabel, Counter>,
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
+    follow_workers: Gauge,
+    follow_steps_queued: Gauge,
     reads: Gauge,
     decompressed_bytes: Counter,
     reads_refused: Family<LimitLabel, Counter>,
@@ -170,6 +172,16 @@ fn registry(m: &Metrics) -> Registry {
         m.bytes_served.clone(),
     );
     registry.register("followers", "Open follow streams", m.followers.clone());
+    registry.register(
+        "follow_workers",
+        "Threads followers' steps run on (at most 16, whatever the followers)",
+        m.follow_workers.clone(),
+    );
+    registry.register(
+        "follow_steps_queued",
+        "Follow steps waiting for a worker (at most one per follower)",
+        m.follow_steps_queued.clone(),
+    );
     registry.register(
         "log_write_errors",
         "Log lines that could not be written to stderr (dropped)",
@@ -529,6 +541,16 @@ pub(crate) fn reading() -> GaugeGuard {
 /// An open follow stream.
 pub(crate) fn follower() -> GaugeGuard {
     GaugeGuard::new(metrics().followers.clone())
+}
+
+/// A follow worker started (or, -1, could not).
+pub(crate) fn follow_workers(delta: i64) {
+    metrics().follow_workers.inc_by(delta);
+}
+
+/// A follow step was queued (1) or taken by a worker (-1).
+pub(crate) fn follow_steps_queued(delta: i64) {
+    metrics().follow_steps_queued.inc_by(delta);
 }
 
 /// A long-running task ended or panicked and is restarted.

@@ -261,13 +261,26 @@ async fn followers_past_max_followers_are_answered_429() {
     }
 }
 
+/// A daemon with container `app` holding `mib` MiB of 1 KiB lines (more
+/// than loopback buffers hold), limited by `yaml`.
+pub(crate) fn big(yaml: &str, mib: usize, extra: &[&str]) -> (Tree, Daemon) {
+    let t = Tree::new();
+    let dir = t.container("default", "web", "uid-web", "app");
+    let line = cri("2026-11-21T05:00:00Z", "stdout", "F", &"x".repeat(990));
+    write_file(
+        &dir.join("0.log"),
+        &line.repeat(mib * 1024 * 1024 / line.len()),
+    );
+    let d = t.start_with_config(yaml, extra);
+    (t, d)
+}
+
 #[tokio::test]
 async fn reads_past_max_reads_are_answered_429() {
-    let (_t, d) = one_line("maxReads: 2\nmaxFollowers: 2\n", &[]);
-    let mut a = Follow::open(d.addr, &format!("{APP}?follow=true")).await;
-    let mut b = Follow::open(d.addr, &format!("{APP}?follow=true")).await;
-    assert_eq!(a.next_line().await.unwrap(), b"a");
-    assert_eq!(b.next_line().await.unwrap(), b"a");
+    let (_t, d) = big("maxReads: 2\nmaxFollowers: 1\n", 48, &[]);
+    // Two reads whose clients take nothing: each holds its thread.
+    let _a = Conn::open(d.addr, "GET", APP).await;
+    let _b = Conn::open(d.addr, "GET", APP).await;
     for target in [
         APP.to_owned(),
         "/logs?labelSelector=&container=app".to_owned(),
@@ -276,4 +289,7 @@ async fn reads_past_max_reads_are_answered_429() {
         assert_error(&r, 429, "TooManyRequests", None);
         assert_eq!(r.json()["limit"], "maxReads", "{target}: {}", r.text());
     }
+    // Followers are bounded apart: one still follows.
+    let mut f = Follow::open(d.addr, &format!("{APP}?follow=true&tailLines=1")).await;
+    assert_eq!(f.next_line().await.unwrap().len(), 990);
 }

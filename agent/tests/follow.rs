@@ -652,3 +652,41 @@ async fn shutdown_ends_streams_cleanly_and_exits_zero() {
     // The response was completed, not cut.
     fol.expect_end().await;
 }
+
+/// The daemon's thread count, from `/proc`.
+fn threads(d: &Daemon) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a Threads line")
+}
+
+#[tokio::test]
+async fn followers_wait_without_threads() {
+    let mut f = fixture();
+    let before = threads(&f.d);
+    // More followers than the follow workers and than any thread count
+    // the daemon would keep: each waits without a thread.
+    let n = 300;
+    let mut fols = Vec::new();
+    for _ in 0..n {
+        fols.push(Follow::open(f.d.addr, &format!("{APP}?follow=true&tailLines=0")).await);
+    }
+    wait_followers(&f.d, n as f64).await;
+    for round in 0..3 {
+        f.add("stdout", "F", &format!("line-{round}"));
+        for fol in &mut fols {
+            assert_eq!(fol.next_text().await, format!("line-{round}"));
+        }
+    }
+    let during = threads(&f.d);
+    // The follow workers (16 at most) and a few for the histories.
+    assert!(
+        during < before + 32,
+        "{n} followers: {during} threads (before: {before})"
+    );
+    let workers = metric(f.d.addr, "podlog_follow_workers").await.unwrap();
+    assert!((1.0..=16.0).contains(&workers), "{workers} follow workers");
+}

@@ -1380,24 +1380,43 @@ fn limited(yaml: &str) -> (Tree, Daemon) {
 
 #[tokio::test]
 async fn reads_past_max_reads_are_resource_exhausted() {
-    let (_t, d) = limited("maxReads: 1\nmaxFollowers: 1\n");
+    let (_t, d) = crate::connections::big(
+        "maxReads: 1\nmaxFollowers: 1\n",
+        48,
+        &["--grpc-listen", "127.0.0.1:0"],
+    );
     let mut c = client(&d).await;
-    let mut held = c
-        .read(ReadRequest {
-            follow: true,
-            ..app()
-        })
-        .await
-        .expect("the first follow starts")
-        .into_inner();
+    // A read whose client takes one message and no more holds its place.
+    let mut held = c.read(app()).await.expect("the read starts").into_inner();
     let first = held.message().await.unwrap().expect("a response");
-    assert_eq!(first.events[0].log, b"a");
+    assert_eq!(first.events[0].log.len(), 990);
     let st = read_err(&mut c, app()).await;
     assert_eq!(st.code(), Code::ResourceExhausted, "{st:?}");
     assert!(st.message().contains("maxReads"), "{st:?}");
     // HTTP says the same, as 429.
     let r = get(d.addr, "/logs/default/web/app").await;
     assert_error(&r, 429, "TooManyRequests", None);
+    // One follower still fits; a second is refused, naming its limit.
+    let mut f = c
+        .read(ReadRequest {
+            follow: true,
+            tail_lines: Some(1),
+            ..app()
+        })
+        .await
+        .expect("a follow starts")
+        .into_inner();
+    assert!(f.message().await.unwrap().is_some());
+    let st = read_err(
+        &mut c,
+        ReadRequest {
+            follow: true,
+            ..app()
+        },
+    )
+    .await;
+    assert_eq!(st.code(), Code::ResourceExhausted, "{st:?}");
+    assert!(st.message().contains("maxFollowers"), "{st:?}");
     drop(held);
 }
 

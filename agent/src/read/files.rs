@@ -227,11 +227,12 @@ impl Files {
     }
 
     /// Feeds the lines from `start` to the end of file `last` into `asm`,
-    /// calling `on_event` for each event; `on_line` may stop the drive.
-    /// Files before `last` are closed, so a trailing line without `\n` is
-    /// delivered; in `last` it waits for its `\n` unless that file is
-    /// [`LastFile::Complete`]. Returns the end mark reached, `None` when
-    /// stopped early.
+    /// calling `on_event` for each event; `on_line` may stop the drive or
+    /// pause it before a line. Files before `last` are closed, so a
+    /// trailing line without `\n` is delivered; in `last` it waits for its
+    /// `\n` unless that file is [`LastFile::Complete`]. Returns the end mark
+    /// reached (a paused drive: the start of the line it paused before),
+    /// `None` when stopped early.
     pub(super) fn drive(
         &mut self,
         start: Mark,
@@ -239,8 +240,8 @@ impl Files {
         last_file: LastFile,
         asm: &mut Assembler,
         on_event: &mut dyn FnMut(&Event<'_>, &[Option<u64>]),
-        on_line: &mut dyn FnMut(&[u8], &Assembler) -> bool,
-    ) -> Option<Mark> {
+        on_line: &mut dyn FnMut(&[u8], &Assembler) -> Flow,
+    ) -> Option<Passed> {
         let mut at = start;
         for idx in start.file as usize..=last as usize {
             let off = if idx == start.file as usize {
@@ -250,7 +251,8 @@ impl Files {
             };
             let closed = idx != last as usize || last_file == LastFile::Complete;
             let fps = &mut self.fps;
-            let mut stopped = false;
+            let mut flow = Flow::Go;
+            let mut paused_at = 0;
             let r = scan_lines(
                 &self.list[idx].content,
                 off,
@@ -260,8 +262,9 @@ impl Files {
                     if lstart == 0 && fps[idx].is_none() {
                         fps[idx] = fileset::fingerprint_of(raw);
                     }
-                    if !on_line(line, asm) {
-                        stopped = true;
+                    flow = on_line(line, asm);
+                    if flow != Flow::Go {
+                        paused_at = lstart;
                         return false;
                     }
                     let pos = LinePos {
@@ -285,11 +288,24 @@ impl Files {
                 file: idx as u32,
                 offset: end,
             };
-            if stopped {
-                return None;
+            match flow {
+                Flow::Go => {}
+                Flow::Stop => return None,
+                Flow::Pause => {
+                    return Some(Passed {
+                        end: Mark {
+                            file: idx as u32,
+                            offset: paused_at,
+                        },
+                        paused: true,
+                    })
+                }
             }
         }
-        Some(at)
+        Some(Passed {
+            end: at,
+            paused: false,
+        })
     }
 }
 

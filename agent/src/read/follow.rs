@@ -15,80 +15,144 @@ pub(crate) use state::{Current, FollowState, Reopened, Step};
 use super::*;
 use crate::fs::safe_open::Opened;
 
+/// A follower between steps: what [`Session::follow_step`] continues.
+pub struct Follower {
+    asm: Assembler,
+    sel: Selector,
+    st: FollowState,
+    /// The last step spent its budget with the file going on.
+    more: bool,
+}
+
+impl Follower {
+    /// How long to wait for a notification before stepping anyway: until
+    /// a multi-line event is due or a held file is given up on (see
+    /// [`FollowState::timeout`]). `None`: until notified.
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.st.timeout(self.asm.deadline(), cri::now_nanos())
+    }
+
+    /// Whether to step again at once (with [`Wake::Modified`]): the last
+    /// step read its budget and the file goes on.
+    pub fn has_more(&self) -> bool {
+        self.more
+    }
+}
+
+/// What one follow step reads at most (and hands to the sink) before it
+/// pauses at a line start, so that followers share the threads fairly
+/// and a step's output stays small.
+pub(crate) const STEP_BYTES: u64 = 1 << 20;
+
 impl Session<'_> {
-    /// Follows the attempt from `end`: see the module docs.
-    pub(super) fn follow(
+    /// The follower at `end`, once the history was read; `None` when the
+    /// output is already done.
+    pub(super) fn start_following(
         &mut self,
-        mut asm: Assembler,
-        sel: &Selector,
+        asm: Assembler,
+        sel: Selector,
         end: Mark,
-        waiter: &mut dyn Waiter,
-    ) {
-        self.files.buf = vec![0u8; FOLLOW_CHUNK];
-        let mut st = FollowState {
-            end,
-            held: self.held,
+    ) -> Option<Follower> {
+        let mut f = Follower {
+            asm,
+            sel,
+            st: FollowState {
+                end,
+                held: self.held,
+            },
+            more: false,
         };
-        loop {
+        self.expire(&mut f.asm, &f.sel);
+        self.rest();
+        (!self.out.done).then_some(f)
+    }
+
+    /// One step of the follower, for what woke it: reads what was appended
+    /// (at most [`STEP_BYTES`] of it), or follows the files to where they
+    /// went. False once the follow is over (the client left, the attempt
+    /// ended, the output is done).
+    pub fn follow_step(&mut self, f: &mut Follower, wake: Wake) -> bool {
+        let alive = !self.out.done && self.step(f, wake);
+        if alive {
             // A multi-line event with no line for `flushAfter` is complete.
-            self.expire(&mut asm, sel);
-            self.out.flush();
-            if self.out.done {
-                return;
-            }
-            let wake = waiter.wait_for(st.timeout(asm.deadline(), cri::now_nanos()));
-            if self.out.done {
-                return;
-            }
-            let cur = self.current(&st, wake);
-            let mut step = st.woke(wake, cur);
-            let mut reopened = None;
-            if step == Step::Reopen {
-                reopened = self.reopen_active(st.end.file as usize);
-                step = st.reopened(reopened.as_ref().map(|(r, _)| *r));
-            }
-            let cur = st.end.file as usize;
-            let end = match step {
-                Step::Stop | Step::Reopen => return,
-                Step::Read { size } => {
-                    self.files.list[cur].size = size;
-                    let Some(end) =
-                        self.pass(st.end, st.end.file, LastFile::Growing, &mut asm, sel)
-                    else {
-                        return;
-                    };
-                    st.end = end;
-                    // Still the current file: nothing else to close.
-                    continue;
-                }
-                Step::ReadReopened => {
-                    let (_, o) = reopened.expect("a reopened file");
-                    let f = &mut self.files.list[cur];
-                    f.content = Content::Plain(o.file);
-                    f.size = o.size;
-                    self.pass(st.end, st.end.file, LastFile::Growing, &mut asm, sel)
-                }
-                Step::StartOver => {
-                    let (_, o) = reopened.expect("a reopened file");
-                    self.start_over(cur, o, &mut asm, sel)
-                }
-                Step::Relist => {
-                    let end = self.reconcile(&mut asm, sel, st.end);
-                    st.held = self.held;
-                    if let (Some(end), true) = (end, self.closed) {
-                        self.finish(&mut asm, sel, end);
-                        return;
-                    }
-                    end
-                }
-            };
-            let Some(end) = end else { return };
-            st.end = end;
-            // Keep only the current file open: a change notification (which
-            // a deletion always causes) lands in `reconcile` first, and that
-            // replaces or drops it.
-            self.files.close_all_but(end.file, st.held.is_some());
+            self.expire(&mut f.asm, &f.sel);
         }
+        self.rest();
+        alive && !self.out.done
+    }
+
+    /// Between steps a follower holds no buffer.
+    fn rest(&mut self) {
+        self.out.release();
+        self.files.buf = Vec::new();
+    }
+
+    fn step(&mut self, f: &mut Follower, wake: Wake) -> bool {
+        f.more = false;
+        let cur = self.current(&f.st, wake);
+        let mut step = f.st.woke(wake, cur);
+        let mut reopened = None;
+        if step == Step::Reopen {
+            reopened = self.reopen_active(f.st.end.file as usize);
+            step = f.st.reopened(reopened.as_ref().map(|(r, _)| *r));
+        }
+        let cur = f.st.end.file as usize;
+        let budget = Some(self.step_bytes);
+        let passed = match step {
+            Step::Stop | Step::Reopen => return false,
+            Step::Read { size } => {
+                self.files.list[cur].size = size;
+                let Some(p) = self.pass_within(
+                    f.st.end,
+                    f.st.end.file,
+                    LastFile::Growing,
+                    &mut f.asm,
+                    &f.sel,
+                    budget,
+                ) else {
+                    return false;
+                };
+                f.st.end = p.end;
+                f.more = p.paused;
+                // Still the current file: nothing else to close.
+                return true;
+            }
+            Step::ReadReopened => {
+                let (_, o) = reopened.expect("a reopened file");
+                let file = &mut self.files.list[cur];
+                file.content = Content::Plain(o.file);
+                file.size = o.size;
+                self.pass_within(
+                    f.st.end,
+                    f.st.end.file,
+                    LastFile::Growing,
+                    &mut f.asm,
+                    &f.sel,
+                    budget,
+                )
+            }
+            Step::StartOver => {
+                let (_, o) = reopened.expect("a reopened file");
+                self.start_over(cur, o, &mut f.asm, &f.sel)
+            }
+            Step::Relist => {
+                let end = self.reconcile(&mut f.asm, &f.sel, f.st.end);
+                f.st.held = self.held;
+                if let (Some(end), true) = (end, self.closed) {
+                    self.finish(&mut f.asm, &f.sel, end);
+                    return false;
+                }
+                end.map(|end| Passed { end, paused: false })
+            }
+        };
+        let Some(p) = passed else { return false };
+        f.st.end = p.end;
+        f.more = p.paused;
+        // Keep only the current file open: a change notification (which
+        // a deletion always causes) lands in `reconcile` first, and that
+        // replaces or drops it.
+        self.files.close_all_but(p.end.file, f.st.held.is_some());
+        true
     }
 
     /// File `cur` was truncated in place: what was open can no longer
@@ -100,7 +164,7 @@ impl Session<'_> {
         o: Opened,
         asm: &mut Assembler,
         sel: &Selector,
-    ) -> Option<Mark> {
+    ) -> Option<Passed> {
         let f = &self.files.list[cur];
         telemetry::truncated_under_reader(&f.log.name);
         asm.reset();
@@ -115,7 +179,8 @@ impl Session<'_> {
             file: idx,
             offset: 0,
         };
-        self.pass(start, idx, LastFile::Growing, asm, sel)
+        let budget = Some(self.step_bytes);
+        self.pass_within(start, idx, LastFile::Growing, asm, sel, budget)
     }
 
     /// What is known of the current file on waking (see [`Current`]).

@@ -35,7 +35,7 @@ impl JsonSize {
 
 /// Renders accepted events and hands chunks to the sink.
 pub(super) struct Out<'s> {
-    pub(super) sink: &'s mut dyn Sink,
+    pub(super) sink: Box<dyn Sink + Send + 's>,
     pub(super) format: Format,
     pub(super) timestamps: bool,
     pub(super) members: Vec<u8>,
@@ -51,6 +51,8 @@ pub(super) struct Out<'s> {
     pub(super) done: bool,
     /// Each event goes to the sink alone ([`ReadSpec::per_event`]).
     pub(super) per_event: bool,
+    /// Bytes handed to the sink so far (a follow step's budget counts them).
+    pub(super) handed: u64,
 }
 
 impl Out<'_> {
@@ -84,6 +86,7 @@ impl Out<'_> {
             // One event, copied out so the buffer keeps its capacity.
             let event = Bytes::copy_from_slice(&self.buf);
             self.buf.clear();
+            self.handed += event.len() as u64;
             if !self.sink.send_event(ev.time, event) {
                 self.done = true;
             }
@@ -118,6 +121,7 @@ impl Out<'_> {
             // The cut piece keeps its time, so a merge keeps its place.
             let piece = Bytes::copy_from_slice(&self.buf);
             self.buf.clear();
+            self.handed += piece.len() as u64;
             self.sink.send_event(ev.time, piece);
         }
         self.flush();
@@ -170,10 +174,27 @@ impl Out<'_> {
         if self.buf.is_empty() || self.done {
             return;
         }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        // A small chunk (a follower's few new lines) is copied out, so it
+        // does not carry the buffer's whole capacity while it waits in the
+        // client's queue; a full one takes the buffer along.
+        let chunk = if self.buf.len() < OUT_CHUNK / 2 {
+            let c = Bytes::copy_from_slice(&self.buf);
+            self.buf.clear();
+            c
+        } else {
+            Bytes::from(std::mem::take(&mut self.buf))
+        };
+        self.handed += chunk.len() as u64;
         if !self.sink.send(chunk) {
             self.done = true;
         }
+    }
+
+    /// Flushes, and gives the buffer's memory back (a follower between
+    /// steps holds none).
+    pub(super) fn release(&mut self) {
+        self.flush();
+        self.buf = Vec::new();
     }
 }
 

@@ -161,10 +161,10 @@ impl Session<'_> {
             self.last_file(),
             &mut asm,
             &mut on,
-            &mut |_, _| true,
+            &mut |_, _| Flow::Go,
         );
         if self.closed {
-            if let Some(e) = end {
+            if let Some(Passed { end: e, .. }) = end {
                 asm.finish(e, &mut |ev: &Event<'_>| on(ev, &[]));
             }
         } else if asm.deadline().is_some() {

@@ -22,7 +22,6 @@ use tokio::sync::mpsc;
 use crate::cri::Nanos;
 use crate::fs::ContainerKey;
 use crate::node::inventory;
-use crate::read::Sink;
 use crate::render::Format;
 use crate::serve::query::MergedParams;
 use crate::serve::{self, ApiState, ServeError};
@@ -34,25 +33,6 @@ enum Item {
     Event(Option<Nanos>, Bytes),
     /// The follower has caught up and waits for writes.
     Idle,
-}
-
-/// Hands events to the merger.
-struct ItemSink {
-    tx: mpsc::Sender<Item>,
-}
-
-impl Sink for ItemSink {
-    fn send(&mut self, chunk: Bytes) -> bool {
-        self.tx.blocking_send(Item::Event(None, chunk)).is_ok()
-    }
-
-    fn send_event(&mut self, time: Option<Nanos>, event: Bytes) -> bool {
-        self.tx.blocking_send(Item::Event(time, event)).is_ok()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }
 
 /// A source: one container attempt.
@@ -143,9 +123,13 @@ async fn start_new(
             serve::refresh_finished(state, &mut plan).await;
             plan.spec.per_event = true;
             let (tx, rx) = mpsc::channel::<Item>(64);
-            let sink = ItemSink { tx: tx.clone() };
+            let how = serve::Handing {
+                item: Item::Event,
+                stall: None,
+                served: None,
+            };
             let idle = lp.follow.then_some(Item::Idle);
-            match serve::spawn_reader(state, plan, sink, tx, idle, None).await {
+            match serve::spawn_reader(state, plan, how, tx, idle, None).await {
                 Ok(()) => {
                     known.insert(key);
                     out.push(Source {

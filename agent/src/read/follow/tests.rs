@@ -215,12 +215,15 @@ proptest! {
     /// compression and P chains that span files; and a cursor taken at
     /// any event resumes with exactly the events after it.
     #[test]
-    fn follow_matches_model(ops in prop::collection::vec(arb_op(), 1..40), pick in any::<prop::sample::Index>()) {
+    fn follow_matches_model(ops in prop::collection::vec(arb_op(), 1..40), pick in any::<prop::sample::Index>(), step in prop_oneof![Just(STEP_BYTES), 1u64..300]) {
         let dir = tempfile::tempdir().unwrap();
         let mut model = Model::new(dir.path());
         let spec = ReadSpec { follow: true, format: Format::Json, ..ReadSpec::default() };
         let mut sink = VecSink(Vec::new());
-        let s = Session::open(target(dir.path(), 0), spec, &mut sink).unwrap();
+        let mut s = Session::open(target(dir.path(), 0), spec, &mut sink).unwrap();
+        // A small step budget pauses reads between lines, as a follower
+        // far behind does.
+        s.step_bytes = step;
         let mut script = Script { model: &mut model, ops: ops.clone(), next: 0 };
         s.run(&mut script);
         let got: Vec<serde_json::Value> = json_events(&sink.0);
@@ -235,7 +238,8 @@ proptest! {
         let mut model2 = Model::new(dir2.path());
         let spec = ReadSpec { follow: true, format: Format::Cri, ..ReadSpec::default() };
         let mut sink2 = VecSink(Vec::new());
-        let s2 = Session::open(target(dir2.path(), 0), spec, &mut sink2).unwrap();
+        let mut s2 = Session::open(target(dir2.path(), 0), spec, &mut sink2).unwrap();
+        s2.step_bytes = step;
         let mut script2 = Script { model: &mut model2, ops, next: 0 };
         s2.run(&mut script2);
         // Every stored line exactly once, except lines of chains still
