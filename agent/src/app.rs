@@ -20,6 +20,7 @@ use crate::config::{Config, Flags, LiveLimits, LivePolicy};
 use crate::fs::safe_open;
 use crate::lifecycle;
 use crate::node::{discovery, inventory, runtime};
+use crate::serve::workers::Workers;
 use crate::{grpc, serve, telemetry};
 
 /// What a reload replaces.
@@ -239,7 +240,8 @@ fn api_state(
             config.state_dir.is_some(),
         ),
         shutdown: stop.clone(),
-        follow_work: Arc::new(serve::workers::Workers::new(crate::config::FOLLOW_WORKERS)),
+        follow_work: Arc::new(Workers::new("follow", crate::config::FOLLOW_WORKERS)),
+        history_work: Arc::new(Workers::new("history", crate::config::HISTORY_WORKERS)),
     }
 }
 

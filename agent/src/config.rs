@@ -440,9 +440,11 @@ pub const MAX_FOLLOWERS: usize = 65536;
 /// blocking pool.
 pub const FOLLOW_WORKERS: usize = 16;
 
-/// The size of the runtime's blocking pool (`main` builds it): reads,
-/// followers' histories, and 128 for the lifecycle manager and short file
-/// work.
+/// The threads followers' histories share (see `serve::workers`).
+pub const HISTORY_WORKERS: usize = 32;
+
+/// The size of the runtime's blocking pool (`main` builds it): reads, and
+/// 128 for the lifecycle manager and short file work.
 pub const BLOCKING_THREADS: usize = MAX_READS + 128;
 
 impl Config {

@@ -180,13 +180,16 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: C
         let cancel = cancel.clone();
         conns.spawn(async move {
             let _open = telemetry::connection("http");
+            // Boxed: hyper keeps room for the request future with each
+            // connection, idle or not, and the routing future is large.
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state, peer).await) }
+                Box::pin(async move { Ok::<_, Infallible>(handle(req, &state, peer).await) })
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(limits.header_timeout)
+                .max_buf_size(MAX_BUF)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc);
             tokio::pin!(conn);
             tokio::select! {
@@ -204,6 +207,11 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: C
     }
     while conns.join_next().await.is_some() {}
 }
+
+/// What hyper buffers per connection at most, each way: a request head
+/// (its path, query and headers) up to this size, and this much of a
+/// response a client has not taken yet (the reader waits for the rest).
+const MAX_BUF: usize = 32 << 10;
 
 /// One connection too many: a `429` naming the limit, then the connection
 /// is closed. Written without waiting: a client that does not read it

@@ -26,6 +26,7 @@ mod window;
 
 use files::{sess_file, Files, SessFile};
 use out::{emit_range, JsonSize, Out};
+use scan::scan_lines_within;
 pub(crate) use scan::{file_time_span, scan_lines};
 use scan::{first_time, head_fingerprint, scan_back, time_from};
 use view::{open_attempt, View};
@@ -477,11 +478,11 @@ impl<'s> Session<'s> {
         };
         let mut done_flag = false;
         let mut lines = 0u32;
-        let mut read = 0u64;
         let r = self.files.drive(
             start,
             last,
             last_file,
+            budget,
             asm,
             &mut on_event,
             &mut |line, a| {
@@ -498,11 +499,9 @@ impl<'s> Session<'s> {
                     done_flag = true;
                     return Flow::Stop;
                 }
-                if let Some(b) = budget {
-                    if read >= b || out.borrow().handed - handed_before >= b {
-                        return Flow::Pause;
-                    }
-                    read += line.len() as u64 + 1;
+                if budget.is_some_and(|b| out.borrow().handed - handed_before >= b) {
+                    // What it read renders larger (json, context).
+                    return Flow::Pause;
                 }
                 Flow::Go
             },

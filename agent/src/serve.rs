@@ -48,6 +48,10 @@ pub(crate) struct ApiState {
     /// Followers' steps run here ([`crate::config::FOLLOW_WORKERS`]
     /// threads at most): any number of followers share them.
     pub(crate) follow_work: Arc<workers::Workers>,
+    /// Followers' histories run here ([`crate::config::HISTORY_WORKERS`]
+    /// threads at most), apart from the steps: a long history to a slow
+    /// client holds up other histories, never the followers' steps.
+    pub(crate) history_work: Arc<workers::Workers>,
 }
 
 /// Everything a request can fail with.
@@ -224,7 +228,7 @@ struct Queued<T> {
 /// What a follow step may queue; past it the step waits for room as a
 /// historic read does (only a step that lists new files gets there, as a
 /// read step stops at [`crate::read::STEP_BYTES`]).
-const QUEUE_BYTES: usize = 2 << 20;
+const QUEUE_BYTES: usize = 256 << 10;
 
 /// The reader's end of its channel (see [`Handing`]). A historic read
 /// runs on a blocking thread of its own and waits for room; a follow step
@@ -597,8 +601,9 @@ pub(crate) async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
 }
 
 /// Starts a reader for `plan`; resolves once its files are open (or with
-/// the reason they cannot be). The history is read on a blocking thread;
-/// a follower then waits without one and runs each step on one of the
+/// the reason they cannot be). The history is read on a blocking thread
+/// (a follower's on one of the [`ApiState::history_work`]ers); a follower
+/// then waits without one and runs each step on one of the
 /// [`ApiState::follow_work`]ers. `idle`, when
 /// given, is sent on `tx` each time a follower has caught up. `slot`, the
 /// request's place under `maxReads` or `maxFollowers`, is held until the
@@ -648,27 +653,31 @@ where
     let (open_tx, open_rx) = oneshot::channel::<Result<(), ReadError>>();
     let follow = plan.spec.follow;
     let work = state.follow_work.clone();
+    let history_work = follow.then(|| state.history_work.clone());
     tokio::spawn(async move {
         let _slot = slot;
         let _reading = telemetry::reading();
         let _guard = follow.then(telemetry::follower);
-        // The history on a blocking thread, as a read that does not follow.
-        let history = tokio::task::spawn_blocking(move || {
-            match Session::open(plan.target, plan.spec, sink) {
-                Err(e) => {
-                    let _ = open_tx.send(Err(e));
-                    None
-                }
-                Ok(mut s) => {
-                    let _ = open_tx.send(Ok(()));
-                    let f = s.history();
-                    f.map(|f| (s, f))
-                }
+        let history = move || match Session::open(plan.target, plan.spec, sink) {
+            Err(e) => {
+                let _ = open_tx.send(Err(e));
+                None
             }
-        });
-        if let Ok(Some((s, f))) = history.await {
+            Ok(mut s) => {
+                let _ = open_tx.send(Ok(()));
+                let f = s.history();
+                f.map(|f| Box::new((s, f)))
+            }
+        };
+        let history = match history_work {
+            Some(w) => w.run(history).await.flatten(),
+            // A read that does not follow: a blocking thread of its own,
+            // under its place in `maxReads`.
+            None => tokio::task::spawn_blocking(history).await.ok().flatten(),
+        };
+        if let Some(follower) = history {
             queue.lock().unwrap_or_else(|e| e.into_inner()).stepping = true;
-            follow_loop(s, f, waiter, &queue, &tx, stall, work).await;
+            follow_loop(follower, waiter, &queue, &tx, stall, work).await;
         }
     });
     match open_rx.await {
@@ -688,8 +697,7 @@ where
 /// runs the step on one of the `work`ers, hands on what the step queued,
 /// and waits again.
 async fn follow_loop<T: Clone + Send + 'static>(
-    mut s: Session<'static>,
-    mut f: crate::read::Follower,
+    mut follower: Box<(Session<'static>, crate::read::Follower)>,
     mut waiter: DirWaiter<T>,
     queue: &std::sync::Mutex<Queued<T>>,
     tx: &mpsc::Sender<T>,
@@ -700,7 +708,7 @@ async fn follow_loop<T: Clone + Send + 'static>(
         if !send_queued(queue, tx, stall).await {
             return;
         }
-        let wake = if f.has_more() {
+        let wake = if follower.1.has_more() {
             // More to read at once; others go first.
             tokio::task::yield_now().await;
             if waiter.cancel.is_cancelled() || tx.is_closed() {
@@ -708,19 +716,22 @@ async fn follow_loop<T: Clone + Send + 'static>(
             }
             Wake::Modified
         } else {
-            waiter.wait_for(f.timeout()).await
+            waiter.wait_for(follower.1.timeout()).await
         };
         if wake == Wake::Stop {
             return;
         }
+        // Boxed, so that what moves to the worker and back is a pointer
+        // (and the task's future stays small).
         let step = work.run(move || {
-            let go = s.follow_step(&mut f, wake);
-            (s, f, go)
+            let (s, f) = &mut *follower;
+            let go = s.follow_step(f, wake);
+            (follower, go)
         });
-        let Some((s2, f2, go)) = step.await else {
+        let Some((back, go)) = step.await else {
             return;
         };
-        (s, f) = (s2, f2);
+        follower = back;
         if !go {
             send_queued(queue, tx, stall).await;
             return;
@@ -742,7 +753,9 @@ pub(crate) async fn open_logs(
     let mut plan = plan(state, &p, container, params, format)?;
     let slot = state.read_slot(params.follow)?;
     refresh_finished(state, &mut plan).await;
-    let (tx, rx) = mpsc::channel::<Bytes>(4);
+    // A follower's chunks are a step's output each; one waiting is enough
+    // to keep its client busy, and bounds what a slow client holds.
+    let (tx, rx) = mpsc::channel::<Bytes>(if params.follow { 1 } else { 4 });
     let how = Handing {
         item: |_, chunk| chunk,
         stall: Some(state.limits.get().send_timeout),

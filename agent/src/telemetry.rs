@@ -52,8 +52,8 @@ struct Metrics {
     requests: Family<StatusLabel, Counter>,
     bytes_served: Family<FormatLabel, Counter>,
     followers: Gauge,
-    follow_workers: Gauge,
-    follow_steps_queued: Gauge,
+    workers: Family<WorkLabel, Gauge>,
+    work_queued: Family<WorkLabel, Gauge>,
     reads: Gauge,
     decompressed_bytes: Counter,
     reads_refused: Family<LimitLabel, Counter>,
@@ -173,14 +173,14 @@ fn registry(m: &Metrics) -> Registry {
     );
     registry.register("followers", "Open follow streams", m.followers.clone());
     registry.register(
-        "follow_workers",
-        "Threads followers' steps run on (at most 16, whatever the followers)",
-        m.follow_workers.clone(),
+        "workers",
+        "Threads followers' work runs on, by work (follow: steps, at most 16; history: at most 32), whatever the followers",
+        m.workers.clone(),
     );
     registry.register(
-        "follow_steps_queued",
-        "Follow steps waiting for a worker (at most one per follower)",
-        m.follow_steps_queued.clone(),
+        "work_queued",
+        "Followers' work waiting for a worker, by work (at most one per follower)",
+        m.work_queued.clone(),
     );
     registry.register(
         "log_write_errors",
@@ -543,14 +543,25 @@ pub(crate) fn follower() -> GaugeGuard {
     GaugeGuard::new(metrics().followers.clone())
 }
 
-/// A follow worker started (or, -1, could not).
-pub(crate) fn follow_workers(delta: i64) {
-    metrics().follow_workers.inc_by(delta);
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkLabel {
+    work: &'static str,
 }
 
-/// A follow step was queued (1) or taken by a worker (-1).
-pub(crate) fn follow_steps_queued(delta: i64) {
-    metrics().follow_steps_queued.inc_by(delta);
+/// A worker of `work` started (or, -1, could not).
+pub(crate) fn workers(work: &'static str, delta: i64) {
+    metrics()
+        .workers
+        .get_or_create(&WorkLabel { work })
+        .inc_by(delta);
+}
+
+/// A job of `work` was queued (1) or taken by a worker (-1).
+pub(crate) fn work_queued(work: &'static str, delta: i64) {
+    metrics()
+        .work_queued
+        .get_or_create(&WorkLabel { work })
+        .inc_by(delta);
 }
 
 /// A long-running task ended or panicked and is restarted.

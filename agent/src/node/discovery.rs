@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures_util::StreamExt as _;
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::fs::safe_open::{Kind, SafeRoot};
@@ -64,13 +65,33 @@ pub(crate) struct DirSeq {
     pub(crate) changed: u64,
 }
 
+/// Followers of a directory are told of writes at most this often: a
+/// write after a quiet spell is told at once, a stream of writes in
+/// batches. Every follower reads what was written on each notification, so
+/// this bounds their steps (and their clients' small writes) to some 40 a
+/// second each, whatever the rate of writes.
+pub(crate) const WRITES_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// A directory's followers: their channel, and the write notifications
+/// held back ([`WRITES_EVERY`]).
+struct Followed {
+    tx: watch::Sender<DirSeq>,
+    /// When writes were last told.
+    told: Option<Instant>,
+    /// Writes happened since, not told yet.
+    held: bool,
+}
+
 /// The discovered view, shared by the API and the watcher task.
 pub(crate) struct Discovery {
     root: Arc<SafeRoot>,
     pods: RwLock<BTreeMap<String, PodLogs>>,
     ready: AtomicBool,
     ready_tx: watch::Sender<bool>,
-    dirs: Mutex<HashMap<ContainerKey, watch::Sender<DirSeq>>>,
+    dirs: Mutex<HashMap<ContainerKey, Followed>>,
+    /// The earliest time a held-back write notification is due (see
+    /// [`WRITES_EVERY`]).
+    writes_due: Mutex<Option<Instant>>,
     /// Advances whenever a rescan changed the view.
     generation: watch::Sender<u64>,
     /// Advances on view changes and when a writer closes a log file (a
@@ -120,6 +141,7 @@ impl Discovery {
             ready: AtomicBool::new(false),
             ready_tx: watch::channel(false).0,
             dirs: Mutex::new(HashMap::new()),
+            writes_due: Mutex::new(None),
             generation: watch::channel(0).0,
             hints: watch::channel(0).0,
             tracking_writes: AtomicBool::new(false),
@@ -222,7 +244,7 @@ impl Discovery {
             .lock()
             .expect("dirs lock is never poisoned: no panics while held")
             .get(key)
-            .is_some_and(|tx| tx.receiver_count() > 0);
+            .is_some_and(|f| f.tx.receiver_count() > 0);
         followed
             || (self.tracking_writes.load(Ordering::Acquire) && !self.lock_written().contains(key))
     }
@@ -327,7 +349,12 @@ impl Discovery {
             .lock()
             .expect("dirs lock is never poisoned: no panics while held")
             .entry(key.clone())
-            .or_insert_with(|| watch::channel(DirSeq::default()).0)
+            .or_insert_with(|| Followed {
+                tx: watch::channel(DirSeq::default()).0,
+                told: None,
+                held: false,
+            })
+            .tx
             .subscribe();
         // With the receiver counted, so that the watcher task, which may
         // be adding this watch now, asks for writes too.
@@ -337,21 +364,63 @@ impl Discovery {
     }
 
     fn notify(&self, key: &ContainerKey, what: DirEvent) {
+        let now = Instant::now();
         let mut dirs = self
             .dirs
             .lock()
             .expect("dirs lock is never poisoned: no panics while held");
-        if let Some(tx) = dirs.get(key) {
-            if tx.receiver_count() == 0 {
-                // No follower left: forget the channel.
-                dirs.remove(key);
-                return;
-            }
-            tx.send_modify(|s| match what {
-                DirEvent::Entries => s.changed += 1,
-                DirEvent::Written => s.modified += 1,
-            });
+        let Some(f) = dirs.get_mut(key) else { return };
+        if f.tx.receiver_count() == 0 {
+            // No follower left: forget the channel.
+            dirs.remove(key);
+            return;
         }
+        match what {
+            DirEvent::Entries => {
+                // Followers list the directory again, and read what was
+                // written on the way.
+                f.held = false;
+                f.tx.send_modify(|s| s.changed += 1);
+            }
+            DirEvent::Written => match f.told {
+                Some(t) if now < t + WRITES_EVERY => {
+                    if !f.held {
+                        f.held = true;
+                        let mut due = self.writes_due.lock().expect("never poisoned");
+                        let at = t + WRITES_EVERY;
+                        *due = Some(due.map_or(at, |d| d.min(at)));
+                    }
+                }
+                _ => {
+                    f.told = Some(now);
+                    f.held = false;
+                    f.tx.send_modify(|s| s.modified += 1);
+                }
+            },
+        }
+    }
+
+    /// Tells the write notifications held back until now; returns when the
+    /// next is due.
+    fn tell_held_writes(&self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut dirs = self
+            .dirs
+            .lock()
+            .expect("dirs lock is never poisoned: no panics while held");
+        dirs.retain(|_, f| f.tx.receiver_count() > 0);
+        for f in dirs.values_mut().filter(|f| f.held) {
+            let at = f.told.map_or(now, |t| t + WRITES_EVERY);
+            if at <= now {
+                f.told = Some(now);
+                f.held = false;
+                f.tx.send_modify(|s| s.modified += 1);
+            } else {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        *self.writes_due.lock().expect("never poisoned") = next;
+        next
     }
 
     fn notify_all(&self) {
@@ -359,8 +428,8 @@ impl Discovery {
             .dirs
             .lock()
             .expect("dirs lock is never poisoned: no panics while held");
-        for tx in dirs.values() {
-            tx.send_modify(|s| s.changed += 1);
+        for f in dirs.values() {
+            f.tx.send_modify(|s| s.changed += 1);
         }
     }
 
@@ -482,9 +551,14 @@ pub(crate) async fn run(d: Arc<Discovery>, cancel: CancellationToken) -> std::io
     tracing::info!(root = %d.root().path().display(), openat2 = d.root().uses_openat2(), "initial scan done");
 
     loop {
+        let due = *d.writes_due.lock().expect("never poisoned");
         let ev = tokio::select! {
             _ = cancel.cancelled() => break,
             ev = stream.next() => ev,
+            () = sleep_until_some(due) => {
+                d.tell_held_writes(Instant::now());
+                continue;
+            }
         };
         let Some(ev) = ev else { break };
         let ev = match ev {
@@ -609,6 +683,14 @@ impl Discovery {
             self.rescan_pod(&key.pod_dir);
         }
         self.notify(key, what);
+    }
+}
+
+/// Sleeps until `at`; never returns without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -233,16 +233,19 @@ impl Files {
     /// `\n` unless that file is [`LastFile::Complete`]. Returns the end mark
     /// reached (a paused drive: the start of the line it paused before),
     /// `None` when stopped early.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn drive(
         &mut self,
         start: Mark,
         last: u32,
         last_file: LastFile,
+        budget: Option<u64>,
         asm: &mut Assembler,
         on_event: &mut dyn FnMut(&Event<'_>, &[Option<u64>]),
         on_line: &mut dyn FnMut(&[u8], &Assembler) -> Flow,
     ) -> Option<Passed> {
         let mut at = start;
+        let mut left = budget;
         for idx in start.file as usize..=last as usize {
             let off = if idx == start.file as usize {
                 start.offset
@@ -253,11 +256,12 @@ impl Files {
             let fps = &mut self.fps;
             let mut flow = Flow::Go;
             let mut paused_at = 0;
-            let r = scan_lines(
+            let r = scan_lines_within(
                 &self.list[idx].content,
                 off,
                 &mut self.buf,
                 closed,
+                left,
                 &mut |line, raw, lstart| {
                     if lstart == 0 && fps[idx].is_none() {
                         fps[idx] = fileset::fingerprint_of(raw);
@@ -277,17 +281,24 @@ impl Files {
                     true
                 },
             );
-            let end = match r {
-                Ok(end) => end,
+            let (end, paused) = match r {
+                Ok(s) => (s.end, s.paused),
                 Err(e) => {
                     telemetry::read_failed(&self.list[idx].log.name, &e);
-                    self.list[idx].size
+                    (self.list[idx].size, false)
                 }
             };
             at = Mark {
                 file: idx as u32,
                 offset: end,
             };
+            if let Some(l) = &mut left {
+                *l = l.saturating_sub(end - off);
+                if paused || (*l == 0 && idx < last as usize) {
+                    flow = Flow::Pause;
+                    paused_at = end;
+                }
+            }
             match flow {
                 Flow::Go => {}
                 Flow::Stop => return None,

@@ -42,7 +42,7 @@ impl Follower {
 /// What one follow step reads at most (and hands to the sink) before it
 /// pauses at a line start, so that followers share the threads fairly
 /// and a step's output stays small.
-pub(crate) const STEP_BYTES: u64 = 1 << 20;
+pub(crate) const STEP_BYTES: u64 = 32 << 10;
 
 impl Session<'_> {
     /// The follower at `end`, once the history was read; `None` when the

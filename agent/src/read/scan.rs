@@ -17,9 +17,40 @@ pub(crate) fn scan_lines(
     closed: bool,
     on_line: &mut LineFn<'_>,
 ) -> std::io::Result<u64> {
+    scan_lines_within(content, start, buf, closed, None, on_line).map(|s| s.end)
+}
+
+/// Where [`scan_lines_within`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scanned {
+    /// The offset after the last line consumed.
+    pub(crate) end: u64,
+    /// It stopped there because `budget` bytes were read (the file may go
+    /// on): the next scan starts at `end`.
+    pub(crate) paused: bool,
+}
+
+/// [`scan_lines`], reading no more once `budget` bytes were read and a
+/// line was delivered: the bytes of a line not complete in the buffer
+/// then are left for the next scan (read again, at most one line).
+pub(crate) fn scan_lines_within(
+    content: &Content,
+    start: u64,
+    buf: &mut Vec<u8>,
+    closed: bool,
+    budget: Option<u64>,
+    on_line: &mut LineFn<'_>,
+) -> std::io::Result<Scanned> {
     let mut pos = start; // file offset of buf[0]
     let mut have = 0usize;
+    let done = |end| Ok(Scanned { end, paused: false });
     loop {
+        if budget.is_some_and(|b| pos > start && pos + have as u64 - start >= b) {
+            return Ok(Scanned {
+                end: pos,
+                paused: true,
+            });
+        }
         if have == buf.len() {
             // A line longer than the buffer: grow, up to the cap.
             if buf.len() >= LINE_CAP {
@@ -27,14 +58,21 @@ pub(crate) fn scan_lines(
                 pos += have as u64;
                 have = 0;
                 if !keep {
-                    return Ok(pos);
+                    return done(pos);
                 }
             } else {
                 let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
                 buf.resize(n, 0);
             }
         }
-        let n = content.read_at(pos + have as u64, &mut buf[have..])?;
+        // Within the budget, no more is read than it leaves; a first line
+        // longer than it is read whole (past it, the scan paused above).
+        let room = buf.len() - have;
+        let want = match budget.map(|b| b.saturating_sub(pos + have as u64 - start)) {
+            Some(left) if left > 0 => (left.min(room as u64)) as usize,
+            _ => room,
+        };
+        let n = content.read_at(pos + have as u64, &mut buf[have..have + want])?;
         telemetry::read_bytes(n as u64);
         if n == 0 {
             if closed && have > 0 {
@@ -45,7 +83,7 @@ pub(crate) fn scan_lines(
                     pos += have as u64;
                 }
             }
-            return Ok(pos);
+            return done(pos);
         }
         let filled = have + n;
         let mut i = 0usize;
@@ -54,7 +92,7 @@ pub(crate) fn scan_lines(
             let keep = on_line(&buf[i..end - 1], &buf[i..end], pos + i as u64);
             i = end;
             if !keep {
-                return Ok(pos + i as u64);
+                return done(pos + i as u64);
             }
         }
         // Move the incomplete tail to the front.

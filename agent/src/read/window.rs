@@ -159,6 +159,7 @@ impl Session<'_> {
             from.at,
             last,
             self.last_file(),
+            None,
             &mut asm,
             &mut on,
             &mut |_, _| Flow::Go,

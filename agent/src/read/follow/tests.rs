@@ -196,6 +196,40 @@ impl Waiter for Script<'_> {
     }
 }
 
+/// A step reads at most its budget; the follower reads on without a new
+/// notification, so one wake after many appends delivers them all.
+#[test]
+fn a_spent_step_budget_reads_on_without_a_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = Model::new(dir.path());
+    let spec = ReadSpec {
+        follow: true,
+        format: Format::Json,
+        ..ReadSpec::default()
+    };
+    let mut sink = VecSink(Vec::new());
+    let mut s = Session::open(target(dir.path(), 0), spec, &mut sink).unwrap();
+    s.step_bytes = 100;
+    let mut script = Script {
+        model: &mut model,
+        ops: vec![Op::Burst(19)],
+        next: 0,
+    };
+    s.run(&mut script);
+    let got: Vec<String> = json_events(&sink.0)
+        .iter()
+        .map(|v| {
+            format!(
+                "{}:{}",
+                v["stream"].as_str().unwrap(),
+                v["log"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(model.events.len(), 19);
+    assert_eq!(got, model.events);
+}
+
 fn arb_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => (any::<bool>(), "[a-z]{1,12}", 0usize..3).prop_map(|(e, c, n)| Op::Event(e, c, n)),
