@@ -7,6 +7,7 @@
 //! for reading and fingerprints them. Nothing here parses events or knows
 //! about pods: that is for `event`, `read` and `node`.
 
+pub mod compressed;
 pub mod fileset;
 // The crate's only `unsafe`: `openat2`, `renameat2`, leases and `SIGIO`.
 #[allow(unsafe_code)]

@@ -56,6 +56,7 @@ struct Metrics {
     work_queued: Family<WorkLabel, Gauge>,
     reads: Gauge,
     decompressed_bytes: Counter,
+    decompression_refused: Counter,
     reads_refused: Family<LimitLabel, Counter>,
     slow_consumers: Counter,
     connections: Family<ListenerLabel, Gauge>,
@@ -219,8 +220,13 @@ fn registry(m: &Metrics) -> Registry {
     );
     registry.register(
         "decompressed_bytes",
-        "Bytes of compressed log files decompressed into memory to be read",
+        "Bytes of compressed log files decompressed to be read",
         m.decompressed_bytes.clone(),
+    );
+    registry.register(
+        "decompression_refused",
+        "Compressed log files found to expand more than 256 times, or past 4 GiB (decompression bombs): never read, and skipped by every read",
+        m.decompression_refused.clone(),
     );
     registry.register(
         "reads",
@@ -523,9 +529,14 @@ pub(crate) fn accept_failed() {
     metrics().accept_failures.inc();
 }
 
-/// Bytes of a compressed file decompressed into memory.
+/// Bytes of a compressed file decompressed.
 pub(crate) fn decompressed(n: u64) {
     metrics().decompressed_bytes.inc_by(n);
+}
+
+/// A compressed file was refused as a bomb.
+pub(crate) fn decompression_refused() {
+    metrics().decompression_refused.inc();
 }
 
 /// Bytes a reader read from log files.

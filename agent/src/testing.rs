@@ -18,3 +18,18 @@ pub use crate::lifecycle::{
 pub use crate::node::runtime::{self, connect, Runtime};
 pub use crate::read::{ReadSpec, Session, Sink, Target, Waiter, Wake};
 pub use crate::render::{render, Context, Format};
+
+/// `plain` compressed as podlog's lifecycle compresses a rotated file
+/// (pieces and their index), with the codec of extension `ext` (`.gz` or
+/// `.zst`).
+///
+/// # Panics
+///
+/// `ext` is no codec's extension.
+pub fn compress_like_podlog(ext: &str, plain: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let (_, codec) = crate::fs::fileset::Codec::strip(ext).expect("a codec's extension");
+    let mut w = crate::fs::compressed::PieceWriter::new(codec, Vec::new()).expect("an encoder");
+    w.write_all(plain).expect("writes to memory");
+    w.finish().expect("writes to memory")
+}

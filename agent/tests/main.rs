@@ -6,6 +6,7 @@
 
 mod common;
 
+mod compressed;
 mod connections;
 mod cursor;
 mod cursor_compat;

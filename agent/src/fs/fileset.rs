@@ -18,15 +18,11 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt as _;
 
 use crate::cri::Nanos;
+use crate::fs::compressed::{self, Compressed, Refused};
 use crate::fs::safe_open::{FileKey, Kind, SafeOpenError, SafeRoot};
-use crate::telemetry;
 
 /// How many leading bytes at most the fingerprint covers.
 pub(crate) const FINGERPRINT_BYTES: usize = 256;
-
-/// Largest decompressed size of a compressed rotated file podlog will
-/// serve (1 GiB): a bomb must not exhaust the node's memory.
-pub(crate) const MAX_DECOMPRESSED: u64 = 1 << 30;
 
 /// Last extensions of rotated files compressed with something podlog does
 /// not read: such a file is never served as if it were text.
@@ -75,9 +71,9 @@ impl Codec {
     }
 
     /// A reader of what `raw` decompresses to, to its end: every gzip member
-    /// or zstd frame in turn. The caller bounds how much it reads
-    /// ([`MAX_DECOMPRESSED`]). A file cut short, or corrupt, fails with an
-    /// error when the reader gets there.
+    /// or zstd frame in turn. The caller bounds how much it reads. A file
+    /// cut short, or corrupt, fails with an error when the reader gets
+    /// there.
     ///
     /// # Errors
     ///
@@ -216,7 +212,10 @@ pub(crate) fn fingerprint_of(head: &[u8]) -> Option<u64> {
 pub enum Content {
     /// A plain file, read with `pread`.
     Plain(std::fs::File),
-    /// A compressed file, decompressed into memory when opened.
+    /// A compressed file, read through a bounded window (see
+    /// [`super::compressed`]).
+    Compressed(Box<Compressed>),
+    /// Bytes in memory (a descriptor given up, or a test's content).
     Mem(std::sync::Arc<Vec<u8>>),
     /// A compressed file a reader already knew (see [`open_log_known`]):
     /// its identity, size and fingerprint, not decompressed again. It
@@ -246,8 +245,12 @@ pub enum OpenLogError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{name}: decompressed size exceeds {MAX_DECOMPRESSED} bytes")]
-    TooLarge { name: String },
+    #[error("{name}: {reason}")]
+    Refused {
+        name: String,
+        #[source]
+        reason: Refused,
+    },
 }
 
 impl OpenLogError {
@@ -273,6 +276,7 @@ impl Content {
                     r => return r,
                 }
             },
+            Content::Compressed(c) => c.read_at(offset, buf),
             Content::Mem(v) => {
                 let len = v.len() as u64;
                 if offset >= len {
@@ -289,10 +293,17 @@ impl Content {
         }
     }
 
+    /// Whether reading it backwards costs a pass from its start each time
+    /// (a compressed file without podlog's index).
+    pub(crate) fn is_streamed(&self) -> bool {
+        matches!(self, Content::Compressed(c) if !c.is_indexed())
+    }
+
     /// The current size: `fstat` for a plain file.
     pub(crate) fn size(&self) -> u64 {
         match self {
             Content::Plain(f) => f.metadata().map(|m| m.len()).unwrap_or(0),
+            Content::Compressed(c) => c.size(),
             Content::Mem(v) => v.len() as u64,
             Content::Unread => 0,
         }
@@ -355,22 +366,22 @@ pub fn open_log(root: &SafeRoot, dir: &[&str], file: &LogFile) -> Result<OpenLog
         name: file.name.clone(),
         source,
     };
-    let (content, size) = if file.compressed {
-        let mut out = Vec::new();
-        let dec = decoder(file, &opened.file).map_err(read_err)?;
-        dec.take(MAX_DECOMPRESSED + 1)
-            .read_to_end(&mut out)
-            .map_err(read_err)?;
-        if out.len() as u64 > MAX_DECOMPRESSED {
-            return Err(OpenLogError::TooLarge {
-                name: file.name.clone(),
-            });
+    let (content, size) = match file.codec() {
+        Some(codec) => {
+            let c = Compressed::open(opened.file, codec).map_err(|e| match e {
+                compressed::OpenError::Io(source) => read_err(source),
+                compressed::OpenError::Refused(reason) => OpenLogError::Refused {
+                    name: file.name.clone(),
+                    reason,
+                },
+            })?;
+            let n = c.size();
+            (Content::Compressed(Box::new(c)), n)
         }
-        let n = out.len() as u64;
-        telemetry::decompressed(n);
-        (Content::Mem(std::sync::Arc::new(out)), n)
-    } else {
-        (Content::Plain(opened.file), opened.size)
+        None if file.compressed => {
+            return Err(read_err(io::Error::other("no codec podlog reads")));
+        }
+        None => (Content::Plain(opened.file), opened.size),
     };
     let mut head = [0u8; FINGERPRINT_BYTES];
     let mut got = 0;
@@ -633,7 +644,10 @@ mod tests {
         for (name, _) in files {
             let f = classify(name).unwrap();
             let e = open_log(&root, &["p", "c"], &f).unwrap_err();
-            assert!(matches!(e, OpenLogError::Read { .. }), "{name}: {e:?}");
+            assert!(
+                matches!(e, OpenLogError::Read { .. } | OpenLogError::Refused { .. }),
+                "{name}: {e:?}"
+            );
         }
     }
 

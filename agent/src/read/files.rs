@@ -182,6 +182,11 @@ impl Files {
         let content = &self.list[i].content;
         let size = self.list[i].size;
         let (mut lo, mut hi) = (0u64, size);
+        // A streamed file is searched by one pass: each step back of a
+        // bisection would decompress it again from its start.
+        if content.is_streamed() {
+            hi = lo;
+        }
         while hi - lo > (64 << 10) {
             let mid = lo + (hi - lo) / 2;
             let s = self.next_line_start(i, mid);

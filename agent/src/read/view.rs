@@ -94,6 +94,6 @@ pub(super) fn open_attempt(
 pub(super) fn written_until_log(o: &OpenLog) -> Option<Nanos> {
     match &o.content {
         Content::Plain(f) => fileset::written_until(&o.file, f),
-        Content::Mem(_) | Content::Unread => None,
+        Content::Compressed(_) | Content::Mem(_) | Content::Unread => None,
     }
 }

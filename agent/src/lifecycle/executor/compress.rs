@@ -1,63 +1,7 @@
 //! Compression of rotated files (see the module docs of [`super`]).
 
 use super::*;
-
-/// zstd's level: its default, which compresses about as well as gzip's
-/// default at several times its speed; higher levels cost a node agent
-/// more CPU than the disk they save is worth.
-const ZSTD_LEVEL: i32 = 3;
-
-/// A compressing writer of either codec.
-enum Encoder<W: io::Write> {
-    Gzip(flate2::write::GzEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-}
-
-// === impl Encoder ===
-
-impl<W: io::Write> Encoder<W> {
-    /// Gzip at its default level; zstd at [`ZSTD_LEVEL`] with a content
-    /// checksum, so that a damaged file fails to decompress instead of
-    /// yielding other bytes (gzip always has its CRC).
-    fn new(codec: Codec, out: W) -> io::Result<Self> {
-        Ok(match codec {
-            Codec::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                out,
-                flate2::Compression::default(),
-            )),
-            Codec::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(out, ZSTD_LEVEL)?;
-                e.include_checksum(true)?;
-                Encoder::Zstd(e)
-            }
-        })
-    }
-
-    /// Writes the end of the stream; returns the inner writer.
-    fn finish(self) -> io::Result<W> {
-        match self {
-            Encoder::Gzip(e) => e.finish(),
-            Encoder::Zstd(e) => e.finish(),
-        }
-    }
-}
-
-impl<W: io::Write> io::Write for Encoder<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Encoder::Gzip(e) => e.write(buf),
-            Encoder::Zstd(e) => e.write(buf),
-        }
-    }
-
-    /// Ends the current block, so what was written so far reaches `W`.
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Encoder::Gzip(e) => e.flush(),
-            Encoder::Zstd(e) => e.flush(),
-        }
-    }
-}
+use crate::fs::compressed::PieceWriter;
 
 // === impl Executor ===
 
@@ -173,8 +117,9 @@ impl Executor {
             path: temp_path.clone(),
             source,
         };
+        // Seekable: pieces and their index (see `fs::compressed`).
         let mut enc =
-            Encoder::new(codec, BufWriter::with_capacity(CHUNK, out)).map_err(write_err)?;
+            PieceWriter::new(codec, BufWriter::with_capacity(CHUNK, out)).map_err(write_err)?;
         let mut input = (&src.file).take(src.size);
         let mut buf = vec![0u8; CHUNK];
         let mut read = 0u64;

@@ -456,7 +456,7 @@ fn compress_round_trip() {
 }
 
 #[test]
-fn zstd_output_is_one_checksummed_frame() {
+fn zstd_output_is_checksummed_frames_and_their_seek_table() {
     let s = setup();
     let mut ex = s.executor();
     let plain = rotated_file(&s, &mut ex, 100);
@@ -466,10 +466,14 @@ fn zstd_output_is_one_checksummed_frame() {
     // content-checksum flag (bit 2).
     assert_eq!(&z[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
     assert_ne!(z[4] & 0b100, 0, "no content checksum");
-    // A changed byte inside fails the checksum instead of yielding
-    // other text.
+    // Then the seek table of zstd's seekable format: one frame here, its
+    // footer's magic last.
+    assert_eq!(&z[z.len() - 4..], &0x8F92_EAB1u32.to_le_bytes());
+    let table = 8 + 8 + 9;
+    // A changed byte inside the frame fails the checksum instead of
+    // yielding other text.
     let mut bad = z.clone();
-    let at = bad.len() - 6;
+    let at = bad.len() - table - 6;
     bad[at] ^= 0x01;
     assert!(zstd::stream::decode_all(bad.as_slice()).is_err());
     assert_eq!(unzstd(&z), plain);
