@@ -311,6 +311,7 @@ pub struct Compressed {
     file: std::fs::File,
     codec: Codec,
     size: u64,
+    id: Identity,
     how: Mutex<How>,
 }
 
@@ -408,7 +409,9 @@ impl Compressed {
     ///
     /// A read error, a file that does not decompress, or one refused.
     pub(crate) fn open(file: std::fs::File, codec: Codec) -> Result<Self, OpenError> {
-        let len = file.metadata()?.len();
+        let meta = file.metadata()?;
+        let len = meta.len();
+        let id = Identity::of(&meta);
         if len == 0 {
             return Err(Refused::Empty.into());
         }
@@ -420,6 +423,7 @@ impl Compressed {
                 file,
                 codec,
                 size,
+                id,
                 how: Mutex::new(How::Pieces {
                     pieces,
                     cache: Vec::new(),
@@ -432,18 +436,17 @@ impl Compressed {
             window: Vec::new(),
             start: 0,
         };
-        let id = Identity::of(&file.metadata()?);
-        let size = match streamed(id) {
+        let size = match recalled(id).streamed {
             Some(Ok(size)) => size,
             Some(Err(refused)) => return Err(refused.into()),
             None => {
                 // To the end once: the size, and a stream that is whole.
                 let r = s.advance(u64::MAX, len).map(|()| s.pos);
                 match &r {
-                    Ok(size) => learnt(id, Ok(*size)),
+                    Ok(size) => learnt(id, |f| f.streamed = Some(Ok(*size))),
                     Err(OpenError::Refused(refused)) => {
                         telemetry::decompression_refused();
-                        learnt(id, Err(*refused));
+                        learnt(id, |f| f.streamed = Some(Err(*refused)));
                     }
                     Err(OpenError::Io(_)) => {}
                 }
@@ -454,6 +457,7 @@ impl Compressed {
             file,
             codec,
             size,
+            id,
             how: Mutex::new(How::Stream(Box::new(s))),
         })
     }
@@ -482,6 +486,24 @@ impl Compressed {
     /// The plain size.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The file's fingerprint: `compute`d from its first bytes once per
+    /// identity, then remembered.
+    ///
+    /// # Errors
+    ///
+    /// `compute`'s, not remembered.
+    pub(crate) fn fingerprint(
+        &self,
+        compute: impl FnOnce() -> io::Result<Option<u64>>,
+    ) -> io::Result<Option<u64>> {
+        if let Some(fp) = recalled(self.id).fingerprint {
+            return Ok(fp);
+        }
+        let fp = compute()?;
+        learnt(self.id, |f| f.fingerprint = Some(fp));
+        Ok(fp)
     }
 
     /// Whether the file is read by its index (podlog's), not streamed.
@@ -636,17 +658,21 @@ impl Identity {
     }
 }
 
-/// What streaming a file once taught: its plain size, or why it is
-/// refused. Later opens of the same file (other reads, followers listing
-/// again) skip the pass; a read still decompresses what it reads.
-type Learnt = Result<u64, Refused>;
+/// What reading a file once taught, by its identity: its plain size from
+/// streaming it (or why it is refused), and its fingerprint. Later opens
+/// of the same file (other reads, followers listing again) skip the pass
+/// and the first piece; a read still decompresses what it reads.
+#[derive(Clone, Copy, Debug, Default)]
+struct Facts {
+    streamed: Option<Result<u64, Refused>>,
+    fingerprint: Option<Option<u64>>,
+}
 
-/// At most this many files are remembered ([`streamed`]); then the memory
-/// starts over.
+/// At most this many files are remembered; then the memory starts over.
 const REMEMBERED: usize = 4096;
 
-fn memory() -> std::sync::MutexGuard<'static, std::collections::HashMap<Identity, Learnt>> {
-    static MEMORY: std::sync::OnceLock<Mutex<std::collections::HashMap<Identity, Learnt>>> =
+fn memory() -> std::sync::MutexGuard<'static, std::collections::HashMap<Identity, Facts>> {
+    static MEMORY: std::sync::OnceLock<Mutex<std::collections::HashMap<Identity, Facts>>> =
         std::sync::OnceLock::new();
     MEMORY
         .get_or_init(Mutex::default)
@@ -654,16 +680,16 @@ fn memory() -> std::sync::MutexGuard<'static, std::collections::HashMap<Identity
         .unwrap_or_else(|e| e.into_inner())
 }
 
-fn streamed(id: Identity) -> Option<Learnt> {
-    memory().get(&id).copied()
+fn recalled(id: Identity) -> Facts {
+    memory().get(&id).copied().unwrap_or_default()
 }
 
-fn learnt(id: Identity, what: Learnt) {
+fn learnt(id: Identity, learn: impl FnOnce(&mut Facts)) {
     let mut m = memory();
-    if m.len() >= REMEMBERED {
+    if m.len() >= REMEMBERED && !m.contains_key(&id) {
         m.clear();
     }
-    m.insert(id, what);
+    learn(m.entry(id).or_default());
 }
 
 impl From<OpenError> for io::Error {

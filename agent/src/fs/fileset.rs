@@ -383,24 +383,33 @@ pub fn open_log(root: &SafeRoot, dir: &[&str], file: &LogFile) -> Result<OpenLog
         }
         None => (Content::Plain(opened.file), opened.size),
     };
+    let fingerprint = match &content {
+        // Remembered by the file's identity: not decompressed again.
+        Content::Compressed(c) => c.fingerprint(|| head_fingerprint(&content)),
+        _ => head_fingerprint(&content),
+    }
+    .map_err(read_err)?;
+    Ok(OpenLog {
+        file: file.clone(),
+        fingerprint,
+        content,
+        key: opened.key,
+        size,
+    })
+}
+
+/// The fingerprint of `content`'s first bytes.
+fn head_fingerprint(content: &Content) -> io::Result<Option<u64>> {
     let mut head = [0u8; FINGERPRINT_BYTES];
     let mut got = 0;
     while got < head.len() {
-        let n = content
-            .read_at(got as u64, &mut head[got..])
-            .map_err(read_err)?;
+        let n = content.read_at(got as u64, &mut head[got..])?;
         if n == 0 {
             break;
         }
         got += n;
     }
-    Ok(OpenLog {
-        file: file.clone(),
-        fingerprint: fingerprint_of(&head[..got]),
-        content,
-        key: opened.key,
-        size,
-    })
+    Ok(fingerprint_of(&head[..got]))
 }
 
 /// How long after its last write a rotated file that a process still holds
