@@ -256,7 +256,11 @@ fn main() {
 
     let before = d.rss_anon_kib();
     let (body, t) = d.get("/logs/default/large/app?tailLines=1");
-    assert!(body == b"the last line\n", "tailLines=1: {} bytes", body.len());
+    assert!(
+        body == b"the last line\n",
+        "tailLines=1: {} bytes",
+        body.len()
+    );
     let after = d.rss_anon_kib();
     rows.push(format!(
         "| `tailLines=1` beside a gzip and a zstd bomb (4 GiB of zeros each) and {large_mib} MiB podlog-compressed | {} | RssAnon {:.1} → {:.1} MiB (+{:.1}) | — | ≤ +16 MiB |",

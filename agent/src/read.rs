@@ -26,9 +26,9 @@ mod window;
 
 use files::{sess_file, Files, SessFile};
 use out::{emit_range, JsonSize, Out};
-use scan::scan_lines_within;
 pub(crate) use scan::{file_time_span, scan_lines};
 use scan::{first_time, head_fingerprint, scan_back, time_from};
+use scan::{scan_lines_within, Scan, LINE_SLACK};
 use view::{open_attempt, View};
 use window::Origin;
 
@@ -50,8 +50,9 @@ use crate::telemetry;
 const CHUNK: usize = 1 << 20;
 /// Read buffer size while following (grows for long lines).
 const FOLLOW_CHUNK: usize = 64 << 10;
-/// Longest line kept whole; a longer one is cut (and flagged by assembly).
-const LINE_CAP: usize = 64 << 20;
+/// The raw `cri` pass holds at most this much of one line: a longer one
+/// is passed through in pieces.
+const RAW_LINE_CAP: usize = 1 << 20;
 /// How often a follower re-lists a directory that changes under it before
 /// it goes on with what it saw.
 const RECONCILE_ROUNDS: usize = 16;
@@ -280,6 +281,7 @@ impl<'s> Session<'s> {
             list: Vec::new(),
             fps: Vec::new(),
             buf: vec![0u8; chunk],
+            line_cap: spec.max_event_bytes.saturating_add(LINE_SLACK),
         };
         let reading = |o: &OpenLog| resume.is_some() && o.fingerprint == resume;
         let mut view = open_attempt(&target, &reading, &|_, _| None)?;
@@ -547,7 +549,7 @@ impl<'s> Session<'s> {
         let mut have = 0usize;
         loop {
             if have == buf.len() {
-                let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
+                let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, RAW_LINE_CAP);
                 if n == buf.len() {
                     // One line longer than the cap: pass it through.
                     emit_range(&mut self.out, content, emitted, pos);

@@ -153,3 +153,69 @@ async fn a_follower_does_not_decompress_known_files_again_on_each_change() {
         "the known compressed file was decompressed again"
     );
 }
+
+/// The daemon's anonymous resident memory, in KiB.
+fn rss_anon_kib(d: &Daemon) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("an RssAnon line")
+}
+
+#[tokio::test]
+async fn a_huge_line_costs_the_event_cap_not_its_size() {
+    let t = Tree::new();
+    let dir = t.container("default", "web", "uid-web", "app");
+    // One 96 MiB line between two small ones; the event cap is 1 MiB.
+    let mib = 96;
+    let mut data = cri("2026-11-21T05:00:00Z", "stdout", "F", "before");
+    data.extend(cri(
+        "2026-11-21T05:00:01Z",
+        "stdout",
+        "F",
+        &"L".repeat(mib << 20),
+    ));
+    data.extend(cri("2026-11-21T05:00:02Z", "stdout", "F", "after"));
+    write_file(&dir.join("0.log"), &data);
+    drop(data);
+    let d = t.start();
+    assert_eq!(get(d.addr, "/healthz").await.status, 200);
+    let before = rss_anon_kib(&d);
+    let since = "sinceTime=2026-11-21T05:00:01Z";
+
+    // Served whole, in events of at most the cap, each flagged.
+    let body = get_text(d.addr, &format!("{APP}?format=json&{since}")).await;
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), mib + 1);
+    let (pieces, last) = events.split_at(mib);
+    assert!(pieces.iter().all(|e| e["truncated"] == true));
+    let logs: Vec<&str> = pieces.iter().map(|e| e["log"].as_str().unwrap()).collect();
+    assert!(logs
+        .iter()
+        .all(|l| l.len() == 1 << 20 && l.bytes().all(|b| b == b'L')));
+    assert_eq!(last[0]["log"], "after");
+    // A piece's cursor resumes with the pieces after it.
+    let cursor = pieces[40]["cursor"].as_str().unwrap();
+    let rest = get_text(d.addr, &format!("{APP}?format=json&cursor={cursor}")).await;
+    assert_eq!(rest.lines().count(), mib - 41 + 1);
+    assert!(rest.ends_with("\"log\":\"after\"}\n") || rest.contains("\"after\""));
+
+    // The same in text and cri: every byte of the line, nothing more.
+    let text = get_text(d.addr, &format!("{APP}?format=text&{since}")).await;
+    assert_eq!(text.len(), (mib << 20) + mib + "after\n".len());
+    let raw = get_text(d.addr, &format!("{APP}?format=cri&{since}")).await;
+    let l_bytes = raw.bytes().filter(|&b| b == b'L').count();
+    assert_eq!(l_bytes, mib << 20);
+    assert!(raw.ends_with(" stdout F after\n"));
+
+    let after = rss_anon_kib(&d);
+    assert!(
+        after <= before + 16 * 1024,
+        "RssAnon grew from {before} to {after} KiB"
+    );
+}

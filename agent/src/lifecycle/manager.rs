@@ -101,8 +101,8 @@ pub(crate) fn event_marks(
 ) -> (Vec<EventMark>, Chains<()>) {
     let mut marks = Vec::new();
     let mut buf = vec![0u8; 64 << 10];
-    let _ = read::scan_lines(content, 0, &mut buf, false, &mut |line, raw, start| {
-        if start + raw.len() as u64 > size {
+    let _ = read::scan_lines(content, 0, &mut buf, false, &mut |line, _, start, end| {
+        if end > size {
             return false;
         }
         let none_open = !chains.any_open();
@@ -343,19 +343,24 @@ impl Job {
                 continue;
             };
             let mut on_event = |e: &Event<'_>| spans.push((e.head, e.tail));
-            let _ = read::scan_lines(&o.content, 0, &mut buf, false, &mut |line, raw, start| {
-                let end = start + raw.len() as u64;
-                if end > o.size {
-                    return false;
-                }
-                let lp = LinePos {
-                    file: idx as u32,
-                    start,
-                    end,
-                };
-                asm.push(line, raw, lp, &mut on_event);
-                true
-            });
+            let _ = read::scan_lines(
+                &o.content,
+                0,
+                &mut buf,
+                false,
+                &mut |line, raw, start, end| {
+                    if end > o.size {
+                        return false;
+                    }
+                    let lp = LinePos {
+                        file: idx as u32,
+                        start,
+                        end,
+                    };
+                    asm.push(line, raw, lp, &mut on_event);
+                    true
+                },
+            );
         }
         if let Some(h) = asm.oldest_open_head() {
             spans.push((

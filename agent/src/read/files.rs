@@ -18,6 +18,9 @@ pub(super) struct Files {
     pub(super) list: Vec<SessFile>,
     pub(super) fps: Vec<Option<u64>>,
     pub(super) buf: Vec<u8>,
+    /// A longer line is read cut to this (the event cap and a prefix), so
+    /// the buffer stays below it ([`Scan::line_cap`]).
+    pub(super) line_cap: usize,
 }
 
 impl Files {
@@ -201,20 +204,15 @@ impl Files {
         }
         let mut buf = vec![0u8; 64 << 10];
         let mut found = None;
-        let _ =
-            scan_lines(
-                content,
-                lo,
-                &mut buf,
-                false,
-                &mut |line, _, start| match cri::line_timestamp(line) {
-                    Some(ts) if ts >= t => {
-                        found = Some(start);
-                        false
-                    }
-                    _ => true,
-                },
-            );
+        let _ = scan_lines(content, lo, &mut buf, false, &mut |line, _, start, _| {
+            match cri::line_timestamp(line) {
+                Some(ts) if ts >= t => {
+                    found = Some(start);
+                    false
+                }
+                _ => true,
+            }
+        });
         match found {
             Some(off) => Mark {
                 file: i as u32,
@@ -260,26 +258,29 @@ impl Files {
             let closed = idx != last as usize || last_file == LastFile::Complete;
             let fps = &mut self.fps;
             let mut flow = Flow::Go;
-            let mut paused_at = 0;
+            let how = Scan {
+                closed,
+                budget: left,
+                line_cap: self.line_cap,
+            };
             let r = scan_lines_within(
                 &self.list[idx].content,
                 off,
                 &mut self.buf,
-                closed,
-                left,
-                &mut |line, raw, lstart| {
+                how,
+                &mut |line, raw, lstart, lend| {
                     if lstart == 0 && fps[idx].is_none() {
                         fps[idx] = fileset::fingerprint_of(raw);
                     }
                     flow = on_line(line, asm);
                     if flow != Flow::Go {
-                        paused_at = lstart;
+                        // The scan ends at the start of this line.
                         return false;
                     }
                     let pos = LinePos {
                         file: idx as u32,
                         start: lstart,
-                        end: lstart + raw.len() as u64,
+                        end: lend,
                     };
                     let fps: &[Option<u64>] = fps;
                     asm.push(line, raw, pos, &mut |ev: &Event<'_>| on_event(ev, fps));
@@ -301,7 +302,6 @@ impl Files {
                 *l = l.saturating_sub(end - off);
                 if paused || (*l == 0 && idx < last as usize) {
                     flow = Flow::Pause;
-                    paused_at = end;
                 }
             }
             match flow {
@@ -309,10 +309,7 @@ impl Files {
                 Flow::Stop => return None,
                 Flow::Pause => {
                     return Some(Passed {
-                        end: Mark {
-                            file: idx as u32,
-                            offset: paused_at,
-                        },
+                        end: at,
                         paused: true,
                     })
                 }

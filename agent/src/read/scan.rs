@@ -3,13 +3,23 @@
 
 use super::*;
 
-/// A line callback: the line without `\n`, with it, and its start offset.
-pub(crate) type LineFn<'a> = dyn FnMut(&[u8], &[u8], u64) -> bool + 'a;
+/// A line callback: the line without `\n`, with it, and its start and
+/// end offsets. A line longer than the scan's cap comes cut to it (with a
+/// `\n` added), its end still the real one.
+pub(crate) type LineFn<'a> = dyn FnMut(&[u8], &[u8], u64, u64) -> bool + 'a;
+
+/// The longest line a scan keeps whole by default (the lifecycle's scans,
+/// time searches): the longest event's content and a CRI prefix.
+pub(crate) const DEFAULT_LINE_CAP: usize = crate::event::DEFAULT_MAX_EVENT_BYTES + LINE_SLACK;
+
+/// Room for a CRI line's prefix (time, stream, tag) beside its content.
+pub(crate) const LINE_SLACK: usize = 4 << 10;
 
 /// Scans the complete lines of `content` from `start`. `on_line` gets the
-/// line without `\n`, the line with it, and its start offset; it returns
-/// false to stop. Returns the offset after the last line consumed. When
-/// `closed`, trailing bytes without `\n` are delivered as a line too.
+/// line without `\n`, the line with it, and its start and end offsets;
+/// it returns false to stop. Returns the offset after the last line
+/// consumed. When `closed`, trailing bytes without `\n` are delivered as a
+/// line too.
 pub(crate) fn scan_lines(
     content: &Content,
     start: u64,
@@ -17,7 +27,24 @@ pub(crate) fn scan_lines(
     closed: bool,
     on_line: &mut LineFn<'_>,
 ) -> std::io::Result<u64> {
-    scan_lines_within(content, start, buf, closed, None, on_line).map(|s| s.end)
+    let how = Scan {
+        closed,
+        budget: None,
+        line_cap: DEFAULT_LINE_CAP,
+    };
+    scan_lines_within(content, start, buf, how, on_line).map(|s| s.end)
+}
+
+/// How [`scan_lines_within`] scans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Scan {
+    /// The file will not grow: trailing bytes without `\n` are a line.
+    pub(crate) closed: bool,
+    /// Read no more once this many bytes were read and a line delivered.
+    pub(crate) budget: Option<u64>,
+    /// A longer line is delivered cut to this many bytes; the rest of it
+    /// is read past, never held.
+    pub(crate) line_cap: usize,
 }
 
 /// Where [`scan_lines_within`] ended.
@@ -25,43 +52,66 @@ pub(crate) fn scan_lines(
 pub(crate) struct Scanned {
     /// The offset after the last line consumed.
     pub(crate) end: u64,
-    /// It stopped there because `budget` bytes were read (the file may go
-    /// on): the next scan starts at `end`.
+    /// It stopped there because its budget was read (the file may go on):
+    /// the next scan starts at `end`.
     pub(crate) paused: bool,
 }
 
-/// [`scan_lines`], reading no more once `budget` bytes were read and a
-/// line was delivered: the bytes of a line not complete in the buffer
-/// then are left for the next scan (read again, at most one line).
+/// [`scan_lines`], as `how` says: within a budget (the bytes of a line
+/// not complete in the buffer when it is spent are left for the next
+/// scan, read again: at most one line), and with the buffer bounded by a
+/// cap whatever the file holds: a longer line is delivered in parts of at
+/// most the cap, as the runtime would have written it, `P` lines with its
+/// time and stream and its tag on the last (see [`Long`]). Nothing of it
+/// is lost; its events are cut at `maxEventBytes` as any.
 pub(crate) fn scan_lines_within(
     content: &Content,
     start: u64,
     buf: &mut Vec<u8>,
-    closed: bool,
-    budget: Option<u64>,
+    how: Scan,
     on_line: &mut LineFn<'_>,
 ) -> std::io::Result<Scanned> {
+    let Scan {
+        closed,
+        budget,
+        line_cap,
+    } = how;
+    let cap = line_cap.max(FOLLOW_CHUNK);
     let mut pos = start; // file offset of buf[0]
     let mut have = 0usize;
+    // The line longer than the cap being delivered in parts.
+    let mut long: Option<Long> = None;
+    let mut part = Vec::new();
     let done = |end| Ok(Scanned { end, paused: false });
     loop {
-        if budget.is_some_and(|b| pos > start && pos + have as u64 - start >= b) {
+        if long.is_none() && budget.is_some_and(|b| pos > start && pos + have as u64 - start >= b) {
             return Ok(Scanned {
                 end: pos,
                 paused: true,
             });
         }
         if have == buf.len() {
-            // A line longer than the buffer: grow, up to the cap.
-            if buf.len() >= LINE_CAP {
-                let keep = on_line(&buf[..have], &buf[..have], pos);
+            if buf.len() >= cap {
+                // A line longer than the cap: what is buffered is a part.
+                if long.is_none() {
+                    long = Long::at(&buf[..have], pos);
+                }
+                let keep = match &long {
+                    Some(l) => {
+                        let from = if l.start == pos { l.prefix.len() } else { 0 };
+                        let line = l.part(&mut part, b'P', &buf[from..have]);
+                        on_line(line, &buf[..have], pos, pos + have as u64)
+                    }
+                    // Not a CRI line: its pieces are malformed lines.
+                    None => on_line(&buf[..have], &buf[..have], pos, pos + have as u64),
+                };
+                if !keep {
+                    return done(long.map_or(pos, |l| l.start));
+                }
                 pos += have as u64;
                 have = 0;
-                if !keep {
-                    return done(pos);
-                }
             } else {
-                let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, LINE_CAP);
+                let n = (buf.len() * 2).clamp(FOLLOW_CHUNK, cap);
                 buf.resize(n, 0);
             }
         }
@@ -69,19 +119,33 @@ pub(crate) fn scan_lines_within(
         // longer than it is read whole (past it, the scan paused above).
         let room = buf.len() - have;
         let want = match budget.map(|b| b.saturating_sub(pos + have as u64 - start)) {
-            Some(left) if left > 0 => (left.min(room as u64)) as usize,
+            Some(left) if left > 0 && long.is_none() => (left.min(room as u64)) as usize,
             _ => room,
         };
         let n = content.read_at(pos + have as u64, &mut buf[have..have + want])?;
         telemetry::read_bytes(n as u64);
         if n == 0 {
-            if closed && have > 0 {
-                let mut line = buf[..have].to_vec();
-                let l = line.len();
-                line.push(b'\n');
-                if on_line(&line[..l], &line, pos) {
-                    pos += have as u64;
+            if !closed {
+                // An incomplete line waits for its end, a long one from
+                // its start.
+                return done(long.map_or(pos, |l| l.start));
+            }
+            if have > 0 || long.is_some() {
+                let end = pos + have as u64;
+                let mut raw = buf[..have].to_vec();
+                raw.push(b'\n');
+                let keep = match &long {
+                    Some(l) => {
+                        let from = if l.start == pos { l.prefix.len() } else { 0 };
+                        let line = l.part(&mut part, l.tag, &buf[from..have]);
+                        on_line(line, &raw, pos, end)
+                    }
+                    None => on_line(&raw[..have], &raw, pos, end),
+                };
+                if !keep {
+                    return done(long.map_or(pos, |l| l.start));
                 }
+                pos = end;
             }
             return done(pos);
         }
@@ -89,16 +153,71 @@ pub(crate) fn scan_lines_within(
         let mut i = 0usize;
         while let Some(nl) = memchr::memchr(b'\n', &buf[i..filled]) {
             let end = i + nl + 1;
-            let keep = on_line(&buf[i..end - 1], &buf[i..end], pos + i as u64);
-            i = end;
+            let (lstart, keep) = match long.take() {
+                // The last part of a long line.
+                Some(l) => {
+                    let from = if l.start == pos { l.prefix.len() } else { 0 };
+                    let line = l.part(&mut part, l.tag, &buf[from..end - 1]);
+                    (l.start, on_line(line, &buf[..end], pos, pos + end as u64))
+                }
+                None => (
+                    pos + i as u64,
+                    on_line(
+                        &buf[i..end - 1],
+                        &buf[i..end],
+                        pos + i as u64,
+                        pos + end as u64,
+                    ),
+                ),
+            };
             if !keep {
-                return done(pos + i as u64);
+                return done(lstart);
             }
+            i = end;
         }
         // Move the incomplete tail to the front.
         buf.copy_within(i..filled, 0);
         pos += i as u64;
         have = filled - i;
+    }
+}
+
+/// A line longer than a scan's cap, delivered in parts: each part is a
+/// CRI line of its own with the line's time and stream, tagged `P` but
+/// the last, which keeps the line's tag. A part's raw bytes are the
+/// file's, so the parts' raw bytes make up the line.
+struct Long {
+    /// `<time> <stream> <tag> `.
+    prefix: Vec<u8>,
+    tag: u8,
+    /// Where the line starts: a scan that stops in it resumes there.
+    start: u64,
+}
+
+impl Long {
+    /// The long line starting with `head` at `start`; `None` when it is
+    /// not a CRI line with a one-letter tag.
+    fn at(head: &[u8], start: u64) -> Option<Long> {
+        let l = cri::parse_line(head).ok()?;
+        let p = l.content.as_ptr() as usize - head.as_ptr() as usize;
+        if p < 2 || head[p - 1] != b' ' || !matches!(head[p - 2], b'P' | b'F') {
+            return None;
+        }
+        Some(Long {
+            prefix: head[..p].to_vec(),
+            tag: head[p - 2],
+            start,
+        })
+    }
+
+    /// The part holding `content`, tagged `tag`, built in `out`.
+    fn part<'o>(&self, out: &'o mut Vec<u8>, tag: u8, content: &[u8]) -> &'o [u8] {
+        out.clear();
+        out.extend_from_slice(&self.prefix);
+        let t = self.prefix.len() - 2;
+        out[t] = tag;
+        out.extend_from_slice(content);
+        out
     }
 }
 
@@ -174,17 +293,23 @@ pub(super) fn time_from(content: &Content, from: u64, hi: u64) -> Option<(u64, N
     let mut buf = vec![0u8; 16 << 10];
     let mut found = None;
     let mut looked = 0u64;
-    let _ = scan_lines(content, from, &mut buf, false, &mut |line, raw, start| {
-        if start >= hi {
-            return false;
-        }
-        if let Some(t) = cri::line_timestamp(line) {
-            found = Some((start, t));
-            return false;
-        }
-        looked += raw.len() as u64;
-        looked < (1 << 20)
-    });
+    let _ = scan_lines(
+        content,
+        from,
+        &mut buf,
+        false,
+        &mut |line, _, start, end| {
+            if start >= hi {
+                return false;
+            }
+            if let Some(t) = cri::line_timestamp(line) {
+                found = Some((start, t));
+                return false;
+            }
+            looked += end - start;
+            looked < (1 << 20)
+        },
+    );
     found
 }
 
