@@ -66,6 +66,8 @@ struct Settings {
     max_files: u32,
     long_per_10k: u64,
     runs: Vec<Mode>,
+    /// Followers in a `crowded` run.
+    crowd: usize,
     out: Option<PathBuf>,
     /// `/proc/loadavg` (1, 5, 15 min) when the bench started.
     load: String,
@@ -80,6 +82,9 @@ enum Mode {
     /// As `Lifecycle`, with one client following the container
     /// (`follow=true&tailLines=0&format=cri`) through the rotations.
     Followed,
+    /// As `Lifecycle`, with `PODLOG_BENCH_CROWD` followers of the container
+    /// (half of them never reading) and half as many idle connections.
+    Crowded,
 }
 
 impl Mode {
@@ -88,6 +93,7 @@ impl Mode {
             Mode::Lifecycle => "lifecycle on",
             Mode::Baseline => "lifecycle off (baseline)",
             Mode::Followed => "lifecycle on, 1 follower",
+            Mode::Crowded => "lifecycle on, a crowd of followers",
         }
     }
 }
@@ -111,8 +117,9 @@ impl Settings {
                 "lifecycle" => Mode::Lifecycle,
                 "baseline" => Mode::Baseline,
                 "followed" => Mode::Followed,
+                "crowded" => Mode::Crowded,
                 other => panic!(
-                    "PODLOG_BENCH_RUNS: unknown run {other:?} (lifecycle, baseline, followed)"
+                    "PODLOG_BENCH_RUNS: unknown run {other:?} (lifecycle, baseline, followed, crowded)"
                 ),
             })
             .collect();
@@ -123,6 +130,7 @@ impl Settings {
             max_files: env_num("PODLOG_BENCH_MAX_FILES", 5.0) as u32,
             long_per_10k: env_num("PODLOG_BENCH_LONG_PER_10K", 10.0) as u64,
             runs,
+            crowd: env_num("PODLOG_BENCH_CROWD", 2000.0) as usize,
             load: std::fs::read_to_string("/proc/loadavg")
                 .unwrap_or_default()
                 .split_whitespace()
@@ -491,8 +499,17 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(root: &Path, sock: &Path, state: Option<&Path>, stderr: PathBuf) -> Daemon {
+    fn start(
+        root: &Path,
+        sock: &Path,
+        state: Option<&Path>,
+        config: Option<&Path>,
+        stderr: PathBuf,
+    ) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_podlogd"));
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
         cmd.arg("--log-root")
             .arg(root)
             .arg("--cri-endpoint")
@@ -637,6 +654,7 @@ struct Outcome {
     steps: Vec<String>,
     warnings: Vec<String>,
     followed: Option<Followed>,
+    crowd: Option<Crowded>,
 }
 
 fn run(s: &Settings, mode: Mode, rt: &tokio::runtime::Runtime) -> Outcome {
@@ -680,14 +698,26 @@ fn run(s: &Settings, mode: Mode, rt: &tokio::runtime::Runtime) -> Outcome {
     let sock = tmp.path().join("cri.sock");
     let (stop, server) = rt.block_on(serve(fake, &sock));
 
+    let config = (mode == Mode::Crowded).then(|| {
+        let path = tmp.path().join("podlogd.yaml");
+        let yaml = format!(
+            "maxFollowers: {}\nmaxConnections: {}\n",
+            s.crowd + 10,
+            2 * s.crowd + 100
+        );
+        std::fs::write(&path, yaml).expect("write the config file");
+        path
+    });
     let daemon = Daemon::start(
         &root,
         &sock,
         (mode != Mode::Baseline).then_some(state.as_path()),
+        config.as_deref(),
         tmp.path().join("podlogd.stderr"),
     );
     daemon.wait_ready();
     let follower = (mode == Mode::Followed).then(|| Follower::start(&daemon.addr));
+    let crowd = (mode == Mode::Crowded).then(|| Crowd::start(&daemon, s.crowd));
 
     let cpu0 = daemon.cpu();
     let bench0 = cpu_of("/proc/self/stat");
@@ -696,6 +726,7 @@ fn run(s: &Settings, mode: Mode, rt: &tokio::runtime::Runtime) -> Outcome {
     // Let a check already under way finish, and the follower catch up.
     std::thread::sleep(Duration::from_millis(300));
     let followed = follower.map(|f| f.finish(written.writes, stopped));
+    let crowd = crowd.map(Crowd::finish);
     let cpu = daemon.cpu().saturating_sub(cpu0);
     let bench_cpu = cpu_of("/proc/self/stat").saturating_sub(bench0);
     let peak_rss_kib = daemon.peak_rss_kib();
@@ -734,6 +765,132 @@ fn run(s: &Settings, mode: Mode, rt: &tokio::runtime::Runtime) -> Outcome {
         steps,
         warnings,
         followed,
+        crowd,
+    }
+}
+
+/// A crowd of clients: followers of the container (every other one reads,
+/// counting lines; the rest never read) and idle connections; podlogd's
+/// threads and `RssAnon` sampled meanwhile.
+struct Crowd {
+    readers: Vec<Arc<std::sync::atomic::AtomicU64>>,
+    asked: usize,
+    connected: usize,
+    /// The followers that never read and the idle connections, open until
+    /// the crowd is dropped.
+    _held: Vec<std::net::TcpStream>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<(u64, u64)>,
+}
+
+/// What the crowd saw.
+struct Crowded {
+    followers: usize,
+    connected: usize,
+    /// Lines the reading followers got, the fewest.
+    fewest: u64,
+    threads_peak: u64,
+    rss_anon_peak_kib: u64,
+}
+
+impl Crowd {
+    fn start(daemon: &Daemon, n: usize) -> Crowd {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let _ = setrlimit(
+                Resource::RLIMIT_NOFILE,
+                soft.max((4 * n as u64).min(hard)),
+                hard,
+            );
+        }
+        let mut readers = Vec::new();
+        let mut held = Vec::new();
+        let mut connected = 0;
+        for i in 0..n {
+            let Ok(mut sock) = std::net::TcpStream::connect(&daemon.addr) else {
+                continue;
+            };
+            let _ = write!(
+                sock,
+                "GET /logs/bench/writer-0/app?follow=true&tailLines=0&format=cri HTTP/1.0\r\nHost: bench\r\n\r\n"
+            );
+            let mut head = [0u8; 12];
+            if sock.read_exact(&mut head).is_err() || !head.ends_with(b"200") {
+                continue;
+            }
+            connected += 1;
+            if i % 2 == 1 {
+                held.push(sock);
+                continue;
+            }
+            let lines = Arc::new(AtomicU64::new(0));
+            readers.push(lines.clone());
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 << 10];
+                while let Ok(n) = sock.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    let nl = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                    lines.fetch_add(nl, Ordering::Relaxed);
+                }
+            });
+        }
+        for _ in 0..n / 2 {
+            if let Ok(sock) = std::net::TcpStream::connect(&daemon.addr) {
+                held.push(sock);
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let pid = daemon.child.id();
+        let until = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let (mut threads, mut rss) = (0u64, 0u64);
+            while !until.load(Ordering::Acquire) {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let field = |key: &str| {
+                    status
+                        .lines()
+                        .find_map(|l| l.strip_prefix(key))
+                        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                threads = threads.max(field("Threads:"));
+                rss = rss.max(field("RssAnon:"));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (threads, rss)
+        });
+        Crowd {
+            readers,
+            asked: n,
+            connected,
+            _held: held,
+            stop,
+            sampler,
+        }
+    }
+
+    fn finish(self) -> Crowded {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::Release);
+        let (threads_peak, rss_anon_peak_kib) = self.sampler.join().unwrap_or((0, 0));
+        let fewest = self
+            .readers
+            .iter()
+            .map(|l| l.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        Crowded {
+            followers: self.asked,
+            connected: self.connected,
+            fewest,
+            threads_peak,
+            rss_anon_peak_kib,
+        }
+        // The held connections close here.
     }
 }
 
@@ -1035,6 +1192,21 @@ fn report(s: &Settings, outcomes: &[Outcome]) -> String {
                 ),
             }),
             "all".into(),
+        ),
+        (
+            "crowd: followers answered 200; podlogd threads and RssAnon peak; fewest lines a reading follower got",
+            Box::new(|o| match &o.crowd {
+                None => "—".into(),
+                Some(c) => format!(
+                    "{} of {}; {} threads, {:.1} MiB; {}",
+                    c.connected,
+                    c.followers,
+                    c.threads_peak,
+                    c.rss_anon_peak_kib as f64 / 1024.0,
+                    c.fewest
+                ),
+            }),
+            "—".into(),
         ),
         (
             "podlogd warnings and errors",

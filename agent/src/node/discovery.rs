@@ -65,15 +65,28 @@ pub(crate) struct DirSeq {
     pub(crate) changed: u64,
 }
 
-/// Followers of a directory are told of writes at most this often: a
+/// Followers of a directory are told of writes at most once per this
+/// much time per follower, and at least every [`WRITES_EVERY_MAX`]: a
 /// write after a quiet spell is told at once, a stream of writes in
 /// batches. Every follower reads what was written on each notification, so
-/// this bounds their steps (and their clients' small writes) to some 40 a
-/// second each, whatever the rate of writes.
-pub(crate) const WRITES_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
+/// the work a stream of writes makes stays about the same however many
+/// follow (a lone follower is told of every write at once; two thousand,
+/// some 40 times a second).
+pub(crate) const WRITES_EVERY_PER_FOLLOWER: std::time::Duration =
+    std::time::Duration::from_micros(20);
+
+/// See [`WRITES_EVERY_PER_FOLLOWER`].
+pub(crate) const WRITES_EVERY_MAX: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// How often `followers` are told of writes at most.
+fn writes_every(followers: usize) -> std::time::Duration {
+    WRITES_EVERY_PER_FOLLOWER
+        .saturating_mul(u32::try_from(followers).unwrap_or(u32::MAX))
+        .min(WRITES_EVERY_MAX)
+}
 
 /// A directory's followers: their channel, and the write notifications
-/// held back ([`WRITES_EVERY`]).
+/// held back ([`WRITES_EVERY_PER_FOLLOWER`]).
 struct Followed {
     tx: watch::Sender<DirSeq>,
     /// When writes were last told.
@@ -90,7 +103,7 @@ pub(crate) struct Discovery {
     ready_tx: watch::Sender<bool>,
     dirs: Mutex<HashMap<ContainerKey, Followed>>,
     /// The earliest time a held-back write notification is due (see
-    /// [`WRITES_EVERY`]).
+    /// [`WRITES_EVERY_PER_FOLLOWER`]).
     writes_due: Mutex<Option<Instant>>,
     /// Advances whenever a rescan changed the view.
     generation: watch::Sender<u64>,
@@ -383,11 +396,11 @@ impl Discovery {
                 f.tx.send_modify(|s| s.changed += 1);
             }
             DirEvent::Written => match f.told {
-                Some(t) if now < t + WRITES_EVERY => {
+                Some(t) if now < t + writes_every(f.tx.receiver_count()) => {
                     if !f.held {
                         f.held = true;
                         let mut due = self.writes_due.lock().expect("never poisoned");
-                        let at = t + WRITES_EVERY;
+                        let at = t + writes_every(f.tx.receiver_count());
                         *due = Some(due.map_or(at, |d| d.min(at)));
                     }
                 }
@@ -410,7 +423,9 @@ impl Discovery {
             .expect("dirs lock is never poisoned: no panics while held");
         dirs.retain(|_, f| f.tx.receiver_count() > 0);
         for f in dirs.values_mut().filter(|f| f.held) {
-            let at = f.told.map_or(now, |t| t + WRITES_EVERY);
+            let at = f
+                .told
+                .map_or(now, |t| t + writes_every(f.tx.receiver_count()));
             if at <= now {
                 f.told = Some(now);
                 f.held = false;
