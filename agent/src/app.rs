@@ -99,7 +99,8 @@ pub async fn run_reloadable(
     let runtime = config.cri_endpoint.clone().map(runtime::Runtime::new);
     // Ends the daemon: the caller's cancellation, or a critical task's end.
     let stop = cancel.child_token();
-    let mut tasks = Tasks::new(stop.clone());
+    let node_rt = NodeRuntime::start()?;
+    let mut tasks = Tasks::new(stop.clone(), node_rt.handle());
     let disc_cancel = stop.child_token();
     spawn_discovery(&discovery, &mut tasks, &disc_cancel);
     if let (Some(flags), Some(hangups)) = (flags, hangups) {
@@ -132,10 +133,15 @@ pub async fn run_reloadable(
     let state = Arc::new(api_state(&config, &live, &discovery, runtime, &stop));
     tasks.critical(
         "http",
+        Place::Serving,
         crate::http::serve(listener, state.clone(), api_cancel.clone()),
     );
     let grpc_addr = grpc.map(|(bound, shown)| {
-        tasks.critical("grpc", grpc::serve(bound, state, api_cancel.clone()));
+        tasks.critical(
+            "grpc",
+            Place::Serving,
+            grpc::serve(bound, state, api_cancel.clone()),
+        );
         shown
     });
     tracing::info!(%addr, grpc = grpc_addr.as_deref().unwrap_or("off"), root = %config.log_root.display(), "serving");
@@ -169,7 +175,7 @@ fn spawn_reload(
     let running = config.clone();
     let cancel = cancel.clone();
     let hangups = Arc::new(tokio::sync::Mutex::new(hangups));
-    tasks.restartable("reload", move || {
+    tasks.restartable("reload", Place::Serving, move || {
         let (running, flags, live, hangups, cancel) = (
             running.clone(),
             flags.clone(),
@@ -254,7 +260,7 @@ fn spawn_discovery(
 ) {
     let d = discovery.clone();
     let c = cancel.clone();
-    tasks.critical("discovery", async move {
+    tasks.critical("discovery", Place::Node, async move {
         if let Err(e) = discovery::run(d, c).await {
             tracing::error!(error = %e, "discovery stopped");
         }
@@ -320,7 +326,7 @@ async fn spawn_lifecycle(
         discovery.root().clone(),
         dir,
         rt.clone(),
-        tokio::runtime::Handle::current(),
+        tasks.node.clone(),
     )
     .with_context(|| format!("state directory {}", dir.display()))?;
     // A rotation waiting for the runtime (not connected yet) stays pending
@@ -338,7 +344,7 @@ async fn spawn_lifecycle(
         tick: config.lifecycle_tick,
         compress_grace: config.compress_grace,
     };
-    tasks.restartable("lifecycle", move || {
+    tasks.restartable("lifecycle", Place::Node, move || {
         lifecycle::manager::run(
             d.clone(),
             rt.clone(),
@@ -366,7 +372,7 @@ fn spawn_node_tasks(
         // Refused policy settings: a metric and one log line each.
         let (d, rt, c) = (discovery.clone(), runtime.cloned(), cancel.clone());
         let node_policy = policy.clone();
-        tasks.restartable("policy-errors", move || {
+        tasks.restartable("policy-errors", Place::Node, move || {
             let (d, rt, c, node_policy) = (d.clone(), rt.clone(), c.clone(), node_policy.clone());
             async move {
                 let mut seen = std::collections::HashSet::new();
@@ -389,14 +395,14 @@ fn spawn_node_tasks(
     let Some(rt) = runtime else { return };
     let (rt2, c) = (rt.clone(), cancel.clone());
     let interval = config.resync_interval;
-    tasks.restartable("runtime", move || {
+    tasks.restartable("runtime", Place::Node, move || {
         runtime::run(rt2.clone(), interval, c.clone())
     });
     // Structural changes under the log root (a new pod, container or
     // attempt) and closed log files (an exited container) make the runtime
     // snapshot catch up at once.
     let (rt3, d, c) = (rt.clone(), discovery.clone(), cancel.clone());
-    tasks.restartable("resync-hints", move || {
+    tasks.restartable("resync-hints", Place::Node, move || {
         let (rt3, c) = (rt3.clone(), c.clone());
         let mut changes = d.subscribe_hints();
         async move {
@@ -416,8 +422,55 @@ fn spawn_node_tasks(
 }
 
 /// The daemon's long-running tasks, each watched (see the module docs).
+/// Where a task runs: with the clients, or on the node's own runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// The API: listeners, connections, readers' tasks, reloads.
+    Serving,
+    /// Discovery, the runtime client and the lifecycle manager: a runtime
+    /// of their own (a worker thread and a blocking pool), so that no load
+    /// of clients delays a rotation.
+    Node,
+}
+
+/// The node's runtime ([`Place::Node`]); shut down without waiting when
+/// dropped (it may be dropped inside the main runtime).
+struct NodeRuntime(Option<tokio::runtime::Runtime>);
+
+impl NodeRuntime {
+    fn start() -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(64)
+            .thread_name("podlogd-node")
+            .enable_all()
+            .build()
+            .context("start the node's runtime")?;
+        Ok(Self(Some(rt)))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("running until dropped")
+            .handle()
+            .clone()
+    }
+}
+
+impl Drop for NodeRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 struct Tasks {
     set: tokio::task::JoinSet<()>,
+    /// The node's housekeeping runs here ([`Place::Node`]).
+    node: tokio::runtime::Handle,
     /// Cancelled at shutdown, or by a critical task that ended.
     stop: CancellationToken,
     /// The critical task that ended, if one did.
@@ -427,8 +480,9 @@ struct Tasks {
 // === impl Tasks ===
 
 impl Tasks {
-    fn new(stop: CancellationToken) -> Tasks {
+    fn new(stop: CancellationToken, node: tokio::runtime::Handle) -> Tasks {
         Tasks {
+            node,
             set: tokio::task::JoinSet::new(),
             stop,
             failed: Arc::default(),
@@ -437,15 +491,16 @@ impl Tasks {
 
     /// Runs the future `make` returns, and again after [`RESTART_DELAY`]
     /// each time it ends or panics before shutdown.
-    fn restartable<F, Fut>(&mut self, name: &'static str, make: F)
+    fn restartable<F, Fut>(&mut self, name: &'static str, place: Place, make: F)
     where
         F: Fn() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let stop = self.stop.clone();
+        let on = self.handle(place);
         self.set.spawn(async move {
             loop {
-                let Some(panicked) = ended_early(&stop, make()).await else {
+                let Some(panicked) = ended_early(&stop, &on, make()).await else {
                     return;
                 };
                 tracing::error!(
@@ -464,11 +519,17 @@ impl Tasks {
 
     /// Runs `task`; its end (or panic) before shutdown stops the daemon
     /// with an error.
-    fn critical(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
+    fn critical(
+        &mut self,
+        name: &'static str,
+        place: Place,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) {
         let stop = self.stop.clone();
         let failed = self.failed.clone();
+        let on = self.handle(place);
         self.set.spawn(async move {
-            let Some(panicked) = ended_early(&stop, task).await else {
+            let Some(panicked) = ended_early(&stop, &on, task).await else {
                 return;
             };
             tracing::error!(
@@ -483,6 +544,13 @@ impl Tasks {
                 .get_or_insert(name);
             stop.cancel();
         });
+    }
+
+    fn handle(&self, place: Place) -> tokio::runtime::Handle {
+        match place {
+            Place::Serving => tokio::runtime::Handle::current(),
+            Place::Node => self.node.clone(),
+        }
     }
 
     /// Waits for every task, at most `grace`.
@@ -510,8 +578,9 @@ impl Tasks {
 /// that is at shutdown, else whether it panicked.
 async fn ended_early(
     stop: &CancellationToken,
+    on: &tokio::runtime::Handle,
     task: impl Future<Output = ()> + Send + 'static,
 ) -> Option<bool> {
-    let r = tokio::spawn(task).await;
+    let r = on.spawn(task).await;
     (!stop.is_cancelled()).then(|| r.is_err_and(|e| e.is_panic()))
 }

@@ -217,22 +217,19 @@ pub(crate) struct Handing<T> {
 }
 
 /// Output a follow step could not hand over at once, sent by the follow
-/// loop before the next step.
+/// loop before the next step. A step stops at its budget
+/// (`read::follow::STEP_BYTES` read or handed over), so this holds at
+/// most that and one event.
 struct Queued<T> {
     items: std::collections::VecDeque<T>,
-    bytes: usize,
     /// A follow step runs: a full channel queues, it is not waited for.
     stepping: bool,
 }
 
-/// What a follow step may queue; past it the step waits for room as a
-/// historic read does (only a step that lists new files gets there, as a
-/// read step stops at [`crate::read::STEP_BYTES`]).
-const QUEUE_BYTES: usize = 256 << 10;
-
 /// The reader's end of its channel (see [`Handing`]). A historic read
-/// runs on a blocking thread of its own and waits for room; a follow step
-/// never waits for a slow consumer but queues (see [`Queued`]).
+/// runs on a thread of its own and waits for room; a follow step never
+/// waits for a slow consumer but queues (see [`Queued`]), so a client that
+/// does not read holds its queue, never a worker.
 struct ReaderSink<T> {
     tx: mpsc::Sender<T>,
     how: Handing<T>,
@@ -253,23 +250,12 @@ impl<T: Send> ReaderSink<T> {
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
                 Err(mpsc::error::TrySendError::Full(item)) => {
                     q.items.push_back(item);
-                    q.bytes = n;
                     true
                 }
             }
         } else {
             q.items.push_back(item);
-            q.bytes += n;
-            // Past the bound, the step waits for room, oldest first.
-            let mut ok = true;
-            while ok && q.bytes > QUEUE_BYTES {
-                let item = q.items.pop_front().expect("a queue past its bound");
-                ok = self.send_blocking(item);
-                if q.items.is_empty() {
-                    q.bytes = 0;
-                }
-            }
-            ok
+            true
         };
         if ok {
             if let Some(format) = self.how.served {
@@ -308,11 +294,7 @@ async fn send_queued<T>(
     tx: &mpsc::Sender<T>,
     stall: Option<std::time::Duration>,
 ) -> bool {
-    let items = {
-        let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
-        q.bytes = 0;
-        std::mem::take(&mut q.items)
-    };
+    let items = std::mem::take(&mut queue.lock().unwrap_or_else(|e| e.into_inner()).items);
     for item in items {
         let ok = match stall {
             Some(stall) => send_or_end(tx, item, stall).await,
@@ -640,7 +622,6 @@ where
     };
     let queue = Arc::new(std::sync::Mutex::new(Queued {
         items: std::collections::VecDeque::new(),
-        bytes: 0,
         stepping: false,
     }));
     let stall = how.stall;

@@ -88,7 +88,15 @@ impl Session<'_> {
     }
 
     fn step(&mut self, f: &mut Follower, wake: Wake) -> bool {
-        f.more = false;
+        if std::mem::take(&mut f.more) && wake != Wake::Stop {
+            // The last step spent its budget: read on through the files
+            // listed, to the last.
+            let last = (self.files.list.len() - 1) as u32;
+            let budget = Some(self.step_bytes);
+            let passed =
+                self.pass_within(f.st.end, last, self.last_file(), &mut f.asm, &f.sel, budget);
+            return self.settle(f, passed);
+        }
         let cur = self.current(&f.st, wake);
         let mut step = f.st.woke(wake, cur);
         let mut reopened = None;
@@ -102,20 +110,14 @@ impl Session<'_> {
             Step::Stop | Step::Reopen => return false,
             Step::Read { size } => {
                 self.files.list[cur].size = size;
-                let Some(p) = self.pass_within(
+                self.pass_within(
                     f.st.end,
                     f.st.end.file,
                     LastFile::Growing,
                     &mut f.asm,
                     &f.sel,
                     budget,
-                ) else {
-                    return false;
-                };
-                f.st.end = p.end;
-                f.more = p.paused;
-                // Still the current file: nothing else to close.
-                return true;
+                )
             }
             Step::ReadReopened => {
                 let (_, o) = reopened.expect("a reopened file");
@@ -136,18 +138,29 @@ impl Session<'_> {
                 self.start_over(cur, o, &mut f.asm, &f.sel)
             }
             Step::Relist => {
-                let end = self.reconcile(&mut f.asm, &f.sel, f.st.end);
+                let passed = self.reconcile(&mut f.asm, &f.sel, f.st.end);
                 f.st.held = self.held;
-                if let (Some(end), true) = (end, self.closed) {
-                    self.finish(&mut f.asm, &f.sel, end);
-                    return false;
-                }
-                end.map(|end| Passed { end, paused: false })
+                passed
             }
         };
+        self.settle(f, passed)
+    }
+
+    /// Where a step's pass ended: the follower's new position; once the
+    /// attempt is finished and read to its end, the last events and the
+    /// end of the follow. False when the follow is over.
+    fn settle(&mut self, f: &mut Follower, passed: Option<Passed>) -> bool {
         let Some(p) = passed else { return false };
         f.st.end = p.end;
         f.more = p.paused;
+        if p.paused {
+            // Files after this one may hold what comes next: all stay open.
+            return true;
+        }
+        if self.closed {
+            self.finish(&mut f.asm, &f.sel, p.end);
+            return false;
+        }
         // Keep only the current file open: a change notification (which
         // a deletion always causes) lands in `reconcile` first, and that
         // replaces or drops it.
@@ -223,7 +236,7 @@ impl Session<'_> {
 
     /// After the directory changed: finishes the current file wherever it
     /// went, then reads the files that are new since. `None` ends the follow.
-    fn reconcile(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) -> Option<Mark> {
+    fn reconcile(&mut self, asm: &mut Assembler, sel: &Selector, end: Mark) -> Option<Passed> {
         let cur = end.file as usize;
         let cur_key = self.files.list[cur].key;
         let cur_fp = self.files.fps[cur];
@@ -234,7 +247,9 @@ impl Session<'_> {
         let mut opened = v.opened;
         self.closed = v.closed;
         self.held = v.held;
-        let mut end = end;
+        // Where reading goes on: in the current file, or (it was truncated,
+        // or lost) at the first file after it.
+        let mut go_on_in_current = false;
         let rest = match pos {
             Some(p) => {
                 let mut after: Vec<OpenLog> = opened.drain(p + 1..).collect();
@@ -250,10 +265,7 @@ impl Session<'_> {
                     f.log = o.file;
                     // It may be another file now (compressed into one).
                     f.key = o.key;
-                    // With files after it, it is closed for good: a trailing
-                    // line without '\n' will never be completed.
-                    let last = LastFile::complete_if(!after.is_empty() || self.closed);
-                    end = self.pass(end, end.file, last, asm, sel)?;
+                    go_on_in_current = true;
                 }
                 after
             }
@@ -279,20 +291,27 @@ impl Session<'_> {
                 }
             }
         };
+        let first_new = self.files.list.len() as u32;
         let rest: Vec<OpenLog> = rest.into_iter().filter_map(|o| self.readable(o)).collect();
-        let n = rest.len();
-        for (i, o) in rest.into_iter().enumerate() {
-            let idx = self.files.push(sess_file(o));
-            let start = Mark {
-                file: idx,
-                offset: 0,
-            };
-            let last = LastFile::complete_if(i + 1 < n || self.closed);
-            end = self.pass(start, idx, last, asm, sel)?;
+        for o in rest {
+            self.files.push(sess_file(o));
         }
-        // A later file in `rest` may have ended its predecessor: the last
-        // one pushed is now the current file.
-        Some(end)
+        let last = (self.files.list.len() - 1) as u32;
+        let from = if go_on_in_current {
+            end
+        } else if first_new <= last {
+            Mark {
+                file: first_new,
+                offset: 0,
+            }
+        } else {
+            return Some(Passed { end, paused: false });
+        };
+        // The current file (with files after it, closed for good: a
+        // trailing line without '\n' will never be completed) and the new
+        // ones, within the step's budget.
+        let budget = Some(self.step_bytes);
+        self.pass_within(from, last, self.last_file(), asm, sel, budget)
     }
 
     /// `o`, ready to be read: a compressed file that the listing only
