@@ -702,6 +702,12 @@ async fn follow_loop<T: Clone + Send + 'static>(
         if wake == Wake::Stop {
             return;
         }
+        // The client has taken what the last step made: a step's output
+        // goes straight to the channel, and a client that takes nothing
+        // holds no more than that (ended after its stall).
+        if !room_for_a_step(tx, stall, &waiter.cancel).await {
+            return;
+        }
         // Boxed, so that what moves to the worker and back is a pointer
         // (and the task's future stays small).
         let step = work.run(move || {
@@ -717,6 +723,32 @@ async fn follow_loop<T: Clone + Send + 'static>(
             send_queued(queue, tx, stall).await;
             return;
         }
+    }
+}
+
+/// Waits until `tx` has room for a chunk (at most `stall`, then the
+/// consumer is ended and counted); false when it is gone, stalled, or
+/// podlogd stops.
+async fn room_for_a_step<T>(
+    tx: &mpsc::Sender<T>,
+    stall: Option<std::time::Duration>,
+    cancel: &CancellationToken,
+) -> bool {
+    let room = async {
+        match stall {
+            Some(stall) => match tokio::time::timeout(stall, tx.reserve()).await {
+                Ok(r) => r.is_ok(),
+                Err(_) => {
+                    telemetry::slow_consumer_ended();
+                    false
+                }
+            },
+            None => tx.reserve().await.is_ok(),
+        }
+    };
+    tokio::select! {
+        ok = room => ok,
+        _ = cancel.cancelled() => false,
     }
 }
 

@@ -70,13 +70,13 @@ pub(crate) struct DirSeq {
 /// write after a quiet spell is told at once, a stream of writes in
 /// batches. Every follower reads what was written on each notification, so
 /// the work a stream of writes makes stays about the same however many
-/// follow (a lone follower is told of every write at once; two thousand,
-/// some 40 times a second).
+/// follow (a lone follower is told of writes 50 µs apart at once; two
+/// thousand, some 10 times a second).
 pub(crate) const WRITES_EVERY_PER_FOLLOWER: std::time::Duration =
-    std::time::Duration::from_micros(20);
+    std::time::Duration::from_micros(50);
 
 /// See [`WRITES_EVERY_PER_FOLLOWER`].
-pub(crate) const WRITES_EVERY_MAX: std::time::Duration = std::time::Duration::from_millis(25);
+pub(crate) const WRITES_EVERY_MAX: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How often `followers` are told of writes at most.
 fn writes_every(followers: usize) -> std::time::Duration {
