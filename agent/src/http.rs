@@ -211,7 +211,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: C
 /// What hyper buffers per connection at most, each way: a request head
 /// (its path, query and headers) up to this size, and this much of a
 /// response a client has not taken yet (the reader waits for the rest).
-const MAX_BUF: usize = 32 << 10;
+const MAX_BUF: usize = 16 << 10;
 
 /// One connection too many: a `429` naming the limit, then the connection
 /// is closed. Written without waiting: a client that does not read it
