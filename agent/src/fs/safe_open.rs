@@ -239,7 +239,11 @@ impl SafeRoot {
             check_component(c)?;
         }
         let shown = self.display(rel);
-        let flags = flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY;
+        let mut flags = flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+        if !flags.contains(OFlag::O_PATH) {
+            // openat2 refuses it beside O_PATH (which opens no terminal).
+            flags |= OFlag::O_NOCTTY;
+        }
         if rel.is_empty() {
             return fcntl::openat(&self.fd, ".", flags | OFlag::O_DIRECTORY, Mode::empty())
                 .map_err(|e| io_err("open", &shown, e));
@@ -276,29 +280,49 @@ impl SafeRoot {
     /// Invalid components, a symlink anywhere on the path, a missing file,
     /// or something other than a regular file.
     pub fn open_file(&self, rel: &[&str]) -> Result<Opened, SafeOpenError> {
-        let fd = self.open_raw(rel, OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
-        let st = stat::fstat(&fd).map_err(|e| io_err("fstat", &self.display(rel), e))?;
-        if kind_of(&st) != Some(Kind::File) {
-            return Err(SafeOpenError::WrongKind {
-                path: self.display(rel),
-                want: Kind::File,
-            });
-        }
         // A hard link planted in the tree would bypass the symlink checks
         // (it is the host file itself); runtimes and rotation never make one.
-        if st.st_nlink > 1 {
-            return Err(SafeOpenError::HardLinked {
-                path: self.display(rel),
-                links: st.st_nlink,
-            });
+        self.open_checked(rel, OFlag::O_RDONLY, Links::One)
+    }
+
+    /// Opens `rel` for `access` once it is known to be a regular file
+    /// (with one link, for [`Links::One`]): the name is opened with
+    /// `O_PATH` (which opens nothing for I/O: a FIFO's writer sees no
+    /// reader, a device's driver is not called), checked with `fstat`, and
+    /// that inode then opened through `/proc/self/fd`. Without `/proc`,
+    /// the name is opened with `O_NONBLOCK` and checked after.
+    fn open_checked(
+        &self,
+        rel: &[&str],
+        access: OFlag,
+        links: Links,
+    ) -> Result<Opened, SafeOpenError> {
+        let shown = || self.display(rel);
+        let path = self.open_raw(rel, OFlag::O_PATH)?;
+        let st = stat::fstat(&path).map_err(|e| io_err("fstat", &shown(), e))?;
+        self.check_file(&st, rel, links)?;
+        let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&path));
+        let fd = match fcntl::open(
+            proc.as_str(),
+            access | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => self.open_raw(rel, access | OFlag::O_NONBLOCK)?,
+            Err(e) => return Err(io_err("open", &shown(), e)),
+        };
+        let now = stat::fstat(&fd).map_err(|e| io_err("fstat", &shown(), e))?;
+        // The same inode (it is, through /proc; the fallback re-checks).
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+            self.check_file(&now, rel, links)?;
         }
         Ok(Opened {
             file: File::from(fd),
             key: FileKey {
-                dev: st.st_dev,
-                ino: st.st_ino,
+                dev: now.st_dev,
+                ino: now.st_ino,
             },
-            size: st.st_size.max(0) as u64,
+            size: now.st_size.max(0) as u64,
         })
     }
 
@@ -527,26 +551,15 @@ impl SafeRoot {
 
     /// Opens the existing regular file `rel` for writing, to truncate or
     /// rewrite it; nothing is truncated here. The file must be a regular
-    /// file with one link, as for [`SafeRoot::open_file`]. The open uses
-    /// `O_NONBLOCK` so that a FIFO planted under the name cannot block it
-    /// (it is then refused by the `fstat` check); on a regular file the
-    /// flag has no effect.
+    /// file with one link, as for [`SafeRoot::open_file`], checked before
+    /// it is opened for writing (a FIFO or device planted under the name
+    /// is never opened for I/O).
     ///
     /// # Errors
     ///
     /// As [`SafeRoot::open_file`].
     pub fn open_write(&self, rel: &[&str]) -> Result<Opened, SafeOpenError> {
-        let fd = self.open_raw(rel, OFlag::O_WRONLY | OFlag::O_NONBLOCK)?;
-        let st = stat::fstat(&fd).map_err(|e| io_err("fstat", &self.display(rel), e))?;
-        self.check_file(&st, rel, Links::One)?;
-        Ok(Opened {
-            file: File::from(fd),
-            key: FileKey {
-                dev: st.st_dev,
-                ino: st.st_ino,
-            },
-            size: st.st_size.max(0) as u64,
-        })
+        self.open_checked(rel, OFlag::O_WRONLY, Links::One)
     }
 
     /// Fsyncs the directory `rel` (the root itself when empty), which makes

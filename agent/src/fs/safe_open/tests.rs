@@ -358,17 +358,19 @@ fn open_write_opens_plain_files_only() {
         for bad in BAD_PATHS {
             assert!(r.open_write(bad).is_err(), "{bad:?}");
         }
+        // A symlink, a directory or a FIFO is found out by its kind before
+        // anything is opened for writing.
         for (name, want) in [
-            ("link", "Io"),
-            ("dangling", "Io"),
-            ("sub", "Io"),
-            ("fifo", "Io"),
+            ("link", "WrongKind"),
+            ("dangling", "WrongKind"),
+            ("sub", "WrongKind"),
+            ("fifo", "WrongKind"),
             ("hard", "HardLinked"),
         ] {
             let e = r.open_write(&["p", "c", name]).unwrap_err();
             assert!(format!("{e:?}").starts_with(want), "{name}: {e:?}");
         }
-        // With a reader on the FIFO the open succeeds, and fstat refuses.
+        // With a reader on the FIFO it is refused all the same.
         let _reader = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc_o_nonblock())
@@ -462,4 +464,35 @@ fn lock_dir_is_exclusive_until_dropped() {
     drop(held);
     r.lock_dir(&["p"]).unwrap();
     assert!(r.lock_dir(&["p", "evil"]).is_err());
+}
+
+/// A FIFO planted under a log file's name is never opened for reading: a
+/// writer blocked in `open` on it would be let through by any reader.
+#[test]
+fn a_planted_fifo_is_never_opened_for_reading() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let t = planted();
+    let fifo = t.root.join("p/c/fifo");
+    let opened = std::sync::Arc::new(AtomicBool::new(false));
+    let seen = opened.clone();
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        // Blocks until a reader opens the FIFO.
+        let w = std::fs::OpenOptions::new().write(true).open(&path);
+        seen.store(true, Ordering::SeqCst);
+        drop(w);
+    });
+    for r in both(&t.root) {
+        for _ in 0..100 {
+            let e = r.open_file(&["p", "c", "fifo"]).unwrap_err();
+            assert!(matches!(e, SafeOpenError::WrongKind { .. }), "{e:?}");
+        }
+    }
+    assert!(
+        !opened.load(Ordering::SeqCst),
+        "podlog opened the FIFO for reading"
+    );
+    // Let the writer go: this test opens it itself.
+    let _r = std::fs::File::open(&fifo).unwrap();
+    writer.join().unwrap();
 }
