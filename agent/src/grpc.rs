@@ -305,10 +305,34 @@ pub(crate) async fn bind(listen: &GrpcListen) -> std::io::Result<(Bound, String)
                     std::fs::remove_file(p)?;
                 }
             }
-            let l = tokio::net::UnixListener::bind(p)?;
+            let l = bind_private(p)?;
             Ok((Bound::Unix(l, p.clone()), format!("unix:{}", p.display())))
         }
     }
+}
+
+/// A Unix socket at `path`, mode `0660` whatever the umask: bound in a
+/// directory of its own (mode `0700`) beside `path`, given its mode there,
+/// then renamed into place, so that no one can connect while its mode is
+/// the umask's.
+fn bind_private(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let parent = path.parent().unwrap_or(std::path::Path::new("."));
+    let private = parent.join(format!(
+        ".podlogd-socket-{}-{}",
+        std::process::id(),
+        crate::cri::now_nanos()
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged = private.join("s");
+    let bound = tokio::net::UnixListener::bind(&staged).and_then(|l| {
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o660))?;
+        std::fs::rename(&staged, path)?;
+        Ok(l)
+    });
+    let _ = std::fs::remove_file(&staged);
+    let _ = std::fs::remove_dir(&private);
+    bound
 }
 
 /// Serves gRPC until `cancel`.

@@ -1293,6 +1293,11 @@ async fn grpc_on_a_unix_socket() {
         f.d.grpc.as_deref(),
         Some(format!("unix:{}", sock.display()).as_str())
     );
+    // 0660 whatever the umask (the tests' is 022, which gave 0755).
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "{mode:o}");
+    assert_eq!(std::fs::read_dir(sock_dir.path()).unwrap().count(), 1);
     let mut c = unix_client(&sock).await;
     let l = c
         .list(ListRequest::default())
