@@ -312,7 +312,9 @@ fn main() {
     print!("{report}");
     if !smoke {
         let out = std::env::var("PODLOG_BENCH_OUT").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/compressed-latest.md").into()
+            let agent = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let repo = agent.parent().unwrap_or(agent);
+            repo.join("bench/compressed-latest.md").display().to_string()
         });
         std::fs::write(&out, &report).expect("write the report");
         eprintln!("[compressed] written to {out}");
