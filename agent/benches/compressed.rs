@@ -314,7 +314,9 @@ fn main() {
         let out = std::env::var("PODLOG_BENCH_OUT").unwrap_or_else(|_| {
             let agent = Path::new(env!("CARGO_MANIFEST_DIR"));
             let repo = agent.parent().unwrap_or(agent);
-            repo.join("bench/compressed-latest.md").display().to_string()
+            repo.join("bench/compressed-latest.md")
+                .display()
+                .to_string()
         });
         std::fs::write(&out, &report).expect("write the report");
         eprintln!("[compressed] written to {out}");
