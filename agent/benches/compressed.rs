@@ -155,6 +155,11 @@ impl Drop for Daemon {
     }
 }
 
+/// The last `n` lines of `bytes` (which ends in `\n`), last first.
+fn last_lines(bytes: &[u8], n: usize) -> Vec<&[u8]> {
+    bytes.split(|&b| b == b'\n').rev().skip(1).take(n).collect()
+}
+
 /// The best of `n` runs of `f`.
 fn best(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
     (0..n).map(|_| f()).min().expect("at least one run")
@@ -232,18 +237,7 @@ fn main() {
     for pod in ["zst", "gz"] {
         let path = format!("/logs/default/{pod}/app?tailLines=1000&format=cri");
         let (body, _) = d.get(&path);
-        let want: Vec<&[u8]> = plain
-            .split(|&b| b == b'\n')
-            .rev()
-            .skip(1)
-            .take(1000)
-            .collect();
-        let got: Vec<&[u8]> = body
-            .split(|&b| b == b'\n')
-            .rev()
-            .skip(1)
-            .take(1000)
-            .collect();
+        let (got, want) = (last_lines(&body, 1000), last_lines(&plain, 1000));
         assert_eq!(got.len(), want.len(), "{pod}: tailLines=1000 lines");
         let t = best(runs, || d.get(&path).1);
         rows.push(format!(

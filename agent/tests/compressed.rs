@@ -11,16 +11,6 @@ use podlog_agent::testing::compress_like_podlog;
 
 const APP: &str = "/logs/default/web/app";
 
-/// The daemon's anonymous resident memory, in KiB.
-fn rss_anon_kib(d: &Daemon) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("an RssAnon line")
-}
-
 /// `n` lines stamped from `minute` on, about 120 bytes each.
 fn lines(minute: u32, n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n * 120);
@@ -75,7 +65,7 @@ async fn bombs_and_large_compressed_files_cost_a_window() {
     write_file(&dir.join("0.log"), &lines(40, 10));
     let d = t.start();
     assert_eq!(get(d.addr, "/healthz").await.status, 200);
-    let before = rss_anon_kib(&d);
+    let before = d.status("RssAnon");
 
     // The last line: every file is opened, the bombs refused.
     let last = get_text(d.addr, &format!("{APP}?tailLines=1")).await;
@@ -92,7 +82,7 @@ async fn bombs_and_large_compressed_files_cost_a_window() {
     let refused = metric(d.addr, "podlog_decompression_refused_total").await;
     assert_eq!(refused, Some(2.0));
 
-    let after = rss_anon_kib(&d);
+    let after = d.status("RssAnon");
     assert!(
         after <= before + 16 * 1024,
         "RssAnon grew from {before} to {after} KiB"

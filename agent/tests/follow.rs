@@ -653,20 +653,10 @@ async fn shutdown_ends_streams_cleanly_and_exits_zero() {
     fol.expect_end().await;
 }
 
-/// The daemon's thread count, from `/proc`.
-fn threads(d: &Daemon) -> usize {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("a Threads line")
-}
-
 #[tokio::test]
 async fn followers_wait_without_threads() {
     let mut f = fixture();
-    let before = threads(&f.d);
+    let before = f.d.status("Threads");
     // More followers than the follow workers and than any thread count
     // the daemon would keep: each waits without a thread.
     let n = 300;
@@ -681,7 +671,7 @@ async fn followers_wait_without_threads() {
             assert_eq!(fol.next_text().await, format!("line-{round}"));
         }
     }
-    let during = threads(&f.d);
+    let during = f.d.status("Threads");
     // The follow workers (16 at most) and the history workers (32).
     assert!(
         during <= before + 48,

@@ -154,16 +154,6 @@ async fn a_follower_does_not_decompress_known_files_again_on_each_change() {
     );
 }
 
-/// The daemon's anonymous resident memory, in KiB.
-fn rss_anon_kib(d: &Daemon) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("an RssAnon line")
-}
-
 #[tokio::test]
 async fn a_huge_line_costs_the_event_cap_not_its_size() {
     let t = Tree::new();
@@ -182,7 +172,7 @@ async fn a_huge_line_costs_the_event_cap_not_its_size() {
     drop(data);
     let d = t.start();
     assert_eq!(get(d.addr, "/healthz").await.status, 200);
-    let before = rss_anon_kib(&d);
+    let before = d.status("RssAnon");
     let since = "sinceTime=2026-11-21T05:00:01Z";
 
     // Served whole, in events of at most the cap, each flagged.
@@ -213,7 +203,7 @@ async fn a_huge_line_costs_the_event_cap_not_its_size() {
     assert_eq!(l_bytes, mib << 20);
     assert!(raw.ends_with(" stdout F after\n"));
 
-    let after = rss_anon_kib(&d);
+    let after = d.status("RssAnon");
     assert!(
         after <= before + 16 * 1024,
         "RssAnon grew from {before} to {after} KiB"

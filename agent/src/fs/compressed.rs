@@ -311,6 +311,8 @@ pub struct Compressed {
     file: std::fs::File,
     codec: Codec,
     size: u64,
+    /// The compressed size (files are never changed once in place).
+    len: u64,
     id: Identity,
     how: Mutex<How>,
 }
@@ -423,6 +425,7 @@ impl Compressed {
                 file,
                 codec,
                 size,
+                len,
                 id,
                 how: Mutex::new(How::Pieces {
                     pieces,
@@ -457,6 +460,7 @@ impl Compressed {
             file,
             codec,
             size,
+            len,
             id,
             how: Mutex::new(How::Stream(Box::new(s))),
         })
@@ -524,7 +528,6 @@ impl Compressed {
         if offset >= self.size || buf.is_empty() {
             return Ok(0);
         }
-        let len = self.file.metadata()?.len();
         let mut how = self.lock();
         match &mut *how {
             How::Pieces { pieces, cache } => {
@@ -546,7 +549,7 @@ impl Compressed {
                     s.start = 0;
                     s.window.clear();
                 }
-                s.advance(offset + 1, len)?;
+                s.advance(offset + 1, self.len)?;
                 let from = (offset - s.start) as usize;
                 let n = buf.len().min(s.window.len().saturating_sub(from));
                 buf[..n].copy_from_slice(&s.window[from..from + n]);

@@ -92,9 +92,7 @@ impl Session<'_> {
             // The last step spent its budget: read on through the files
             // listed, to the last.
             let last = (self.files.list.len() - 1) as u32;
-            let budget = Some(self.step_bytes);
-            let passed =
-                self.pass_within(f.st.end, last, self.last_file(), &mut f.asm, &f.sel, budget);
+            let passed = self.read_on(f, last, self.last_file());
             return self.settle(f, passed);
         }
         let cur = self.current(&f.st, wake);
@@ -105,33 +103,18 @@ impl Session<'_> {
             step = f.st.reopened(reopened.as_ref().map(|(r, _)| *r));
         }
         let cur = f.st.end.file as usize;
-        let budget = Some(self.step_bytes);
         let passed = match step {
             Step::Stop | Step::Reopen => return false,
             Step::Read { size } => {
                 self.files.list[cur].size = size;
-                self.pass_within(
-                    f.st.end,
-                    f.st.end.file,
-                    LastFile::Growing,
-                    &mut f.asm,
-                    &f.sel,
-                    budget,
-                )
+                self.read_on(f, cur as u32, LastFile::Growing)
             }
             Step::ReadReopened => {
                 let (_, o) = reopened.expect("a reopened file");
                 let file = &mut self.files.list[cur];
                 file.content = Content::Plain(o.file);
                 file.size = o.size;
-                self.pass_within(
-                    f.st.end,
-                    f.st.end.file,
-                    LastFile::Growing,
-                    &mut f.asm,
-                    &f.sel,
-                    budget,
-                )
+                self.read_on(f, cur as u32, LastFile::Growing)
             }
             Step::StartOver => {
                 let (_, o) = reopened.expect("a reopened file");
@@ -144,6 +127,13 @@ impl Session<'_> {
             }
         };
         self.settle(f, passed)
+    }
+
+    /// The step's pass from where the follower is to the end of file
+    /// `last`, within the step's budget.
+    fn read_on(&mut self, f: &mut Follower, last: u32, last_file: LastFile) -> Option<Passed> {
+        let budget = Some(self.step_bytes);
+        self.pass_within(f.st.end, last, last_file, &mut f.asm, &f.sel, budget)
     }
 
     /// Where a step's pass ended: the follower's new position; once the

@@ -225,6 +225,17 @@ impl Daemon {
         self.child.as_ref().expect("the daemon runs").id()
     }
 
+    /// A number of the daemon's `/proc/<pid>/status`, by its key
+    /// (`Threads`, `RssAnon` in KiB, ...).
+    pub fn status(&self, key: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in the daemon's status"))
+    }
+
     /// Sends `sig` to the daemon.
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
         let child = self.child.as_ref().expect("the daemon runs");

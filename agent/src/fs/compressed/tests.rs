@@ -69,6 +69,14 @@ fn read(c: &Compressed, at: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// `c` reads as `plain` at offsets all over it, forwards and backwards.
+fn reads_like(c: &Compressed, plain: &[u8], codec: Codec) {
+    for at in offsets(plain.len() as u64) {
+        let want = &plain[(at as usize).min(plain.len())..(at as usize + 3000).min(plain.len())];
+        assert_eq!(read(c, at, 3000), want, "{codec:?} at {at}");
+    }
+}
+
 /// Offsets all over the file, forwards and backwards.
 fn offsets(size: u64) -> Vec<u64> {
     let mut v = vec![0, 1, size / 2, size.saturating_sub(1), size, size + 10];
@@ -93,11 +101,7 @@ fn podlog_files_decompress_as_usual_and_read_by_pieces() {
         let c = c.unwrap();
         assert!(c.is_indexed(), "{codec:?}");
         assert_eq!(c.size(), plain.len() as u64);
-        for at in offsets(plain.len() as u64) {
-            let want =
-                &plain[(at as usize).min(plain.len())..(at as usize + 3000).min(plain.len())];
-            assert_eq!(read(&c, at, 3000), want, "{codec:?} at {at}");
-        }
+        reads_like(&c, &plain, codec);
     }
 }
 
@@ -148,11 +152,7 @@ fn foreign_files_are_streamed_forwards_and_back() {
         // The end is in the window kept from opening.
         let end = plain.len() as u64 - 500;
         assert_eq!(read(&c, end, 500), &plain[end as usize..]);
-        for at in offsets(plain.len() as u64) {
-            let want =
-                &plain[(at as usize).min(plain.len())..(at as usize + 3000).min(plain.len())];
-            assert_eq!(read(&c, at, 3000), want, "{codec:?} at {at}");
-        }
+        reads_like(&c, &plain, codec);
     }
 }
 
