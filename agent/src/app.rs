@@ -21,7 +21,7 @@ use crate::fs::safe_open;
 use crate::lifecycle;
 use crate::node::{discovery, inventory, runtime};
 use crate::serve::workers::Workers;
-use crate::{grpc, serve, telemetry};
+use crate::{auth, grpc, serve, telemetry};
 
 /// What a reload replaces.
 #[derive(Clone)]
@@ -96,6 +96,7 @@ pub async fn run_reloadable(
         addr,
         grpc,
     } = open(&config).await?;
+    let (access, tls) = access(&config, addr, grpc.as_ref())?;
     let runtime = config.cri_endpoint.clone().map(runtime::Runtime::new);
     // Ends the daemon: the caller's cancellation, or a critical task's end.
     let stop = cancel.child_token();
@@ -130,7 +131,20 @@ pub async fn run_reloadable(
         _ = discovery.wait_ready() => {}
     }
     let api_cancel = CancellationToken::new();
-    let state = Arc::new(api_state(&config, &live, &discovery, runtime, &stop));
+    let state = Arc::new(api_state(
+        &config,
+        &live,
+        &discovery,
+        runtime,
+        &stop,
+        (access, tls.clone()),
+    ));
+    if let Some(tls) = tls {
+        let c = api_cancel.clone();
+        tasks.restartable("tls-reload", Place::Serving, move || {
+            tls.clone().watch(c.clone())
+        });
+    }
     tasks.critical(
         "http",
         Place::Serving,
@@ -232,6 +246,7 @@ fn api_state(
     discovery: &Arc<discovery::Discovery>,
     runtime: Option<Arc<runtime::Runtime>>,
     stop: &CancellationToken,
+    (access, tls): (Arc<auth::Access>, Option<Arc<auth::tls::ServerTls>>),
 ) -> serve::ApiState {
     serve::ApiState {
         discovery: discovery.clone(),
@@ -248,6 +263,8 @@ fn api_state(
         shutdown: stop.clone(),
         follow_work: Arc::new(Workers::new("follow", crate::config::FOLLOW_WORKERS)),
         history_work: Arc::new(Workers::new("history", crate::config::HISTORY_WORKERS)),
+        access,
+        tls,
     }
 }
 
@@ -265,6 +282,53 @@ fn spawn_discovery(
             tracing::error!(error = %e, "discovery stopped");
         }
     });
+}
+
+/// The access checks and serving TLS of `config`; a listener off loopback
+/// without authentication (allowed by `--insecure-allow-unauthenticated`)
+/// is announced and counted.
+fn access(
+    config: &Config,
+    http: std::net::SocketAddr,
+    grpc: Option<&(grpc::Bound, String)>,
+) -> anyhow::Result<(Arc<auth::Access>, Option<Arc<auth::tls::ServerTls>>)> {
+    use anyhow::Context as _;
+    let c = &config.auth;
+    let api = match &c.api {
+        Some(target) => Some(Arc::new(
+            auth::kube::Client::new(target.clone())
+                .map_err(anyhow::Error::msg)
+                .context("kubeconfig")?,
+        )),
+        None => None,
+    };
+    let tls = match &c.tls {
+        Some(files) => Some(
+            auth::tls::ServerTls::load(files.clone(), c.client_ca_file.clone())
+                .map_err(anyhow::Error::msg)
+                .context("serving TLS")?,
+        ),
+        None => None,
+    };
+    if c.unauthenticated() {
+        if !http.ip().is_loopback() {
+            telemetry::unauthenticated_listener("http", &http.to_string());
+        }
+        if let Some((grpc::Bound::Tcp(l), shown)) = grpc {
+            if l.local_addr().is_ok_and(|a| !a.ip().is_loopback()) {
+                telemetry::unauthenticated_listener("grpc", shown);
+            }
+        }
+    }
+    tracing::info!(
+        anonymous = c.anonymous,
+        token_webhook = c.token_webhook,
+        client_certificates = c.client_ca_file.is_some(),
+        authorization = ?c.mode,
+        tls = tls.is_some(),
+        "access"
+    );
+    Ok((Arc::new(auth::Access::new(c.clone(), api)), tls))
 }
 
 /// What `run` opens before any task starts: the log root (watched by

@@ -39,6 +39,8 @@ pub struct Config {
     pub compress_grace: Duration,
     /// Bounds on what clients can hold.
     pub limits: Limits,
+    /// Who may read what, and serving TLS.
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// Bounds on what clients can hold; a reload applies new ones.
@@ -110,6 +112,15 @@ pub struct FileConfig {
     pub max_reads: Option<usize>,
     /// Open followers at most (default 1024, at most 65536).
     pub max_followers: Option<usize>,
+    /// The kubeconfig podlogd asks the API server with (TokenReview,
+    /// SubjectAccessReview); absent, in-cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// As `KubeletConfiguration`'s.
+    pub authentication: Option<crate::auth::AuthenticationFile>,
+    /// As `KubeletConfiguration`'s.
+    pub authorization: Option<crate::auth::AuthorizationFile>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
 }
 
 /// Why the configuration is unusable.
@@ -237,6 +248,21 @@ pub struct Flags {
     pub grpc_listen: Option<String>,
     /// The YAML file.
     pub config: Option<PathBuf>,
+    /// Authentication and authorization, the kubelet's flags.
+    pub auth: AuthFlags,
+}
+
+/// The kubelet's flags for authentication, authorization and TLS.
+#[derive(Clone, Debug, Default)]
+pub struct AuthFlags {
+    pub kubeconfig: Option<PathBuf>,
+    pub anonymous_auth: Option<bool>,
+    pub authentication_token_webhook: Option<bool>,
+    pub authorization_mode: Option<String>,
+    pub client_ca_file: Option<PathBuf>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    pub insecure_allow_unauthenticated: bool,
 }
 
 impl Flags {
@@ -252,6 +278,7 @@ impl Flags {
             None => FileConfig::default(),
         };
         let limits = limits(&file)?;
+        let auth = auth(&self.auth, &file)?;
         let node_name = file.node_name.unwrap_or_else(|| {
             nix::unistd::gethostname()
                 .ok()
@@ -269,7 +296,7 @@ impl Flags {
             None => Ok(default),
             Some(s) => duration(key, s, min),
         };
-        Ok(Config {
+        let config = Config {
             log_root: self
                 .log_root
                 .or(file.log_root)
@@ -307,8 +334,131 @@ impl Flags {
             grpc_listen,
             node_name,
             shutdown_grace: Duration::from_secs(10),
-        })
+            auth,
+        };
+        check_listeners(&config)?;
+        Ok(config)
     }
+}
+
+/// Authentication, authorization and TLS: the kubelet's flags over the
+/// file's keys over the kubelet's command-line defaults; the API server's
+/// address and credentials read when a check needs them.
+fn auth(flags: &AuthFlags, file: &FileConfig) -> Result<crate::auth::AuthConfig, ConfigError> {
+    use crate::auth::{kube, tls::TlsFiles, AuthConfig};
+    let invalid = |key, reason| ConfigError::Invalid { key, reason };
+    let authn = file.authentication.clone().unwrap_or_default();
+    let authz = file.authorization.clone().unwrap_or_default();
+    let mut c = AuthConfig::default();
+    if let Some(b) = flags
+        .anonymous_auth
+        .or(authn.anonymous.and_then(|a| a.enabled))
+    {
+        c.anonymous = b;
+    }
+    let webhook = authn.webhook.unwrap_or_default();
+    if let Some(b) = flags.authentication_token_webhook.or(webhook.enabled) {
+        c.token_webhook = b;
+    }
+    if let Some(s) = webhook.cache_ttl.as_deref() {
+        c.token_cache_ttl = duration("authentication.webhook.cacheTTL", s, Duration::ZERO)?;
+    }
+    c.client_ca_file = flags
+        .client_ca_file
+        .clone()
+        .or(authn.x509.and_then(|x| x.client_ca_file));
+    match (&flags.authorization_mode, &authz.mode) {
+        (Some(m), _) => c.mode = m.parse().map_err(|r| invalid("--authorization-mode", r))?,
+        (None, Some(m)) => c.mode = m.parse().map_err(|r| invalid("authorization.mode", r))?,
+        (None, None) => {}
+    }
+    let w = authz.webhook.unwrap_or_default();
+    if let Some(s) = w.cache_authorized_ttl.as_deref() {
+        c.cache_authorized_ttl = duration(
+            "authorization.webhook.cacheAuthorizedTTL",
+            s,
+            Duration::ZERO,
+        )?;
+    }
+    if let Some(s) = w.cache_unauthorized_ttl.as_deref() {
+        c.cache_unauthorized_ttl = duration(
+            "authorization.webhook.cacheUnauthorizedTTL",
+            s,
+            Duration::ZERO,
+        )?;
+    }
+    let cert = flags.tls_cert_file.clone().or(file.tls_cert_file.clone());
+    let key = flags
+        .tls_private_key_file
+        .clone()
+        .or(file.tls_private_key_file.clone());
+    c.tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(invalid(
+                "--tls-private-key-file",
+                "missing: --tls-cert-file needs its key".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "--tls-cert-file",
+                "missing: --tls-private-key-file needs its certificate".into(),
+            ))
+        }
+    };
+    if c.client_ca_file.is_some() && c.tls.is_none() {
+        return Err(invalid(
+            "--client-ca-file",
+            "client certificates need TLS: give --tls-cert-file and --tls-private-key-file".into(),
+        ));
+    }
+    if !c.anonymous && !c.token_webhook && c.client_ca_file.is_none() {
+        return Err(invalid(
+            "--anonymous-auth",
+            "false, and no other authentication is on: every request would be refused; turn on --authentication-token-webhook or give --client-ca-file".into(),
+        ));
+    }
+    c.insecure_allow_unauthenticated = flags.insecure_allow_unauthenticated;
+    if c.needs_api_server() {
+        let kubeconfig = flags.kubeconfig.clone().or(file.kubeconfig.clone());
+        c.api = Some(match &kubeconfig {
+            Some(p) => kube::from_kubeconfig(p).map_err(|r| invalid("--kubeconfig", r))?,
+            None => kube::in_cluster().map_err(|r| {
+                invalid(
+                    "--kubeconfig",
+                    format!("the token webhook and Webhook authorization ask the API server: {r}"),
+                )
+            })?,
+        });
+    }
+    Ok(c)
+}
+
+/// A TCP listener off loopback serves only with authentication, unless
+/// `--insecure-allow-unauthenticated`.
+fn check_listeners(config: &Config) -> Result<(), ConfigError> {
+    if !config.auth.unauthenticated() || config.auth.insecure_allow_unauthenticated {
+        return Ok(());
+    }
+    let mut tcp = vec![("--listen", config.listen)];
+    if let Some(GrpcListen::Tcp(a)) = &config.grpc_listen {
+        tcp.push(("--grpc-listen", *a));
+    }
+    for (key, addr) in tcp {
+        if !addr.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                key,
+                reason: format!(
+                    "{addr} is not a loopback address, and anyone reaching it would read every container's logs: \
+                     turn authentication on (--authorization-mode=Webhook, or --anonymous-auth=false with \
+                     --authentication-token-webhook or --client-ca-file), or pass --insecure-allow-unauthenticated"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `maxConnections` (at least 1), `headerTimeout` and `sendTimeout` (1 s
@@ -472,6 +622,7 @@ impl Config {
             ("stateDir", self.state_dir != new.state_dir),
             ("lifecycleTick", self.lifecycle_tick != new.lifecycle_tick),
             ("compressGrace", self.compress_grace != new.compress_grace),
+            ("authentication", self.auth != new.auth),
         ];
         differs
             .into_iter()

@@ -18,8 +18,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::auth::{tls, AuthError, Credentials, User};
 use crate::config::GrpcListen;
-use crate::node::inventory::{self, Inventory, InventoryParams};
+use crate::node::inventory::{Inventory, InventoryParams};
 use crate::render::Format;
 use crate::serve::query::{self, LogParams, ParamError};
 use crate::serve::{self, ApiState, ServeError, Slot};
@@ -36,6 +37,9 @@ pub(crate) fn status(e: &ServeError) -> Status {
         }
         ServeError::Unavailable(_) => Status::unavailable(msg),
         ServeError::TooMany { .. } => Status::resource_exhausted(msg),
+        ServeError::Auth(AuthError::Unauthenticated(_)) => Status::unauthenticated(msg),
+        ServeError::Auth(AuthError::Forbidden { .. }) => Status::permission_denied(msg),
+        ServeError::Auth(AuthError::Unavailable(_)) => Status::unavailable(msg),
     }
 }
 
@@ -47,6 +51,8 @@ fn code_name(s: &Status) -> &'static str {
         tonic::Code::FailedPrecondition => "failed_precondition",
         tonic::Code::Unavailable => "unavailable",
         tonic::Code::ResourceExhausted => "resource_exhausted",
+        tonic::Code::Unauthenticated => "unauthenticated",
+        tonic::Code::PermissionDenied => "permission_denied",
         _ => "other",
     }
 }
@@ -111,13 +117,15 @@ fn selection(namespace: &str, label_selector: &str) -> Result<InventoryParams, P
 /// encodings (runs of whole `events` entries).
 async fn open(
     state: &Arc<ApiState>,
+    creds: Credentials<'_>,
     r: &pb::ReadRequest,
 ) -> Result<mpsc::Receiver<Bytes>, ServeError> {
     if r.pod.is_empty() {
         let select = selection(&r.namespace, &r.label_selector)?;
         let container = (!r.container.is_empty()).then(|| r.container.clone());
         let mp = query::merged_params(select, container, log_params(r)?)?;
-        return crate::serve::merge::open(state.clone(), mp, Format::Proto).await;
+        let user = state.access.authenticate(creds).await?;
+        return crate::serve::merge::open(state.clone(), user, mp, Format::Proto).await;
     }
     if !r.label_selector.is_empty() {
         return Err(ServeError::Param(ParamError {
@@ -132,7 +140,45 @@ async fn open(
     check_name("container", &r.container)?;
     let params = log_params(r)?;
     let ns = (!r.namespace.is_empty()).then_some(r.namespace.as_str());
-    serve::open_logs(state, ns, &r.pod, &r.container, &params, Format::Proto).await
+    let user = state.access.authenticate(creds).await?;
+    serve::open_logs(
+        state,
+        &user,
+        ns,
+        &r.pod,
+        &r.container,
+        &params,
+        Format::Proto,
+    )
+    .await
+}
+
+/// The user of a connection's verified client certificate (tonic puts it
+/// in each request's extensions).
+#[derive(Clone)]
+pub(crate) struct CertificateUser(Option<Arc<User>>);
+
+impl<IO> tonic::transport::server::Connected for tls::Conn<IO>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    type ConnectInfo = CertificateUser;
+
+    fn connect_info(&self) -> CertificateUser {
+        CertificateUser(self.certificate_user())
+    }
+}
+
+/// What a request presents: its `authorization: Bearer` metadata and its
+/// connection's client certificate.
+fn credentials<'a, T>(req: &'a Request<T>) -> Credentials<'a> {
+    Credentials {
+        certificate: req
+            .extensions()
+            .get::<CertificateUser>()
+            .and_then(|c| c.0.as_ref()),
+        bearer: Credentials::bearer_of(req.metadata().get("authorization").map(|v| v.as_bytes())),
+    }
 }
 
 fn list_response(inv: Inventory) -> pb::ListResponse {
@@ -223,21 +269,15 @@ impl Logs for LogsService {
         &self,
         req: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
-        let r = req.into_inner();
-        let result = (|| {
-            self.state.require_scan().map_err(|e| status(&e))?;
-            let params = selection(&r.namespace, &r.label_selector)
-                .map_err(|e| status(&ServeError::Param(e)))?;
-            let inv = inventory::build(
-                &self.state.discovery,
-                self.state.runtime.as_deref(),
-                self.state.lifecycle.clone(),
-                &self.state.node,
-                &self.state.node_policy.get(),
-                &params,
-            );
+        let result = async {
+            let r = req.get_ref();
+            let params = selection(&r.namespace, &r.label_selector)?;
+            let user = self.state.access.authenticate(credentials(&req)).await?;
+            let inv = serve::inventory(&self.state, &user, &params).await?;
             Ok(Response::new(list_response(inv)))
-        })();
+        }
+        .await
+        .map_err(|e: ServeError| status(&e));
         telemetry::grpc_request("List", result.as_ref().err().map_or("ok", code_name));
         result
     }
@@ -245,8 +285,7 @@ impl Logs for LogsService {
     type ReadStream = EventStream;
 
     async fn read(&self, req: Request<pb::ReadRequest>) -> Result<Response<EventStream>, Status> {
-        let r = req.into_inner();
-        let mut rx = match open(&self.state, &r).await {
+        let mut rx = match open(&self.state, credentials(&req), req.get_ref()).await {
             Ok(rx) => rx,
             Err(e) => {
                 let st = status(&e);
@@ -338,6 +377,7 @@ fn bind_private(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListe
 /// Serves gRPC until `cancel`.
 pub(crate) async fn serve(bound: Bound, state: Arc<ApiState>, cancel: CancellationToken) {
     let limits = state.limits.clone();
+    let tls = state.tls.clone();
     let svc = LogsServer::new(LogsService { state });
     // A peer that stops answering is found by HTTP/2 pings.
     let router = tonic::transport::Server::builder()
@@ -348,7 +388,14 @@ pub(crate) async fn serve(bound: Bound, state: Arc<ApiState>, cancel: Cancellati
         Bound::Tcp(l) => {
             router
                 .serve_with_incoming_shutdown(
-                    bounded(tokio_stream::wrappers::TcpListenerStream::new(l), limits),
+                    handshaken(
+                        bounded(
+                            tokio_stream::wrappers::TcpListenerStream::new(l),
+                            limits.clone(),
+                        ),
+                        tls,
+                        limits,
+                    ),
                     cancel.cancelled(),
                 )
                 .await
@@ -413,6 +460,33 @@ where
             }
         }
     })
+}
+
+/// Connections after their TLS handshake (when TLS is on), handshakes run
+/// side by side (as many as connections may be open), each within
+/// `headerTimeout`; a failed one is closed and counted.
+fn handshaken<IO>(
+    incoming: impl Stream<Item = std::io::Result<IO>>,
+    tls: Option<Arc<crate::auth::tls::ServerTls>>,
+    limits: Arc<crate::config::LiveLimits>,
+) -> impl Stream<Item = std::io::Result<tls::Conn<IO>>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt as _;
+    let l = limits.get();
+    incoming
+        .map(move |r| {
+            let tls = tls.clone();
+            async move {
+                let io = r.ok()?;
+                tls::accept(tls.as_deref(), tls::Alpn::H2, io, l.header_timeout, "grpc")
+                    .await
+                    .ok()
+            }
+        })
+        .buffer_unordered(l.max_connections)
+        .filter_map(|c| async move { c.map(Ok) })
 }
 
 /// A connection that counts against `maxConnections` while it is open.

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::node::inventory;
+use crate::auth::{tls, Attributes, AuthError, Credentials, User};
 use crate::render::Format;
 use crate::serve::query;
 use crate::serve::{merge, open_logs, ApiState, ServeError};
@@ -69,6 +69,13 @@ pub(crate) fn status(e: &ServeError) -> (StatusCode, &'static str) {
         ServeError::Ambiguous { .. } => (StatusCode::CONFLICT, "Conflict"),
         ServeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
         ServeError::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+        ServeError::Auth(AuthError::Unauthenticated(_)) => {
+            (StatusCode::UNAUTHORIZED, "Unauthorized")
+        }
+        ServeError::Auth(AuthError::Forbidden { .. }) => (StatusCode::FORBIDDEN, "Forbidden"),
+        ServeError::Auth(AuthError::Unavailable(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+        }
     }
 }
 
@@ -87,9 +94,44 @@ fn error_response(e: &ServeError) -> Response<ApiBody> {
         }
         ServeError::Ambiguous { candidates, .. } => body["candidates"] = candidates.clone().into(),
         ServeError::TooMany { limit, .. } => body["limit"] = (*limit).into(),
+        ServeError::Auth(AuthError::Forbidden {
+            user, attributes, ..
+        }) => {
+            body["user"] = user.clone().into();
+            match attributes {
+                Attributes::Pods {
+                    verb,
+                    namespace,
+                    subresource,
+                    name,
+                } => {
+                    body["verb"] = (*verb).into();
+                    body["resource"] = match subresource {
+                        Some(s) => format!("pods/{s}"),
+                        None => "pods".into(),
+                    }
+                    .into();
+                    body["namespace"] = namespace.clone().into();
+                    if let Some(n) = name {
+                        body["name"] = n.clone().into();
+                    }
+                }
+                Attributes::Path { verb, path } => {
+                    body["verb"] = (*verb).into();
+                    body["path"] = (*path).into();
+                }
+            }
+        }
         _ => {}
     }
-    error_json(code, &body)
+    let mut resp = error_json(code, &body);
+    if code == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            "www-authenticate",
+            hyper::header::HeaderValue::from_static("Bearer realm=\"podlog\""),
+        );
+    }
+    resp
 }
 
 /// `405`: only `GET` and `HEAD` are served.
@@ -180,11 +222,26 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ApiState>, cancel: C
         let cancel = cancel.clone();
         conns.spawn(async move {
             let _open = telemetry::connection("http");
+            let Ok(stream) = tls::accept(
+                state.tls.as_deref(),
+                tls::Alpn::Http1,
+                stream,
+                limits.header_timeout,
+                "http",
+            )
+            .await
+            else {
+                return;
+            };
+            let certificate = stream.certificate_user();
             // Boxed: hyper keeps room for the request future with each
             // connection, idle or not, and the routing future is large.
             let svc = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                Box::pin(async move { Ok::<_, Infallible>(handle(req, &state, peer).await) })
+                let certificate = certificate.clone();
+                Box::pin(async move {
+                    Ok::<_, Infallible>(handle(req, &state, peer, certificate.as_ref()).await)
+                })
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -236,11 +293,20 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
     state: &Arc<ApiState>,
     _peer: SocketAddr,
+    certificate: Option<&Arc<User>>,
 ) -> Response<ApiBody> {
     let resp = if req.method() != Method::GET && req.method() != Method::HEAD {
         method_not_allowed(req.method())
     } else {
-        match route(&req, state).await {
+        let creds = Credentials {
+            certificate,
+            bearer: Credentials::bearer_of(
+                req.headers()
+                    .get(hyper::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes()),
+            ),
+        };
+        match route(&req, state, creds).await {
             Ok(r) => r,
             Err(e) => error_response(&e),
         }
@@ -249,9 +315,12 @@ async fn handle(
     resp
 }
 
+/// Routes a request; `/healthz` and `/readyz` need no credentials, the
+/// rest is authenticated and authorized as it is served.
 async fn route(
     req: &Request<hyper::body::Incoming>,
     state: &Arc<ApiState>,
+    creds: Credentials<'_>,
 ) -> Result<Response<ApiBody>, ServeError> {
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("");
@@ -267,19 +336,22 @@ async fn route(
             })
         }
         "/metrics" => {
+            state.access.check(creds, Attributes::metrics()).await?;
             return Ok(Response::builder()
                 .header(
                     "content-type",
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 )
                 .body(ApiBody::Full(Some(Bytes::from(telemetry::encode()))))
-                .expect("static headers are valid"))
+                .expect("static headers are valid"));
         }
         "/logs" | "/logs/" => {
-            return match query::parse_logs_query(query)? {
-                query::LogsQuery::Inventory(p) => inventory(state, &p),
-                query::LogsQuery::Merged(m) => read_merged(state, m).await,
-            }
+            let q = query::parse_logs_query(query)?;
+            let user = state.access.authenticate(creds).await?;
+            return match q {
+                query::LogsQuery::Inventory(p) => inventory(state, &user, &p).await,
+                query::LogsQuery::Merged(m) => read_merged(state, user, m).await,
+            };
         }
         _ => {}
     }
@@ -302,22 +374,16 @@ async fn route(
         }
     };
     let params = query::parse_log_params(query)?;
-    read_logs(state, ns, pod, container, params).await
+    let user = state.access.authenticate(creds).await?;
+    read_logs(state, &user, ns, pod, container, params).await
 }
 
-fn inventory(
+async fn inventory(
     state: &ApiState,
+    user: &Arc<User>,
     params: &crate::node::inventory::InventoryParams,
 ) -> Result<Response<ApiBody>, ServeError> {
-    state.require_scan()?;
-    let inv = inventory::build(
-        &state.discovery,
-        state.runtime.as_deref(),
-        state.lifecycle.clone(),
-        &state.node,
-        &state.node_policy.get(),
-        params,
-    );
+    let inv = crate::serve::inventory(state, user, params).await?;
     let mut b = serde_json::to_vec_pretty(&inv).expect("the inventory serializes");
     b.push(b'\n');
     Ok(json_response(StatusCode::OK, b))
@@ -338,22 +404,24 @@ fn stream_response(format: Format, rx: mpsc::Receiver<Bytes>) -> Response<ApiBod
 
 async fn read_logs(
     state: &ApiState,
+    user: &Arc<User>,
     ns: Option<&str>,
     pod: &str,
     container: &str,
     params: query::LogParams,
 ) -> Result<Response<ApiBody>, ServeError> {
     let format = params.format.unwrap_or(Format::Text);
-    let rx = open_logs(state, ns, pod, container, &params, format).await?;
+    let rx = open_logs(state, user, ns, pod, container, &params, format).await?;
     Ok(stream_response(format, rx))
 }
 
 async fn read_merged(
     state: &Arc<ApiState>,
+    user: Arc<User>,
     params: query::MergedParams,
 ) -> Result<Response<ApiBody>, ServeError> {
     let format = params.params.format.unwrap_or(Format::Text);
-    let rx = merge::open(state.clone(), params, format).await?;
+    let rx = merge::open(state.clone(), user, params, format).await?;
     Ok(stream_response(format, rx))
 }
 

@@ -19,6 +19,7 @@
 #![allow(rustdoc::private_intra_doc_links)]
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod cri;
 #[doc(hidden)]

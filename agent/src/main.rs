@@ -59,6 +59,68 @@ struct Cli {
     /// compressGrace, policy). Flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// The kubeconfig podlogd asks the Kubernetes API server with
+    /// (TokenReview, SubjectAccessReview). Default: in-cluster (the pod's
+    /// service account).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Authentication and authorization (as the kubelet's)"
+    )]
+    kubeconfig: Option<PathBuf>,
+
+    /// Requests without credentials are system:anonymous (default true;
+    /// false: 401).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Authentication and authorization (as the kubelet's)")]
+    anonymous_auth: Option<bool>,
+
+    /// Bearer tokens are checked with a TokenReview (default false).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Authentication and authorization (as the kubelet's)")]
+    authentication_token_webhook: Option<bool>,
+
+    /// AlwaysAllow (the default) or Webhook (a SubjectAccessReview per
+    /// question: get pods/log, list pods, get /metrics).
+    #[arg(
+        long,
+        value_name = "MODE",
+        help_heading = "Authentication and authorization (as the kubelet's)"
+    )]
+    authorization_mode: Option<String>,
+
+    /// Client certificates signed by this CA authenticate: CN the user, O
+    /// the groups. Needs TLS.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Authentication and authorization (as the kubelet's)"
+    )]
+    client_ca_file: Option<PathBuf>,
+
+    /// Serve HTTP and gRPC (TCP) over TLS with this certificate (PEM),
+    /// reloaded when the file changes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Authentication and authorization (as the kubelet's)"
+    )]
+    tls_cert_file: Option<PathBuf>,
+
+    /// The certificate's private key (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Authentication and authorization (as the kubelet's)"
+    )]
+    tls_private_key_file: Option<PathBuf>,
+
+    /// Let a listener off loopback serve without authentication (anonymous
+    /// requests with AlwaysAllow). Refused otherwise.
+    #[arg(
+        long,
+        help_heading = "Authentication and authorization (as the kubelet's)"
+    )]
+    insecure_allow_unauthenticated: bool,
 }
 
 impl Cli {
@@ -71,6 +133,16 @@ impl Cli {
             state_dir: self.state_dir,
             grpc_listen: self.grpc_listen,
             config: self.config,
+            auth: config::AuthFlags {
+                kubeconfig: self.kubeconfig,
+                anonymous_auth: self.anonymous_auth,
+                authentication_token_webhook: self.authentication_token_webhook,
+                authorization_mode: self.authorization_mode,
+                client_ca_file: self.client_ca_file,
+                tls_cert_file: self.tls_cert_file,
+                tls_private_key_file: self.tls_private_key_file,
+                insecure_allow_unauthenticated: self.insecure_allow_unauthenticated,
+            },
         }
     }
 }

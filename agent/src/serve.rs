@@ -18,6 +18,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Attributes, AuthError, AuthorizationMode, User};
 use crate::cri::Nanos;
 use crate::event::framing::Framing;
 use crate::fs::ContainerKey;
@@ -54,6 +55,10 @@ pub(crate) struct ApiState {
     /// threads at most), apart from the steps: a long history to a slow
     /// client holds up other histories, never the followers' steps.
     pub(crate) history_work: Arc<workers::Workers>,
+    /// Who may read what.
+    pub(crate) access: Arc<crate::auth::Access>,
+    /// Serving TLS of the TCP listeners, when on.
+    pub(crate) tls: Option<Arc<crate::auth::tls::ServerTls>>,
 }
 
 /// Everything a request can fail with.
@@ -75,6 +80,10 @@ pub(crate) enum ServeError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// Unauthenticated (401), forbidden (403), or access could not be
+    /// checked (503).
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
     /// A limit of the configuration is reached.
     #[error("too many {what}: {limit} is {max}")]
     TooMany {
@@ -212,16 +221,43 @@ pub(crate) struct Plan {
     pub(crate) spec: ReadSpec,
 }
 
-/// Finds the one pod a request names.
-pub(crate) fn find_pod(
+/// Finds the one pod a request names that `user` may read the logs of.
+///
+/// With a namespace, access is checked first (`get pods/log` of the pod
+/// there), so a denied user learns nothing of the pod. Without one, pods
+/// in namespaces the user may not read are left out, as if absent.
+pub(crate) async fn find_pod(
     state: &ApiState,
+    user: &Arc<User>,
     ns: Option<&str>,
     pod: &str,
 ) -> Result<PodView, ServeError> {
+    if let Some(ns) = ns {
+        state
+            .access
+            .authorize(user, Attributes::pod_log(ns, pod))
+            .await?;
+    }
     let mut found: Vec<PodView> = inventory::pods(&state.discovery, state.runtime.as_deref())
         .into_iter()
         .filter(|p| p.name == pod && ns.is_none_or(|ns| p.namespace == ns))
         .collect();
+    let mut hidden = false;
+    if ns.is_none() {
+        let mut readable = Vec::with_capacity(found.len());
+        for p in found {
+            match state
+                .access
+                .authorize(user, Attributes::pod_log(&p.namespace, pod))
+                .await
+            {
+                Ok(()) => readable.push(p),
+                Err(AuthError::Forbidden { .. }) => hidden = true,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        found = readable;
+    }
     // A pod may have been recreated under the same name: prefer the ones
     // with log files, then the runtime's.
     if found.len() > 1 && found.iter().any(|p| p.logs.is_some()) {
@@ -230,6 +266,9 @@ pub(crate) fn find_pod(
     match found.len() {
         0 => Err(ServeError::NotFound(match ns {
             Some(ns) => format!("pod {ns}/{pod} not found"),
+            None if hidden || state.access.config().mode == AuthorizationMode::Webhook => {
+                format!("pod {pod} not found in any namespace you may read")
+            }
             None => format!("pod {pod} not found in any namespace"),
         })),
         1 => Ok(found.remove(0)),
@@ -249,6 +288,62 @@ pub(crate) fn find_pod(
                 .collect(),
         }),
     }
+}
+
+/// The namespaces among `namespaces` where `user` may do every one of
+/// `asks` (each a function of the namespace).
+///
+/// # Errors
+///
+/// Access could not be checked for one of them.
+pub(crate) async fn allowed_namespaces(
+    state: &ApiState,
+    user: &Arc<User>,
+    namespaces: impl IntoIterator<Item = String>,
+    asks: &[fn(&str) -> Attributes],
+) -> Result<std::collections::BTreeSet<String>, AuthError> {
+    let mut allowed = std::collections::BTreeSet::new();
+    'ns: for ns in namespaces
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        for ask in asks {
+            match state.access.authorize(user, ask(&ns)).await {
+                Ok(()) => {}
+                Err(AuthError::Forbidden { .. }) => continue 'ns,
+                Err(e) => return Err(e),
+            }
+        }
+        allowed.insert(ns);
+    }
+    Ok(allowed)
+}
+
+/// The inventory `user` may see: the pods of the namespaces where it may
+/// `list pods`.
+pub(crate) async fn inventory(
+    state: &ApiState,
+    user: &Arc<User>,
+    params: &inventory::InventoryParams,
+) -> Result<inventory::Inventory, ServeError> {
+    state.require_scan()?;
+    let mut inv = inventory::build(
+        &state.discovery,
+        state.runtime.as_deref(),
+        state.lifecycle.clone(),
+        &state.node,
+        &state.node_policy.get(),
+        params,
+    );
+    let allowed = allowed_namespaces(
+        state,
+        user,
+        inv.pods.iter().map(|p| p.namespace.clone()),
+        &[Attributes::list_pods],
+    )
+    .await?;
+    inv.pods.retain(|p| allowed.contains(&p.namespace));
+    Ok(inv)
 }
 
 /// The attempt a read is of: the one asked for, the cursor's, the one
@@ -389,6 +484,7 @@ pub(crate) async fn refresh_finished(state: &ApiState, plan: &mut Plan) {
 /// Opens one container's events as a stream of rendered chunks.
 pub(crate) async fn open_logs(
     state: &ApiState,
+    user: &Arc<User>,
     ns: Option<&str>,
     pod: &str,
     container: &str,
@@ -396,7 +492,7 @@ pub(crate) async fn open_logs(
     format: Format,
 ) -> Result<mpsc::Receiver<Bytes>, ServeError> {
     state.require_scan()?;
-    let p = find_pod(state, ns, pod)?;
+    let p = find_pod(state, user, ns, pod).await?;
     let mut plan = plan(state, &p, container, params, format)?;
     let slot = state.read_slot(params.follow)?;
     refresh_finished(state, &mut plan).await;

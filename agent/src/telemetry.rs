@@ -79,6 +79,31 @@ struct Metrics {
     task_restarts: Family<TaskLabel, Counter>,
     task_failures: Family<TaskLabel, Counter>,
     task_panics: Family<TaskLabel, Counter>,
+    authentications: Family<ResultLabel, Counter>,
+    authorizations: Family<ResultLabel, Counter>,
+    auth_cache: Family<CacheLabel, Counter>,
+    kube_api_requests: Family<ReviewLabel, Counter>,
+    tls_reloads: Family<ResultLabel, Counter>,
+    tls_handshake_failures: Family<ListenerLabel, Counter>,
+    unauthenticated_listeners: Family<ListenerLabel, Gauge>,
+    security_events: Family<KindLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabel {
+    cache: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReviewLabel {
+    kind: &'static str,
+    result: &'static str,
 }
 
 fn metrics() -> &'static Metrics {
@@ -274,7 +299,66 @@ fn registry(m: &Metrics) -> Registry {
         "Panics caught in one unit of work (a lifecycle pass), which the next tick retries",
         m.task_panics.clone(),
     );
+    auth_registry(m, &mut registry);
     registry
+}
+
+/// Authentication, authorization and TLS, with their label sets present
+/// from the start.
+fn auth_registry(m: &Metrics, registry: &mut Registry) {
+    for result in ["anonymous", "x509", "token", "rejected", "unavailable"] {
+        let _ = m.authentications.get_or_create(&ResultLabel { result });
+    }
+    for result in ["allowed", "denied", "unavailable"] {
+        let _ = m.authorizations.get_or_create(&ResultLabel { result });
+    }
+    for kind in ["TokenReview", "SubjectAccessReview"] {
+        for result in ["ok", "error"] {
+            let _ = m
+                .kube_api_requests
+                .get_or_create(&ReviewLabel { kind, result });
+        }
+    }
+    registry.register(
+        "authentications",
+        "Requests authenticated, by result (anonymous, x509, token, rejected: 401, unavailable: the API server not reached)",
+        m.authentications.clone(),
+    );
+    registry.register(
+        "authorizations",
+        "Access checks, by result (allowed, denied: 403, unavailable: 503)",
+        m.authorizations.clone(),
+    );
+    registry.register(
+        "auth_cache",
+        "Look-ups of the token and decision caches, by cache and result (hit, miss, joined: waited for the same question, evicted)",
+        m.auth_cache.clone(),
+    );
+    registry.register(
+        "kube_api_requests",
+        "TokenReview and SubjectAccessReview requests to the Kubernetes API server, by kind and result",
+        m.kube_api_requests.clone(),
+    );
+    registry.register(
+        "tls_reloads",
+        "Serving certificate reloads after their files changed, by result (applied, refused)",
+        m.tls_reloads.clone(),
+    );
+    registry.register(
+        "tls_handshake_failures",
+        "TLS handshakes that failed or timed out (bad or expired client certificates among them), by listener",
+        m.tls_handshake_failures.clone(),
+    );
+    registry.register(
+        "unauthenticated_listeners",
+        "1 for a listener off loopback that serves without authentication (--insecure-allow-unauthenticated)",
+        m.unauthenticated_listeners.clone(),
+    );
+    registry.register(
+        "security_events",
+        "Attempts to turn podlogd against its node, by kind (see docs/security.md)",
+        m.security_events.clone(),
+    );
 }
 
 /// The Prometheus text exposition of all metrics.
@@ -597,4 +681,67 @@ pub(crate) fn task_panicked(task: &'static str) {
         .task_panics
         .get_or_create(&TaskLabel { task })
         .inc();
+}
+
+pub(crate) fn authenticated(result: &'static str) {
+    metrics()
+        .authentications
+        .get_or_create(&ResultLabel { result })
+        .inc();
+}
+
+pub(crate) fn authorized(result: &'static str) {
+    metrics()
+        .authorizations
+        .get_or_create(&ResultLabel { result })
+        .inc();
+}
+
+pub(crate) fn auth_cache(cache: &'static str, result: &'static str) {
+    metrics()
+        .auth_cache
+        .get_or_create(&CacheLabel { cache, result })
+        .inc();
+}
+
+pub(crate) fn kube_api_request(kind: &'static str, ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    metrics()
+        .kube_api_requests
+        .get_or_create(&ReviewLabel { kind, result })
+        .inc();
+}
+
+pub(crate) fn tls_reload(applied: bool) {
+    let result = if applied { "applied" } else { "refused" };
+    metrics()
+        .tls_reloads
+        .get_or_create(&ResultLabel { result })
+        .inc();
+}
+
+pub(crate) fn tls_handshake_failed(listener: &'static str) {
+    metrics()
+        .tls_handshake_failures
+        .get_or_create(&ListenerLabel { listener })
+        .inc();
+}
+
+/// A listener off loopback serves without authentication.
+pub(crate) fn unauthenticated_listener(listener: &'static str, address: &str) {
+    metrics()
+        .unauthenticated_listeners
+        .get_or_create(&ListenerLabel { listener })
+        .set(1);
+    tracing::warn!(listener, address, "serving every container's logs WITHOUT authentication to anyone who reaches this address (--insecure-allow-unauthenticated)");
+}
+
+/// Something tried to turn podlogd against its node: logged at `error`
+/// and counted by `kind`.
+pub(crate) fn security_event(kind: &'static str, what: &str) {
+    metrics()
+        .security_events
+        .get_or_create(&KindLabel { kind })
+        .inc();
+    tracing::error!(kind, "security event: {what}");
 }

@@ -19,6 +19,7 @@ use std::task::Poll;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
+use crate::auth::{Attributes, User};
 use crate::cri::Nanos;
 use crate::fs::ContainerKey;
 use crate::node::inventory;
@@ -57,6 +58,7 @@ const CHUNK: usize = 64 << 10;
 /// The view is not ready, or (without `follow`) nothing matches.
 pub(crate) async fn open(
     state: Arc<ApiState>,
+    user: Arc<User>,
     params: MergedParams,
     format: Format,
 ) -> Result<mpsc::Receiver<Bytes>, ServeError> {
@@ -64,8 +66,14 @@ pub(crate) async fn open(
     let mut known = HashSet::new();
     // One place under maxReads for the whole merged read.
     let slot = state.read_slot(params.params.follow)?;
-    let sources = start_new(&state, &params, format, &mut known, Joins::AtOpen).await;
-    if sources.is_empty() && !params.params.follow {
+    let reader = Reader {
+        state,
+        user,
+        params,
+        format,
+    };
+    let sources = reader.start_new(&mut known, Joins::AtOpen).await?;
+    if sources.is_empty() && !reader.params.params.follow {
         return Err(ServeError::NotFound(
             "no container with logs matches the selection".into(),
         ));
@@ -73,9 +81,17 @@ pub(crate) async fn open(
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
         let _slot = slot;
-        run(state, params, format, sources, known, tx).await;
+        reader.run(sources, known, tx).await;
     });
     Ok(rx)
+}
+
+/// A merged read: for whom, of what, how.
+struct Reader {
+    state: Arc<ApiState>,
+    user: Arc<User>,
+    params: MergedParams,
+    format: Format,
 }
 
 /// When a container joins a merged read.
@@ -87,142 +103,159 @@ enum Joins {
     WhileFollowing,
 }
 
-/// Starts a reader for each matching container attempt not in `known`.
-async fn start_new(
-    state: &ApiState,
-    params: &MergedParams,
-    format: Format,
-    known: &mut HashSet<Key>,
-    joins: Joins,
-) -> Vec<Source> {
-    let mut lp = params.params.clone();
-    if joins == Joins::WhileFollowing {
-        // A container that starts matching while we follow is new: all of
-        // its events are.
-        lp.tail_lines = None;
-    }
-    let pods = inventory::select(
-        inventory::pods(&state.discovery, state.runtime.as_deref()),
-        &params.select,
-    );
-    let mut out = Vec::new();
-    for p in pods {
-        let Some(logs) = &p.logs else { continue };
-        for name in logs.containers.keys() {
-            if params.container.as_ref().is_some_and(|c| c != name) {
-                continue;
-            }
-            // A container without a previous attempt, say, is skipped.
-            let Ok(mut plan) = serve::plan(state, &p, name, &lp, format) else {
-                continue;
-            };
-            let key = (plan.target.dir.clone(), plan.target.ctx.attempt);
-            if known.contains(&key) {
-                continue;
-            }
-            serve::refresh_finished(state, &mut plan).await;
-            plan.spec.per_event = true;
-            let (tx, rx) = mpsc::channel::<Item>(64);
-            let how = serve::Handing {
-                item: Item::Event,
-                stall: None,
-                served: None,
-            };
-            let idle = lp.follow.then_some(Item::Idle);
-            match serve::spawn_reader(state, plan, how, tx, idle, None).await {
-                Ok(()) => {
-                    known.insert(key);
-                    out.push(Source {
-                        rx,
-                        head: None,
-                        idle: false,
-                        done: false,
-                    });
-                }
-                Err(e) => {
-                    tracing::debug!(pod = %p.reference(), container = %name, error = %e, "merged read skips a container");
-                }
-            }
+impl Reader {
+    /// Starts a reader for each matching container attempt not in `known`,
+    /// in the namespaces where the user may `list pods` and `get pods/log`.
+    ///
+    /// # Errors
+    ///
+    /// Access could not be checked.
+    async fn start_new(
+        &self,
+        known: &mut HashSet<Key>,
+        joins: Joins,
+    ) -> Result<Vec<Source>, ServeError> {
+        let (state, params, format) = (&*self.state, &self.params, self.format);
+        let mut lp = params.params.clone();
+        if joins == Joins::WhileFollowing {
+            // A container that starts matching while we follow is new: all of
+            // its events are.
+            lp.tail_lines = None;
         }
-    }
-    out
-}
-
-async fn run(
-    state: Arc<ApiState>,
-    params: MergedParams,
-    format: Format,
-    mut sources: Vec<Source>,
-    mut known: HashSet<Key>,
-    tx: mpsc::Sender<Bytes>,
-) {
-    let follow = params.params.follow;
-    let format_name = format.name();
-    let stall = state.limits.get().send_timeout;
-    let mut view = inventory::ViewChanges::new(&state.discovery, state.runtime.as_deref());
-    let mut buf = BytesMut::new();
-    loop {
-        sources.retain(|s| !(s.done && s.head.is_none()));
-        let ready = sources.iter().all(|s| s.done || s.idle || s.head.is_some());
-        if ready {
-            let oldest = sources
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.head.as_ref().map(|(t, _)| (t.unwrap_or(i64::MIN), i)))
-                .min();
-            if let Some((_, i)) = oldest {
-                let (_, ev) = sources[i]
-                    .head
-                    .take()
-                    .expect("the oldest source has a head");
-                buf.extend_from_slice(&ev);
-                if buf.len() >= CHUNK && !flush(&tx, &mut buf, format_name, stall).await {
-                    return;
-                }
-                continue;
-            }
-            if sources.is_empty() && !follow {
-                let _ = flush(&tx, &mut buf, format_name, stall).await;
-                return;
-            }
-        }
-        // Waiting for input: what is merged so far goes out first.
-        if !flush(&tx, &mut buf, format_name, stall).await {
-            return;
-        }
-        let next = poll_fn(|cx| {
-            for (i, s) in sources.iter_mut().enumerate() {
-                if s.done || s.head.is_some() {
+        let mut pods = inventory::select(
+            inventory::pods(&state.discovery, state.runtime.as_deref()),
+            &params.select,
+        );
+        let allowed = serve::allowed_namespaces(
+            state,
+            &self.user,
+            pods.iter().map(|p| p.namespace.clone()),
+            &[Attributes::list_pods, Attributes::namespace_logs],
+        )
+        .await?;
+        pods.retain(|p| allowed.contains(&p.namespace));
+        let mut out = Vec::new();
+        for p in pods {
+            let Some(logs) = &p.logs else { continue };
+            for name in logs.containers.keys() {
+                if params.container.as_ref().is_some_and(|c| c != name) {
                     continue;
                 }
-                if let Poll::Ready(item) = s.rx.poll_recv(cx) {
-                    return Poll::Ready((i, item));
+                // A container without a previous attempt, say, is skipped.
+                let Ok(mut plan) = serve::plan(state, &p, name, &lp, format) else {
+                    continue;
+                };
+                let key = (plan.target.dir.clone(), plan.target.ctx.attempt);
+                if known.contains(&key) {
+                    continue;
                 }
-            }
-            Poll::Pending
-        });
-        tokio::select! {
-            (i, item) = next => {
-                let s = &mut sources[i];
-                match item {
-                    Some(Item::Event(t, b)) => {
-                        s.head = Some((t, b));
-                        s.idle = false;
+                serve::refresh_finished(state, &mut plan).await;
+                plan.spec.per_event = true;
+                let (tx, rx) = mpsc::channel::<Item>(64);
+                let how = serve::Handing {
+                    item: Item::Event,
+                    stall: None,
+                    served: None,
+                };
+                let idle = lp.follow.then_some(Item::Idle);
+                match serve::spawn_reader(state, plan, how, tx, idle, None).await {
+                    Ok(()) => {
+                        known.insert(key);
+                        out.push(Source {
+                            rx,
+                            head: None,
+                            idle: false,
+                            done: false,
+                        });
                     }
-                    Some(Item::Idle) => s.idle = true,
-                    None => s.done = true,
+                    Err(e) => {
+                        tracing::debug!(pod = %p.reference(), container = %name, error = %e, "merged read skips a container");
+                    }
                 }
             }
-            r = view.changed(), if follow => {
-                if !r {
+        }
+        Ok(out)
+    }
+
+    async fn run(
+        &self,
+        mut sources: Vec<Source>,
+        mut known: HashSet<Key>,
+        tx: mpsc::Sender<Bytes>,
+    ) {
+        let (state, format) = (&self.state, self.format);
+        let follow = self.params.params.follow;
+        let format_name = format.name();
+        let stall = state.limits.get().send_timeout;
+        let mut view = inventory::ViewChanges::new(&state.discovery, state.runtime.as_deref());
+        let mut buf = BytesMut::new();
+        loop {
+            sources.retain(|s| !(s.done && s.head.is_none()));
+            let ready = sources.iter().all(|s| s.done || s.idle || s.head.is_some());
+            if ready {
+                let oldest = sources
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, s)| s.head.as_ref().map(|(t, _)| (t.unwrap_or(i64::MIN), i)))
+                    .min();
+                if let Some((_, i)) = oldest {
+                    let (_, ev) = sources[i]
+                        .head
+                        .take()
+                        .expect("the oldest source has a head");
+                    buf.extend_from_slice(&ev);
+                    if buf.len() >= CHUNK && !flush(&tx, &mut buf, format_name, stall).await {
+                        return;
+                    }
+                    continue;
+                }
+                if sources.is_empty() && !follow {
+                    let _ = flush(&tx, &mut buf, format_name, stall).await;
                     return;
                 }
-                sources.extend(start_new(&state, &params, format, &mut known, Joins::WhileFollowing).await);
             }
-            _ = tx.closed() => return,
-            _ = state.shutdown.cancelled() => {
-                let _ = flush(&tx, &mut buf, format_name, stall).await;
+            // Waiting for input: what is merged so far goes out first.
+            if !flush(&tx, &mut buf, format_name, stall).await {
                 return;
+            }
+            let next = poll_fn(|cx| {
+                for (i, s) in sources.iter_mut().enumerate() {
+                    if s.done || s.head.is_some() {
+                        continue;
+                    }
+                    if let Poll::Ready(item) = s.rx.poll_recv(cx) {
+                        return Poll::Ready((i, item));
+                    }
+                }
+                Poll::Pending
+            });
+            tokio::select! {
+                (i, item) = next => {
+                    let s = &mut sources[i];
+                    match item {
+                        Some(Item::Event(t, b)) => {
+                            s.head = Some((t, b));
+                            s.idle = false;
+                        }
+                        Some(Item::Idle) => s.idle = true,
+                        None => s.done = true,
+                    }
+                }
+                r = view.changed(), if follow => {
+                    if !r {
+                        return;
+                    }
+                    // Access not checkable now: tried again at the next change.
+                    match self.start_new(&mut known, Joins::WhileFollowing).await {
+                        Ok(new) => sources.extend(new),
+                        Err(e) => tracing::debug!(error = %e, "a merged follow cannot check access to new containers yet"),
+                    }
+                }
+                _ = tx.closed() => return,
+                _ = state.shutdown.cancelled() => {
+                    let _ = flush(&tx, &mut buf, format_name, stall).await;
+                    return;
+                }
             }
         }
     }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_cri;
+pub mod kube;
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::net::SocketAddr;
@@ -527,10 +528,14 @@ enum BodyKind {
     None,
 }
 
+/// A client's connection: TCP, or TLS over it.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// An HTTP/1.1 connection whose response head was read; the body is read
 /// with [`Conn::read_some`].
 pub struct Conn {
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Box<dyn Io>>,
     pub status: u16,
     pub headers: Vec<(String, String)>,
     kind: BodyKind,
@@ -546,10 +551,26 @@ impl Conn {
     }
 
     async fn open_inner(addr: SocketAddr, method: &str, target: &str) -> Conn {
-        let mut s = TcpStream::connect(addr).await.expect("connect to podlogd");
-        let req = format!(
-            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: podlog-tests\r\nConnection: close\r\n\r\n"
+        let s = TcpStream::connect(addr).await.expect("connect to podlogd");
+        Self::open_on(Box::new(s), addr, method, target, &[]).await
+    }
+
+    /// Sends `method target` with `headers` on `s` (a connection to
+    /// `addr`, in clear or TLS) and reads the response head.
+    pub async fn open_on(
+        mut s: Box<dyn Io>,
+        addr: SocketAddr,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> Conn {
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: podlog-tests\r\nConnection: close\r\n"
         );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
         s.write_all(req.as_bytes()).await.unwrap();
         let mut reader = BufReader::new(s);
         let mut status_line = String::new();
@@ -712,7 +733,12 @@ impl Conn {
 
 /// A request with any method and a raw target; the whole response.
 pub async fn request(addr: SocketAddr, method: &str, target: &str) -> Response {
-    let mut c = Conn::open(addr, method, target).await;
+    let c = Conn::open(addr, method, target).await;
+    whole(c, method, target).await
+}
+
+/// The rest of `c`'s response.
+pub async fn whole(mut c: Conn, method: &str, target: &str) -> Response {
     let body = tokio::time::timeout(TIMEOUT, c.read_to_end())
         .await
         .unwrap_or_else(|_| panic!("body of {method} {target} not complete within {TIMEOUT:?}"));
