@@ -107,7 +107,7 @@ pub async fn run_reloadable(
     if let (Some(flags), Some(hangups)) = (flags, hangups) {
         spawn_reload(&config, flags, hangups, live.clone(), &mut tasks, &stop);
     }
-    spawn_lifecycle(
+    let paused = spawn_lifecycle(
         &config,
         &live.policy,
         &discovery,
@@ -137,7 +137,11 @@ pub async fn run_reloadable(
         &discovery,
         runtime,
         &stop,
-        (access, tls.clone()),
+        Parts {
+            access,
+            tls: tls.clone(),
+            paused,
+        },
     ));
     if let Some(tls) = tls {
         let c = api_cancel.clone();
@@ -246,7 +250,7 @@ fn api_state(
     discovery: &Arc<discovery::Discovery>,
     runtime: Option<Arc<runtime::Runtime>>,
     stop: &CancellationToken,
-    (access, tls): (Arc<auth::Access>, Option<Arc<auth::tls::ServerTls>>),
+    parts: Parts,
 ) -> serve::ApiState {
     serve::ApiState {
         discovery: discovery.clone(),
@@ -256,16 +260,27 @@ fn api_state(
         limits: live.limits.clone(),
         reads: Arc::default(),
         followers: Arc::default(),
-        lifecycle: inventory::LifecycleInfo::of(
-            config.cri_endpoint.is_some(),
-            config.state_dir.is_some(),
-        ),
+        lifecycle: inventory::LifecycleInfo {
+            paused: parts.paused,
+            ..inventory::LifecycleInfo::of(
+                config.cri_endpoint.is_some(),
+                config.state_dir.is_some(),
+            )
+        },
         shutdown: stop.clone(),
         follow_work: Arc::new(Workers::new("follow", crate::config::FOLLOW_WORKERS)),
         history_work: Arc::new(Workers::new("history", crate::config::HISTORY_WORKERS)),
-        access,
-        tls,
+        access: parts.access,
+        tls: parts.tls,
     }
+}
+
+/// What the API gets beside the configuration.
+struct Parts {
+    access: Arc<auth::Access>,
+    tls: Option<Arc<auth::tls::ServerTls>>,
+    /// The lifecycle manager's paused rotations, when it runs.
+    paused: Option<Arc<lifecycle::Paused>>,
 }
 
 /// Discovery: the initial scan, then inotify. podlogd cannot run without
@@ -378,13 +393,13 @@ async fn spawn_lifecycle(
     runtime: Option<&Arc<runtime::Runtime>>,
     tasks: &mut Tasks,
     cancel: &CancellationToken,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Arc<lifecycle::Paused>>> {
     use anyhow::Context as _;
     let (Some(rt), Some(dir)) = (runtime, &config.state_dir) else {
         if config.state_dir.is_some() {
             tracing::warn!("--state-dir is given but there is no CRI endpoint: files still being written cannot be rotated, so the lifecycle manager stays off");
         }
-        return Ok(());
+        return Ok(None);
     };
     let mut executor = lifecycle::open_executor(
         discovery.root().clone(),
@@ -393,6 +408,7 @@ async fn spawn_lifecycle(
         tasks.node.clone(),
     )
     .with_context(|| format!("state directory {}", dir.display()))?;
+    let paused = executor.paused();
     // A rotation waiting for the runtime (not connected yet) stays pending
     // for the manager.
     let executor = tokio::task::spawn_blocking(move || {
@@ -419,7 +435,7 @@ async fn spawn_lifecycle(
         )
     });
     tracing::info!(state = %dir.display(), "lifecycle manager on: log files are rotated and retained by policy");
-    Ok(())
+    Ok(Some(paused))
 }
 
 /// The policy error reporter and, with a runtime, its resync loop and the

@@ -37,9 +37,11 @@ pub(crate) fn status(e: &ServeError) -> Status {
         }
         ServeError::Unavailable(_) => Status::unavailable(msg),
         ServeError::TooMany { .. } => Status::resource_exhausted(msg),
-        ServeError::Auth(AuthError::Unauthenticated(_)) => Status::unauthenticated(msg),
-        ServeError::Auth(AuthError::Forbidden { .. }) => Status::permission_denied(msg),
-        ServeError::Auth(AuthError::Unavailable(_)) => Status::unavailable(msg),
+        ServeError::Auth(e) => match **e {
+            AuthError::Unauthenticated(_) => Status::unauthenticated(msg),
+            AuthError::Forbidden { .. } => Status::permission_denied(msg),
+            AuthError::Unavailable(_) => Status::unavailable(msg),
+        },
     }
 }
 
@@ -230,6 +232,7 @@ fn list_response(inv: Inventory) -> pb::ListResponse {
                         last_time: s(c.last_time),
                         policy_json: serde_json::to_string(&c.policy).expect("a policy serializes"),
                         policy_errors: c.policy_errors,
+                        rotation_paused: s(c.rotation_paused),
                         instances: c
                             .instances
                             .into_iter()

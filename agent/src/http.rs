@@ -69,13 +69,11 @@ pub(crate) fn status(e: &ServeError) -> (StatusCode, &'static str) {
         ServeError::Ambiguous { .. } => (StatusCode::CONFLICT, "Conflict"),
         ServeError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
         ServeError::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
-        ServeError::Auth(AuthError::Unauthenticated(_)) => {
-            (StatusCode::UNAUTHORIZED, "Unauthorized")
-        }
-        ServeError::Auth(AuthError::Forbidden { .. }) => (StatusCode::FORBIDDEN, "Forbidden"),
-        ServeError::Auth(AuthError::Unavailable(_)) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
-        }
+        ServeError::Auth(e) => match **e {
+            AuthError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            AuthError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
+            AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+        },
     }
 }
 
@@ -94,32 +92,12 @@ fn error_response(e: &ServeError) -> Response<ApiBody> {
         }
         ServeError::Ambiguous { candidates, .. } => body["candidates"] = candidates.clone().into(),
         ServeError::TooMany { limit, .. } => body["limit"] = (*limit).into(),
-        ServeError::Auth(AuthError::Forbidden {
-            user, attributes, ..
-        }) => {
-            body["user"] = user.clone().into();
-            match attributes {
-                Attributes::Pods {
-                    verb,
-                    namespace,
-                    subresource,
-                    name,
-                } => {
-                    body["verb"] = (*verb).into();
-                    body["resource"] = match subresource {
-                        Some(s) => format!("pods/{s}"),
-                        None => "pods".into(),
-                    }
-                    .into();
-                    body["namespace"] = namespace.clone().into();
-                    if let Some(n) = name {
-                        body["name"] = n.clone().into();
-                    }
-                }
-                Attributes::Path { verb, path } => {
-                    body["verb"] = (*verb).into();
-                    body["path"] = (*path).into();
-                }
+        ServeError::Auth(e) => {
+            if let AuthError::Forbidden {
+                user, attributes, ..
+            } = &**e
+            {
+                forbidden_fields(&mut body, user, attributes);
             }
         }
         _ => {}
@@ -132,6 +110,35 @@ fn error_response(e: &ServeError) -> Response<ApiBody> {
         );
     }
     resp
+}
+
+/// What a `403` names: the user, the verb, and the resource with its
+/// subresource, namespace and name (or the path).
+fn forbidden_fields(body: &mut serde_json::Value, user: &str, attributes: &Attributes) {
+    body["user"] = user.into();
+    match attributes {
+        Attributes::Pods {
+            verb,
+            namespace,
+            subresource,
+            name,
+        } => {
+            body["verb"] = (*verb).into();
+            body["resource"] = match subresource {
+                Some(s) => format!("pods/{s}"),
+                None => "pods".into(),
+            }
+            .into();
+            body["namespace"] = namespace.clone().into();
+            if let Some(n) = name {
+                body["name"] = n.clone().into();
+            }
+        }
+        Attributes::Path { verb, path } => {
+            body["verb"] = (*verb).into();
+            body["path"] = (*path).into();
+        }
+    }
 }
 
 /// `405`: only `GET` and `HEAD` are served.

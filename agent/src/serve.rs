@@ -83,7 +83,7 @@ pub(crate) enum ServeError {
     /// Unauthenticated (401), forbidden (403), or access could not be
     /// checked (503).
     #[error("{0}")]
-    Auth(#[from] crate::auth::AuthError),
+    Auth(Box<crate::auth::AuthError>),
     /// A limit of the configuration is reached.
     #[error("too many {what}: {limit} is {max}")]
     TooMany {
@@ -92,6 +92,12 @@ pub(crate) enum ServeError {
         limit: &'static str,
         max: usize,
     },
+}
+
+impl From<AuthError> for ServeError {
+    fn from(e: AuthError) -> Self {
+        ServeError::Auth(Box::new(e))
+    }
 }
 
 /// One of at most `max` open things (reads, followers, connections),

@@ -87,6 +87,7 @@ struct Metrics {
     tls_handshake_failures: Family<ListenerLabel, Counter>,
     unauthenticated_listeners: Family<ListenerLabel, Gauge>,
     security_events: Family<KindLabel, Counter>,
+    lifecycle_abandoned: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -353,6 +354,11 @@ fn auth_registry(m: &Metrics, registry: &mut Registry) {
         "unauthenticated_listeners",
         "1 for a listener off loopback that serves without authentication (--insecure-allow-unauthenticated)",
         m.unauthenticated_listeners.clone(),
+    );
+    registry.register(
+        "lifecycle_abandoned",
+        "Interrupted lifecycle steps given up after repeated failed recoveries (their files left as the reader serves them)",
+        m.lifecycle_abandoned.clone(),
     );
     registry.register(
         "security_events",
@@ -744,4 +750,11 @@ pub(crate) fn security_event(kind: &'static str, what: &str) {
         .get_or_create(&KindLabel { kind })
         .inc();
     tracing::error!(kind, "security event: {what}");
+}
+
+/// An interrupted lifecycle step given up after repeated failed
+/// recoveries.
+pub(crate) fn lifecycle_abandoned(op: &'static str, last_error: &str) {
+    metrics().lifecycle_abandoned.inc();
+    tracing::error!(op, error = last_error, "an interrupted lifecycle step could not be recovered after repeated tries; it is given up, its files left as they are served");
 }

@@ -578,16 +578,25 @@ fn a_compression_killed_at_any_step_recovers_without_loss() {
                 "{codec} {fault}: before recovery"
             );
             let names = tree.names();
-            let temp = format!("{target}.tmp");
+            // podlog's temporary name: `<target>.<16 hex digits>.tmp`.
+            let is_temp = |n: &str| {
+                n.strip_prefix(&format!("{target}."))
+                    .and_then(|r| r.strip_suffix(".tmp"))
+                    .is_some_and(|r| r.len() == 16 && r.bytes().all(|b| b.is_ascii_hexdigit()))
+            };
             // The files of this codec, never the other's.
             assert!(
                 names
                     .iter()
-                    .all(|n| !n.starts_with(X) || n == X || n == &target || n == &temp),
+                    .all(|n| !n.starts_with(X) || n == X || n == &target || is_temp(n)),
                 "{codec} {fault}: {names:?}"
             );
             if fault == CompressPartialTemp {
-                let partial = std::fs::read(tree.dir().join(&temp)).unwrap();
+                let temp = names
+                    .iter()
+                    .find(|n| is_temp(n))
+                    .expect("the temporary file");
+                let partial = std::fs::read(tree.dir().join(temp)).unwrap();
                 assert!(!partial.is_empty(), "the temporary file is partly written");
             }
             let (outcome, kept) = if done {

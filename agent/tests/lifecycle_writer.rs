@@ -111,6 +111,8 @@ struct Case {
     stop: CancellationToken,
     dir: PathBuf,
     daemon: Option<Daemon>,
+    /// The fake runtime's state, once started.
+    fake: Fake,
     // Last: removed after the daemon stopped.
     tree: Tree,
 }
@@ -129,6 +131,7 @@ impl Case {
             stop: CancellationToken::new(),
             dir,
             daemon: None,
+            fake: Fake::default(),
             tree,
         }
     }
@@ -142,7 +145,8 @@ impl Case {
         // A full pass five times a second, compression right after
         // rotation: nothing waits for the 10 s and 60 s defaults.
         common::write_file(&config, b"lifecycleTick: 200ms\ncompressGrace: 0s\n");
-        let (stop, _task) = self.rt.block_on(serve(self.fake(policy), &sock));
+        self.describe(policy);
+        let (stop, _task) = self.rt.block_on(serve(self.fake.clone(), &sock));
         self.stop = stop;
         let d = self.tree.start_with(&[
             "--cri-endpoint",
@@ -159,9 +163,9 @@ impl Case {
         });
     }
 
-    fn fake(&self, policy: &str) -> Fake {
-        let fake = Fake::default();
-        let mut s = fake.0.lock().unwrap();
+    /// The fake runtime's pod (annotated with `policy`) and container.
+    fn describe(&self, policy: &str) {
+        let mut s = self.fake.0.lock().unwrap();
         s.add_running_pod(
             &PodIds {
                 sandbox_id: SANDBOX_ID,
@@ -175,8 +179,6 @@ impl Case {
             &self.dir.join("0.log"),
         );
         s.reopen = Some((self.dir.clone(), CONTAINER_ID.into()));
-        drop(s);
-        fake
     }
 
     fn addr(&self) -> SocketAddr {
@@ -476,4 +478,107 @@ fn a_rotated_file_held_without_writes_is_compressed_ten_seconds_after_its_last_w
         "every event exactly once and in order"
     );
     drop(runtime_fd);
+}
+
+/// Entries planted under the temporary names compression used to take
+/// (`<file>.gz.tmp`): a symlink to a file outside the root and an empty
+/// directory. podlog's temporary names are its own and unpredictable, so
+/// neither is followed, removed or in the way: every rotated file is
+/// compressed, the planted entries and the outside file stay as they are,
+/// and nothing is logged over and over.
+#[test]
+fn entries_planted_under_temporary_names_wedge_nothing() {
+    let mut case = Case::new();
+    let mut clock = Clock::new();
+    let names = ["0.log.20261121-030000", OLDER, ROTATED];
+    let mut all = Vec::new();
+    for n in names {
+        let lines = clock.lines(n, 3);
+        common::write_file(&case.dir.join(n), &concat(&lines));
+        all.push(lines);
+    }
+    let active = clock.lines("active", 2);
+    common::write_file(&case.dir.join("0.log"), &concat(&active));
+    let secret = case.tree.outside.join("secret");
+    common::write_file(&secret, b"not a log\n");
+    std::os::unix::fs::symlink(&secret, case.dir.join(format!("{}.gz.tmp", names[0]))).unwrap();
+    std::fs::create_dir(case.dir.join(format!("{}.gz.tmp", names[1]))).unwrap();
+
+    case.start(GZIP);
+    let want: Vec<String> = {
+        let mut v: Vec<String> = names.iter().map(|n| format!("{n}.gz")).collect();
+        v.extend(names.iter().take(2).map(|n| format!("{n}.gz.tmp")));
+        v.push("0.log".into());
+        v.sort();
+        v
+    };
+    case.until("every rotated file is compressed", || case.names() == want);
+    for (n, lines) in names.iter().zip(&all) {
+        assert_eq!(gunzip(&case.read(&format!("{n}.gz"))), concat(lines), "{n}");
+    }
+    assert_eq!(std::fs::read(&secret).unwrap(), b"not a log\n");
+    assert!(
+        std::fs::symlink_metadata(case.dir.join(format!("{}.gz.tmp", names[0])))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let mut served: Vec<&[Line]> = all.iter().map(Vec::as_slice).collect();
+    served.push(&active);
+    assert_eq!(case.served(), contents(&served));
+    let stderr = case.daemon.as_ref().unwrap().stderr();
+    assert!(
+        !stderr.contains("lifecycle step failed"),
+        "a step failed: {stderr}"
+    );
+}
+
+/// An attacker who wins the race at every reopen: a symlink to a file
+/// outside the root renamed over the new `0.log` just before the runtime
+/// opens it. podlogd takes the name back after each reopen, gives up after
+/// three, pauses the container's rotation with the reason in `GET /logs`,
+/// counts one security event; once the attacker stops, the rotation
+/// finishes and the pause ends.
+#[test]
+fn a_log_file_replaced_at_every_reopen_pauses_rotation_and_says_why() {
+    let mut case = Case::new();
+    let mut clock = Clock::new();
+    let first = clock.lines("first", 100);
+    common::write_file(&case.dir.join("0.log"), &concat(&first));
+    let canary = case.tree.outside.join("canary");
+    common::write_file(&canary, b"canary\n");
+    let before = std::fs::metadata(&canary).unwrap();
+    case.fake.0.lock().unwrap().plant_at_reopen = Some(canary.clone());
+    case.start("maxFileSize: 4Ki\nmaxFiles: 1000\nmaxTotalSize: 100Mi\n");
+    let inventory =
+        || case.rt.block_on(common::inventory(case.addr(), ""))["pods"][0]["containers"][0].clone();
+    case.until("the rotation is paused", || {
+        inventory().get("rotationPaused").is_some()
+    });
+    let reason = inventory()["rotationPaused"].as_str().unwrap().to_owned();
+    assert!(reason.starts_with("log_file_replaced: "), "{reason}");
+    assert!(reason.contains("replaced by a symlink"), "{reason}");
+    let events = "podlog_security_events_total{kind=\"log_file_replaced\"}";
+    assert_eq!(case.rt.block_on(metric(case.addr(), events)), Some(1.0));
+    let after = std::fs::metadata(&canary).unwrap();
+    assert_eq!(
+        (after.len(), after.ino(), after.mtime_nsec()),
+        (before.len(), before.ino(), before.mtime_nsec())
+    );
+    assert_eq!(std::fs::read(&canary).unwrap(), b"canary\n");
+    // Every event is still served, once.
+    assert_eq!(case.served(), contents(&[&first]));
+    // The attacker stops: the next round finishes the rotation.
+    case.fake.0.lock().unwrap().plant_at_reopen = None;
+    case.until("the rotation finishes and the pause ends", || {
+        inventory().get("rotationPaused").is_none()
+            && std::fs::symlink_metadata(case.dir.join("0.log")).is_ok_and(|m| m.is_file())
+    });
+    assert_eq!(case.rt.block_on(metric(case.addr(), events)), Some(1.0));
+    assert!(case
+        .daemon
+        .as_ref()
+        .unwrap()
+        .stderr()
+        .contains("security event"));
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod access;
 mod compressed;
 mod connections;
 mod cursor;

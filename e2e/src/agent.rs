@@ -58,6 +58,7 @@ impl Agent {
             state_dir: None,
             lifecycle_tick: Duration::from_secs(10),
             compress_grace: Duration::from_secs(60),
+            auth: Default::default(),
             limits: Default::default(),
         };
         let mut config = config;

@@ -131,6 +131,32 @@ pub struct FileKey {
     pub(crate) ino: u64,
 }
 
+/// What an entry is, from `lstat` (see [`SafeRoot::entry`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub(crate) regular: bool,
+    /// `file`, `directory`, `symlink`, `fifo`, `socket`, `device`.
+    pub(crate) kind: &'static str,
+    pub(crate) key: FileKey,
+    pub(crate) links: u64,
+    pub(crate) size: u64,
+    /// Permission bits, owner and group.
+    pub(crate) mode: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+fn entry_kind(st: &FileStat) -> &'static str {
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => "file",
+        libc::S_IFDIR => "directory",
+        libc::S_IFLNK => "symlink",
+        libc::S_IFIFO => "fifo",
+        libc::S_IFSOCK => "socket",
+        _ => "device",
+    }
+}
+
 /// An opened regular file with the facts `fstat` gave at open time.
 #[derive(Debug)]
 pub struct Opened {
@@ -520,6 +546,46 @@ impl SafeRoot {
         let (dir, name) = self.parent(rel)?;
         let st = self.lstat_at(&dir, name, rel)?;
         self.check_file(&st, rel, Links::Any)?;
+        nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+            .map_err(|e| io_err("unlink", &self.display(rel), e))
+    }
+
+    /// What the entry `rel` is, never followed (`lstat`): to check that a
+    /// name is still the file podlogd made.
+    ///
+    /// # Errors
+    ///
+    /// Invalid components, a symlink on the directory path, a missing
+    /// entry ([`SafeOpenError::is_not_found`]).
+    pub fn entry(&self, rel: &[&str]) -> Result<Entry, SafeOpenError> {
+        let (dir, name) = self.parent(rel)?;
+        let st = self.lstat_at(&dir, name, rel)?;
+        Ok(Entry {
+            regular: kind_of(&st) == Some(Kind::File),
+            kind: entry_kind(&st),
+            key: FileKey {
+                dev: st.st_dev,
+                ino: st.st_ino,
+            },
+            links: st.st_nlink,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            mode: st.st_mode & 0o777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        })
+    }
+
+    /// Removes the entry `rel` that is not a directory, whatever it is
+    /// (a symlink, a FIFO, a socket, a device node or a file), never
+    /// following it: `unlinkat` without `AT_REMOVEDIR` removes the name
+    /// only. For taking a name back from something planted under it.
+    ///
+    /// # Errors
+    ///
+    /// Invalid components, a symlink on the directory path, a missing
+    /// entry, a directory.
+    pub fn unlink_entry(&self, rel: &[&str]) -> Result<(), SafeOpenError> {
+        let (dir, name) = self.parent(rel)?;
         nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
             .map_err(|e| io_err("unlink", &self.display(rel), e))
     }

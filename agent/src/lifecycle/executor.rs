@@ -15,7 +15,8 @@
 //!   newest rotated file; after the reopen the new `N.log` continues it.
 //!   If the runtime refuses, the rename is undone.
 //! - [`Executor::compress`]: gzip or zstd a rotated file into
-//!   `<file>.gz.tmp` or `<file>.zst.tmp`, rename that to `<file>.gz` or
+//!   a temporary file of an unpredictable name (`<file>.gz.<random>.tmp`,
+//!   see [`temp_name`]), rename that to `<file>.gz` or
 //!   `<file>.zst`, delete the plain file. While both exist the reader serves
 //!   the plain one.
 //! - [`Executor::trim_head`]: rewrite a rotated file without its oldest
@@ -50,6 +51,7 @@
 //! files.
 
 mod compress;
+mod guard;
 mod recover;
 mod retain;
 
@@ -206,6 +208,10 @@ pub enum LifecycleError {
         #[source]
         source: ReopenError,
     },
+    /// Something planted under the active name (see `guard`): the
+    /// rotation stays pending and the container's rotation paused.
+    #[error("{} is {found}, not a plain file: the runtime is not asked to reopen onto it; rotation paused", .path.display())]
+    Redirected { path: PathBuf, found: String },
     #[error("{}: no file to delete", .dir.display())]
     NothingToDelete { dir: PathBuf },
     #[error("{} does not hold the content of {}: {reason}", .target.display(), .source_path.display())]
@@ -214,6 +220,21 @@ pub enum LifecycleError {
         source_path: PathBuf,
         reason: &'static str,
     },
+}
+
+/// A temporary name for `what` (`<file>.gz`, `<file>.trim`), podlog's own
+/// and unpredictable: `<what>.<16 hex digits>.tmp`, random from the
+/// kernel. The intent records it, so recovery finds it; a `.tmp` entry
+/// planted beside the files cannot take it or be taken for it.
+fn temp_name(what: &str) -> String {
+    use ring::rand::SecureRandom as _;
+    let mut r = [0u8; 8];
+    // The kernel's random source does not fail on Linux once booted; the
+    // clock is a fallback that still differs per call.
+    if ring::rand::SystemRandom::new().fill(&mut r).is_err() {
+        r = crate::cri::now_nanos().to_le_bytes();
+    }
+    format!("{what}.{:016x}.tmp", u64::from_le_bytes(r))
 }
 
 /// `dir` followed by `name`, for [`SafeRoot`] calls.
@@ -260,6 +281,10 @@ pub struct Executor {
     journal: Journal,
     reopener: Box<dyn Reopener + Send>,
     fault: FaultPoints,
+    /// Containers whose rotation is paused (see `guard`).
+    paused: Arc<super::Paused>,
+    /// Failed recoveries per intent (see `recover`).
+    recovery_failures: std::collections::HashMap<EntryId, u32>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -285,7 +310,14 @@ impl Executor {
             journal,
             reopener,
             fault: FaultPoints::from_env(),
+            paused: Arc::default(),
+            recovery_failures: std::collections::HashMap::new(),
         }
+    }
+
+    /// The containers whose rotation is paused, with the reasons; shared.
+    pub fn paused(&self) -> Arc<super::Paused> {
+        self.paused.clone()
     }
 
     /// Replaces the fault points (tests).
@@ -445,7 +477,9 @@ impl Executor {
         self.journal.advance(id, Phase::Renamed)?;
         self.fault.hit(Fault::RotateRenamed);
         let path = self.path(&dir, &rotated);
-        match self.reopener.reopen(container_id) {
+        // A planted name leaves the rotation pending (Redirected): the
+        // runtime keeps writing the rotated file, and recovery tries again.
+        match self.reopen_guarded(&dir, &active, &rotated, container_id)? {
             Ok(()) => {}
             Err(source @ ReopenError::Refused { .. }) => {
                 let undo = self.undo_rotate(&dir, &active, &rotated)?;
@@ -454,6 +488,9 @@ impl Executor {
                 return Err(LifecycleError::ReopenRefused { path, undo, source });
             }
             Err(source @ ReopenError::Unavailable { .. }) => {
+                // Meanwhile the rotated file is the newest, as the runtime
+                // writes it; recovery makes the new file again.
+                self.remove_unused_active(&dir, &active)?;
                 tracing::warn!(path = %path.display(), error = %source, "the runtime is unavailable to reopen a rotated log; recovery retries");
                 return Err(LifecycleError::ReopenUnavailable { path, source });
             }
@@ -471,13 +508,17 @@ impl Executor {
         Ok(Rotated { rotated, bytes })
     }
 
-    /// Renames `rotated` back to `active` unless `active` exists again.
+    /// Renames `rotated` back to `active` unless `active` holds something:
+    /// the empty file podlogd made for the reopen the runtime refused is
+    /// removed first (the runtime never opened it); anything else under
+    /// the name keeps both.
     fn undo_rotate(
         &self,
         dir: &[&str],
         active: &str,
         rotated: &str,
     ) -> Result<Undo, LifecycleError> {
+        self.remove_unused_active(dir, active)?;
         match self.root.rename(&at(dir, rotated), &at(dir, active)) {
             Ok(()) => {
                 self.sync_dir(dir, "rotate: sync the directory")?;
@@ -488,13 +529,11 @@ impl Executor {
         }
     }
 
-    /// Creates the temporary file `temp`, removing a leftover first: no
-    /// in-flight intent names it (the journal checked), so one found is
-    /// stale (an intent lost with a corrupt record, or the kubelet's).
+    /// Creates the temporary file `temp` (a name of [`temp_name`]'s, which
+    /// nothing else can have taken). Nothing under another name is ever
+    /// removed or followed to make room: a planted `.tmp` entry blocks
+    /// nothing.
     fn create_temp(&self, dir: &[&str], temp: &str, mode: u32) -> Result<File, LifecycleError> {
-        if self.remove(dir, temp, "remove a stale temporary file")? {
-            tracing::warn!(path = %self.path(dir, temp).display(), "removed a stale temporary file");
-        }
         self.root
             .create_new(&at(dir, temp), mode)
             .map_err(fs("create the temporary file"))

@@ -134,6 +134,10 @@ pub(crate) fn recover(executor: &mut Executor) {
             Err(e @ super::LifecycleError::ReopenUnavailable { .. }) => {
                 tracing::warn!(id = %r.id, intent = ?r.intent, phase = ?r.phase, error = %e, "interrupted rotation waits for the runtime; it is recovered once the runtime answers")
             }
+            // Reported once as a security event; tried again each round.
+            Err(e @ super::LifecycleError::Redirected { .. }) => {
+                tracing::debug!(id = %r.id, intent = ?r.intent, phase = ?r.phase, error = %e, "rotation stays paused")
+            }
             Err(e) => {
                 tracing::error!(id = %r.id, intent = ?r.intent, phase = ?r.phase, error = %e, "interrupted lifecycle step could not be recovered; it stays pending")
             }
@@ -180,6 +184,7 @@ pub(crate) async fn run(
         settings,
         marks: Arc::default(),
         known: Arc::default(),
+        failures: Arc::default(),
     };
     loop {
         let full = tokio::select! {
@@ -209,7 +214,13 @@ struct Manager {
     settings: Settings,
     marks: Arc<Mutex<MarkCache>>,
     known: Arc<Mutex<Known>>,
+    failures: Arc<Mutex<Failures>>,
 }
+
+/// The last failure of each step kind per container, so that a step that
+/// fails the same way pass after pass is logged once (and counted each
+/// time).
+type Failures = HashMap<(ContainerKey, &'static str), String>;
 
 /// Every container of `pods` with a log directory.
 fn container_keys(pods: &[PodView]) -> impl Iterator<Item = ContainerKey> + '_ {
@@ -261,6 +272,7 @@ impl Manager {
             node_policy: self.node_policy.get(),
             grace: self.settings.compress_grace,
             size_only,
+            failures: self.failures.clone(),
         };
         let ex = self.executor.clone();
         let marks = self.marks.clone();
@@ -285,6 +297,7 @@ struct Job {
     grace: Duration,
     /// Only check whether the active file needs rotating.
     size_only: bool,
+    failures: Arc<Mutex<Failures>>,
 }
 
 /// The attempt a pass plans for, as the runtime describes it.
@@ -613,7 +626,9 @@ impl Job {
                     ex.trim_head(d, file, *offset).map(|t| t.bytes_freed),
                 ),
             };
-            if !self.counted(op, r) {
+            // A compression that fails (a file that cannot be read, say)
+            // holds up nothing: deletions and trims free the space.
+            if !self.counted(op, r) && op != "compress" {
                 break;
             }
         }
@@ -624,6 +639,12 @@ impl Job {
     /// `id`, as a planned [`Action::Rotate`] does; true when it did. A
     /// failure is counted and logged.
     fn rotate(&self, ex: &mut Executor, known: &Mutex<Known>, current: u32, id: &str) -> bool {
+        let ContainerKey { pod_dir, container } = &self.key;
+        if ex.paused().reason(pod_dir, container).is_some() {
+            // Its last rotation is pending until the name is podlogd's
+            // again; recovery finishes it each round.
+            return false;
+        }
         let r = ex.rotate(self.key.components(), current, id, now_nanos());
         let r = r.map(|r| {
             lock(known)
@@ -639,9 +660,11 @@ impl Job {
     /// error); true when it succeeded.
     fn counted(&self, op: &'static str, r: Result<u64, crate::lifecycle::LifecycleError>) -> bool {
         use crate::lifecycle::LifecycleError as E;
+        let key = (self.key.clone(), op);
         match r {
             Ok(freed) => {
                 telemetry::lifecycle_step(op, Some(freed));
+                lock(&self.failures).remove(&key);
                 true
             }
             Err(e) => {
@@ -649,8 +672,19 @@ impl Job {
                 if matches!(e, E::ReopenRefused { .. } | E::ReopenUnavailable { .. }) {
                     telemetry::reopen_failed();
                 }
+                if matches!(e, E::Redirected { .. }) {
+                    // A security event, logged at error already.
+                    return false;
+                }
                 let ContainerKey { pod_dir, container } = &self.key;
-                tracing::warn!(pod = %pod_dir, container = %container, op, error = %e, "lifecycle step failed");
+                let error = e.to_string();
+                let again =
+                    lock(&self.failures).insert(key, error.clone()).as_ref() == Some(&error);
+                if again {
+                    tracing::debug!(pod = %pod_dir, container = %container, op, error, "lifecycle step failed again");
+                } else {
+                    tracing::warn!(pod = %pod_dir, container = %container, op, error, "lifecycle step failed (logged again only when its error changes)");
+                }
                 false
             }
         }

@@ -231,6 +231,10 @@ pub(crate) struct LifecycleInfo {
     /// Why not, when it does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<&'static str>,
+    /// The containers whose rotation is paused (each container's entry
+    /// says why).
+    #[serde(skip)]
+    pub(crate) paused: Option<std::sync::Arc<crate::lifecycle::Paused>>,
 }
 
 impl LifecycleInfo {
@@ -245,6 +249,7 @@ impl LifecycleInfo {
         Self {
             enabled: reason.is_none(),
             reason,
+            paused: None,
         }
     }
 }
@@ -303,6 +308,9 @@ pub(crate) struct ContainerEntry {
     /// each naming the key, the value and the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) policy_errors: Vec<String>,
+    /// Why podlogd paused this container's rotation, while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rotation_paused: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -447,7 +455,12 @@ pub(crate) fn build(
             let instances: Vec<Instance> = p.instances(&name).into_iter().map(instance).collect();
             let newest = instances.last();
             let resolved = pod_policy.resolve(node_policy, &name);
+            let rotation_paused = match (&lifecycle.paused, &p.logs) {
+                (Some(paused), Some(l)) => paused.reason(&l.dir, &name),
+                _ => None,
+            };
             containers.push(ContainerEntry {
+                rotation_paused,
                 policy: resolved.effective,
                 policy_errors: resolved.errors.iter().map(ToString::to_string).collect(),
                 current_attempt: attempts.last().copied(),

@@ -31,6 +31,10 @@ pub struct State {
     /// runtime switches to the new file here (the runtime has reopened by
     /// the time the call returns).
     pub on_reopen: Option<ReopenHook>,
+    /// An attacker winning the race at each reopen: just before the
+    /// runtime opens `0.log`, a symlink to this file is renamed over it
+    /// (and the runtime, as containerd does, follows it).
+    pub plant_at_reopen: Option<PathBuf>,
 }
 
 /// A pod the fake runtime lists: sandbox id, namespace, name and uid.
@@ -220,6 +224,13 @@ impl RuntimeService for Fake {
         };
         if req.into_inner().container_id != running {
             return Err(Status::unknown("container is not running"));
+        }
+        let plant = self.0.lock().unwrap().plant_at_reopen.clone();
+        if let Some(target) = plant {
+            let tmp = dir.join(".planted");
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(target, &tmp).unwrap();
+            std::fs::rename(&tmp, dir.join("0.log")).unwrap();
         }
         std::fs::OpenOptions::new()
             .create(true)

@@ -7,7 +7,8 @@ use crate::fs::compressed::PieceWriter;
 
 impl Executor {
     /// Compresses the rotated file `file` in `dir` with `codec`: writes
-    /// `<file><ext>.tmp` (`ext` is `.gz` for gzip, `.zst` for zstd), fsyncs
+    /// a temporary file ([`temp_name`] of `<file><ext>`; `ext` is `.gz` for
+    /// gzip, `.zst` for zstd), fsyncs
     /// it, renames it to `<file><ext>` (never replacing anything), then
     /// deletes `file`.
     ///
@@ -43,7 +44,7 @@ impl Executor {
             });
         }
         let target = format!("{file}{}", codec.ext());
-        let temp = format!("{target}.tmp");
+        let temp = temp_name(&target);
         for twin in Codec::ALL.map(|c| format!("{file}{}", c.ext())) {
             if self.taken(&dir, &twin)? {
                 return Err(LifecycleError::Exists {

@@ -6,11 +6,13 @@
 //! crashing during recovery and recovering again, ends in the same files.
 //!
 //! - **Rotate.** `Reopened`: complete. `Begun` without `rotated`: the
-//!   rename never happened; complete (rolled back). Otherwise: `active`
-//!   present again means the runtime reopened (complete); `rotated` gone
-//!   means an undo finished (complete); else ask the runtime to reopen:
-//!   done → complete; refused → rename `rotated` back to `active` (or keep
-//!   both if `active` appeared) and complete; unavailable → stays pending.
+//!   rename never happened; complete (rolled back). `rotated` gone means
+//!   an undo finished (complete). A plain `active` with content means the
+//!   runtime reopened and wrote (complete). Otherwise ask the runtime to reopen onto
+//!   a file of podlogd's, guarded (see `guard`): done → complete; refused
+//!   → remove podlogd's empty new file, rename `rotated` back to `active`
+//!   (or keep both if `active` holds something) and complete; unavailable,
+//!   or something planted under `active` → stays pending.
 //! - **Compress.** `Begun`: the temporary file may be partial; remove it,
 //!   complete (the plain file is intact). `TempWritten` with the temporary
 //!   file present: it is whole (fsynced before the phase was recorded);
@@ -43,6 +45,9 @@ use crate::fs::fileset::Codec;
 use crate::lifecycle::journal::{EntryId, Intent, Phase, SpanTrim};
 
 use super::{at, fs, read_full, Executor, LifecycleError, ReopenError, Undo, CHUNK};
+
+/// Failed recoveries of one intent before it is given up.
+pub(crate) const RECOVERY_TRIES: u32 = 5;
 
 /// How an interrupted operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +100,7 @@ impl Executor {
         let mut reports = Vec::new();
         for (id, intent, phase) in self.journal.pending() {
             let outcome = self.recover_one(id, &intent, phase);
+            let outcome = self.bounded(id, &intent, outcome);
             match &outcome {
                 Ok(how) => {
                     tracing::info!(id = %id, op = intent.op(), ?phase, outcome = ?how, "recovered an interrupted operation");
@@ -111,6 +117,49 @@ impl Executor {
             });
         }
         reports
+    }
+
+    /// Counts the failures of recovering `id`; after
+    /// [`RECOVERY_TRIES`] of them, for a reason that is not the runtime's
+    /// (away, or a planted name that pauses the rotation), the intent is
+    /// given up: its temporary file removed if it is still there, the
+    /// files left as the reader serves them, the intent completed, so that
+    /// nothing stays blocked behind it (`podlog_lifecycle_abandoned_total`,
+    /// logged once).
+    fn bounded(
+        &mut self,
+        id: EntryId,
+        intent: &Intent,
+        outcome: Result<Recovered, LifecycleError>,
+    ) -> Result<Recovered, LifecycleError> {
+        let e = match outcome {
+            Ok(how) => {
+                self.recovery_failures.remove(&id);
+                return Ok(how);
+            }
+            Err(
+                e @ (LifecycleError::ReopenUnavailable { .. } | LifecycleError::Redirected { .. }),
+            ) => return Err(e),
+            Err(e) => e,
+        };
+        let n = self.recovery_failures.entry(id).or_insert(0);
+        *n += 1;
+        if *n < RECOVERY_TRIES {
+            return Err(e);
+        }
+        self.recovery_failures.remove(&id);
+        let dir = intent.dir();
+        let temp = match intent {
+            Intent::Compress { temp, .. } | Intent::Trim { temp, .. } => Some(temp.as_str()),
+            Intent::DropSpan { trim: Some(t), .. } => Some(t.temp.as_str()),
+            _ => None,
+        };
+        if let Some(t) = temp {
+            let _ = self.remove(&dir, t, "remove the temporary file");
+        }
+        self.journal.complete(id)?;
+        crate::telemetry::lifecycle_abandoned(intent.op(), &e.to_string());
+        Ok(Recovered::RolledBack)
     }
 
     fn recover_one(
@@ -169,14 +218,26 @@ impl Executor {
                 tracing::warn!(dir = ?dir, rotated, "a rotated file is gone, and no new log file exists");
                 return Ok(Recovered::Finished);
             }
-            // The runtime reopened: it made the new file.
-            (true, true) => return Ok(Recovered::Finished),
-            (false, true) => {}
+            // The runtime reopened and wrote into the new file: a plain
+            // file beneath the root with content (podlogd's own file stays
+            // empty until the runtime reopens onto it).
+            (true, true)
+                if self
+                    .root
+                    .entry(&at(dir, active))
+                    .is_ok_and(|e| e.regular && e.links == 1 && e.size > 0) =>
+            {
+                return Ok(Recovered::Finished)
+            }
+            // Renamed; an empty new `active` (podlogd's, or the runtime's
+            // before its first line), something planted, or none: reopen
+            // onto a file of podlogd's, guarded. Asking again is harmless
+            // when the runtime reopened already.
+            (_, true) => {}
         }
-        // Renamed, not reopened.
         self.journal.advance(id, Phase::Renamed)?;
         let path = self.path(dir, rotated);
-        match self.reopener.reopen(container_id) {
+        match self.reopen_guarded(dir, active, rotated, container_id)? {
             Ok(()) => {
                 self.journal.advance(id, Phase::Reopened)?;
                 Ok(Recovered::Finished)
@@ -190,6 +251,7 @@ impl Executor {
                 })
             }
             Err(source @ ReopenError::Unavailable { .. }) => {
+                self.remove_unused_active(dir, active)?;
                 Err(LifecycleError::ReopenUnavailable { path, source })
             }
         }

@@ -7,7 +7,7 @@ use super::*;
 
 impl Executor {
     /// Drops the first `offset` bytes of the rotated, uncompressed file
-    /// `file` in `dir`: copies the rest into `<file>.trim.tmp`, fsyncs it,
+    /// `file` in `dir`: copies the rest into a temporary file ([`temp_name`]), fsyncs it,
     /// and replaces `file` with it atomically. `offset` must be an event
     /// boundary (the planner's event marks are): 0, or just after a
     /// newline. An `offset` of 0 does nothing.
@@ -42,7 +42,7 @@ impl Executor {
                 kept_bytes: src.size,
             });
         }
-        let temp = format!("{file}.trim.tmp");
+        let temp = temp_name(&format!("{file}.trim"));
         let id = self.journal.begin(Intent::Trim {
             dir: dir.iter().map(|s| (*s).to_owned()).collect(),
             file: file.to_owned(),
@@ -183,7 +183,7 @@ impl Executor {
     /// [`podlog_policy::Action::DropSpan`] plans it. `offset` is an event
     /// boundary, as for [`Executor::trim_head`]; 0 trims nothing.
     ///
-    /// The rest of `file` is copied into `<file>.trim.tmp` and fsynced
+    /// The rest of `file` is copied into a temporary file ([`temp_name`]) and fsynced
     /// first. Then, with listings held ([`SafeRoot::hold_listings`]), the
     /// temporary file replaces `file` and `files` are unlinked, back to
     /// back, with no fsync in between: a reader that lists the directory,
@@ -291,7 +291,7 @@ impl Executor {
             offset,
             src,
             path,
-            temp: format!("{file}.trim.tmp"),
+            temp: temp_name(&format!("{file}.trim")),
         }))
     }
 

@@ -30,6 +30,13 @@ struct RtState {
     seq: u64,
     answer: Answer,
     reopens: u32,
+    /// At a reopen, before the runtime opens `0.log`: a symlink to this
+    /// file is renamed over `0.log` (an attacker winning the race), once
+    /// or at every reopen.
+    plant: Option<(PathBuf, bool)>,
+    /// What `0.log` was when each reopen was asked: a regular file and its
+    /// mode, or not.
+    seen: Vec<Option<u32>>,
 }
 
 /// The runtime writing `0.log` of container `c1`.
@@ -48,6 +55,8 @@ impl FakeRuntime {
                 seq: 0,
                 answer: Answer::Reopen,
                 reopens: 0,
+                plant: None,
+                seen: Vec::new(),
             }),
         })
     }
@@ -93,6 +102,20 @@ impl FakeRuntime {
     }
 
     fn do_reopen(&self, st: &mut RtState) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let m = std::fs::symlink_metadata(self.dir.join("0.log")).ok();
+        st.seen.push(
+            m.filter(|m| m.file_type().is_file())
+                .map(|m| m.permissions().mode() & 0o777),
+        );
+        if let Some((target, always)) = st.plant.clone() {
+            let tmp = self.dir.join(".planted");
+            std::os::unix::fs::symlink(&target, &tmp).unwrap();
+            std::fs::rename(&tmp, self.dir.join("0.log")).unwrap();
+            if !always {
+                st.plant = None;
+            }
+        }
         // A line in flight lands in the renamed file, then the new file.
         Self::line(st);
         st.fd = Some(self.open_active());
@@ -322,6 +345,7 @@ fn an_unavailable_runtime_leaves_the_rotation_pending_until_recovery() {
     // The runtime still writes into the renamed file, which the reader
     // serves as the attempt's newest file.
     s.rt.write(2);
+    // podlogd's new file is gone again: the renamed one is the newest.
     assert_eq!(s.names(), vec![X.to_owned()]);
     assert_eq!(s.served(), s.rt.written());
     let pending = ex.journal.pending();
@@ -551,15 +575,30 @@ fn compress_refuses_a_file_compressed_in_either_codec() {
 }
 
 #[test]
-fn compress_replaces_a_stale_temporary_file() {
+fn compress_leaves_entries_under_other_temporary_names_alone() {
     for (codec, ext, decompress) in CODECS {
         let s = setup();
         let mut ex = s.executor();
         let plain = rotated_file(&s, &mut ex, 10);
+        // What an older podlog or a planter left under predictable names.
+        let outside = s._tmp.path().join("outside");
+        std::fs::write(&outside, b"not a log").unwrap();
         std::fs::write(s.dir.join(format!("{X}{ext}.tmp")), b"half an archive").unwrap();
+        std::os::unix::fs::symlink(&outside, s.dir.join(format!("{X}.trim.tmp"))).unwrap();
+        std::fs::create_dir(s.dir.join(format!("{X}.gz.x.tmp"))).unwrap();
         ex.compress(DIR, X, codec).unwrap();
         assert_eq!(decompress(&s.read(&format!("{X}{ext}"))), plain);
-        assert_eq!(s.names(), vec!["0.log".to_owned(), format!("{X}{ext}")]);
+        let mut want = vec![
+            "0.log".to_owned(),
+            format!("{X}{ext}"),
+            format!("{X}{ext}.tmp"),
+            format!("{X}.gz.x.tmp"),
+            format!("{X}.trim.tmp"),
+        ];
+        want.sort();
+        assert_eq!(s.names(), want);
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not a log");
+        assert!(!ex.has_pending());
     }
 }
 
@@ -871,4 +910,121 @@ fn recovery_of_a_rotation_the_runtime_refuses_renames_back() {
     assert_eq!(s.names(), vec!["0.log".to_owned()]);
     assert_eq!(s.read("0.log"), s.rt.written());
     assert!(!ex.has_pending());
+}
+
+// --- rotation that cannot be redirected ---
+
+/// A file outside the log root that a redirected runtime would append to.
+fn canary(s: &Setup) -> PathBuf {
+    let p = s._tmp.path().join("canary");
+    std::fs::write(&p, b"canary\n").unwrap();
+    p
+}
+
+#[test]
+fn the_runtime_reopens_onto_a_file_podlogd_made_with_the_rotated_files_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let s = setup();
+    let mut ex = s.executor();
+    s.rt.write(2);
+    std::fs::set_permissions(s.dir.join("0.log"), std::fs::Permissions::from_mode(0o604)).unwrap();
+    ex.rotate(DIR, 0, "c1", T0).unwrap();
+    assert_eq!(s.rt.state.lock().unwrap().seen, vec![Some(0o604)]);
+    s.rt.write(1);
+    assert_eq!(s.served(), s.rt.written());
+}
+
+#[test]
+fn a_name_planted_after_the_rename_is_never_reopened_onto() {
+    let s = setup();
+    let out = canary(&s);
+    let mut ex = s.executor();
+    s.rt.write(3);
+    // The runtime away: the rotation waits, renamed.
+    s.rt.answer(Answer::Unavailable);
+    ex.rotate(DIR, 0, "c1", T0).unwrap_err();
+    assert_eq!(s.names(), vec![X.to_owned()]);
+    // Planted meanwhile: a symlink under the name.
+    std::os::unix::fs::symlink(&out, s.dir.join("0.log")).unwrap();
+    s.rt.answer(Answer::Reopen);
+    let reports = ex.recover();
+    assert!(
+        matches!(&reports[0].outcome, Err(LifecycleError::Redirected { found, .. }) if found == "a symlink"),
+        "{:?}",
+        reports[0]
+    );
+    assert_eq!(s.rt.state.lock().unwrap().reopens, 0, "never asked");
+    let reason = ex.paused().reason(DIR[0], DIR[1]).expect("paused");
+    assert!(
+        reason.starts_with("planted_log_file: a symlink was planted"),
+        "{reason}"
+    );
+    // The runtime writes on into the rotated file; nothing reaches the
+    // canary, whatever the rounds.
+    s.rt.write(2);
+    for _ in 0..3 {
+        assert!(ex.recover()[0].outcome.is_err());
+    }
+    assert_eq!(std::fs::read(&out).unwrap(), b"canary\n");
+    assert_eq!(s.served(), s.rt.written());
+    // Gone: the rotation finishes and the pause ends.
+    std::fs::remove_file(s.dir.join("0.log")).unwrap();
+    assert!(matches!(ex.recover()[0].outcome, Ok(Recovered::Finished)));
+    assert!(ex.paused().reason(DIR[0], DIR[1]).is_none());
+    assert!(!ex.has_pending());
+    s.rt.write(2);
+    assert_eq!(s.served(), s.rt.written());
+    assert_eq!(std::fs::read(&out).unwrap(), b"canary\n");
+}
+
+#[test]
+fn a_name_replaced_during_the_reopen_is_taken_back() {
+    let s = setup();
+    let out = canary(&s);
+    let mut ex = s.executor();
+    s.rt.write(3);
+    s.rt.state.lock().unwrap().plant = Some((out.clone(), false));
+    ex.rotate(DIR, 0, "c1", T0).unwrap();
+    // Reopened twice: onto the symlink that won the race, then onto
+    // podlogd's file again; the name is a plain file.
+    assert_eq!(s.rt.state.lock().unwrap().reopens, 2);
+    assert!(std::fs::symlink_metadata(s.dir.join("0.log"))
+        .unwrap()
+        .file_type()
+        .is_file());
+    assert!(ex.paused().reason(DIR[0], DIR[1]).is_none());
+    // What the runtime wrote while redirected is bounded by the second
+    // reopen; nothing after it goes out.
+    let leaked = std::fs::read(&out).unwrap().len();
+    s.rt.write(5);
+    assert_eq!(std::fs::read(&out).unwrap().len(), leaked);
+    assert_eq!(lines(&s.read("0.log")), 6);
+}
+
+#[test]
+fn a_name_replaced_at_every_reopen_pauses_the_rotation() {
+    let s = setup();
+    let out = canary(&s);
+    let mut ex = s.executor();
+    s.rt.write(3);
+    s.rt.state.lock().unwrap().plant = Some((out.clone(), true));
+    let e = ex.rotate(DIR, 0, "c1", T0).unwrap_err();
+    assert!(matches!(e, LifecycleError::Redirected { .. }), "{e:?}");
+    let reason = ex.paused().reason(DIR[0], DIR[1]).expect("paused");
+    assert!(reason.starts_with("log_file_replaced:"), "{reason}");
+    assert!(ex.has_pending());
+    assert_eq!(s.rt.state.lock().unwrap().reopens, 3);
+    // The name is taken back for the next try.
+    assert!(std::fs::symlink_metadata(s.dir.join("0.log")).is_err());
+    // The attacker stops; recovery takes the name back and finishes.
+    s.rt.state.lock().unwrap().plant = None;
+    assert!(matches!(ex.recover()[0].outcome, Ok(Recovered::Finished)));
+    assert!(ex.paused().reason(DIR[0], DIR[1]).is_none());
+    let leaked = std::fs::read(&out).unwrap().len();
+    s.rt.write(4);
+    assert_eq!(std::fs::read(&out).unwrap().len(), leaked);
+    assert!(std::fs::symlink_metadata(s.dir.join("0.log"))
+        .unwrap()
+        .file_type()
+        .is_file());
 }
