@@ -234,7 +234,7 @@ pub(crate) struct LifecycleInfo {
     /// The containers whose rotation is paused (each container's entry
     /// says why).
     #[serde(skip)]
-    pub(crate) paused: Option<std::sync::Arc<crate::lifecycle::Paused>>,
+    pub(crate) paused: Option<std::sync::Arc<Paused>>,
 }
 
 impl LifecycleInfo {
@@ -528,4 +528,39 @@ pub(crate) fn selector_matches(sel: &[Requirement], labels: &BTreeMap<String, St
         Requirement::Exists(k) => labels.contains_key(k),
         Requirement::NotExists(k) => !labels.contains_key(k),
     })
+}
+
+/// Containers whose rotation is paused, with the reason: shared by the
+/// lifecycle executor, which pauses and resumes, its manager, which plans
+/// no rotation for them meanwhile, and the inventory, which shows the
+/// reason.
+#[derive(Debug, Default)]
+pub struct Paused(std::sync::Mutex<BTreeMap<(String, String), String>>);
+
+impl Paused {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Pauses the rotation of `[pod directory, container]`; true if it was
+    /// not paused yet.
+    pub(crate) fn pause(&self, dir: &[&str], reason: String) -> bool {
+        let key = (dir[0].to_owned(), dir[1].to_owned());
+        self.map().insert(key, reason).is_none()
+    }
+
+    pub(crate) fn resume(&self, dir: &[&str]) -> bool {
+        self.map()
+            .remove(&(dir[0].to_owned(), dir[1].to_owned()))
+            .is_some()
+    }
+
+    /// Why the rotation of `container` in `pod_dir` is paused, if it is.
+    pub(crate) fn reason(&self, pod_dir: &str, container: &str) -> Option<String> {
+        self.map()
+            .get(&(pod_dir.to_owned(), container.to_owned()))
+            .cloned()
+    }
 }
