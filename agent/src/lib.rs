@@ -22,6 +22,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod cri;
+pub mod fuzzing;
 #[doc(hidden)]
 pub mod testing;
 

@@ -534,7 +534,21 @@ impl Framer {
         g.tail = at;
         g.last_time = Some(time);
         g.flags.partial |= ev.flags.partial;
-        let (cuts, from) = delimited(&g.content, search, delim);
+        let (mut cuts, mut from) = delimited(&g.content, search, delim);
+        if cuts.first().is_some_and(|&(a, b)| b - a > max) {
+            // The event this line ends is over the cap: what came before
+            // the line goes out alone, flagged truncated, and the line
+            // starts the event anew (a delimiter spanning the join is lost
+            // with the cut). Its `sub` is the line's `base`, below the
+            // line's own cuts, which are numbered as a replay from this
+            // line numbers them.
+            self.cut_before_line(s, ev, End { at, sub: base }, emit);
+            let Framing::Bytes(delim) = &self.framing else {
+                return;
+            };
+            (cuts, from) = delimited(&self.groups[s].content, 0, delim);
+        }
+        let g = &mut self.groups[s];
         let rest_empty = from == g.content.len();
         let n = cuts.len();
         let mut sub = base + 1;

@@ -276,6 +276,24 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CorruptReas
     serde_json::from_slice(body).map_err(CorruptReason::Json)
 }
 
+/// An intent record as [`Journal::open`] reads one: its envelope, its
+/// checksum, its JSON, its names and its phase checked.
+///
+/// # Errors
+///
+/// What makes it corrupt.
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<(EntryId, Intent, Phase), CorruptReason> {
+    let Record::V1 { id, intent, phase } = decode(bytes)?;
+    intent.validate().map_err(CorruptReason::Intent)?;
+    if intent.rank(phase).is_none() {
+        return Err(CorruptReason::Phase {
+            op: intent.op(),
+            phase,
+        });
+    }
+    Ok((id, intent, phase))
+}
+
 /// What a name in `intents/` is.
 #[derive(Debug, PartialEq, Eq)]
 enum Name {
@@ -614,22 +632,11 @@ impl Journal {
     }
 
     fn load(&self, name: &str, id: EntryId) -> Result<(Intent, Phase), CorruptReason> {
-        let Record::V1 {
-            id: found,
-            intent,
-            phase,
-        } = decode(&self.read(name)?)?;
+        let (found, intent, phase) = decode_record(&self.read(name)?)?;
         if found != id {
             return Err(CorruptReason::IdMismatch {
                 expected: id,
                 found,
-            });
-        }
-        intent.validate().map_err(CorruptReason::Intent)?;
-        if intent.rank(phase).is_none() {
-            return Err(CorruptReason::Phase {
-                op: intent.op(),
-                phase,
             });
         }
         Ok((intent, phase))

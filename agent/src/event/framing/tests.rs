@@ -335,6 +335,34 @@ fn bytes_delimiters_cut_inside_and_across_lines() {
     );
 }
 
+/// The line that ends an event over the cap is not joined to what came
+/// before it: that goes out alone, flagged truncated (found by fuzzing:
+/// an event of 40 bytes under a cap of 32).
+#[test]
+fn a_bytes_event_over_the_cap_is_cut_before_the_line_that_ends_it() {
+    let lines = [
+        l(0, 0, "0123456789abcdef"),
+        l(1, 0, "0123456789abcdefghijklm##next"),
+    ];
+    let run = Run {
+        lines: &lines,
+        framing: Framing::Bytes(b"##".to_vec()),
+        max: 32,
+        raw: RawLines::Keep,
+    };
+    let evs = run.go(0, Start::Fresh, &[], true);
+    assert_eq!(
+        contents(&evs),
+        [
+            (Some(Stream::Stdout), "0123456789abcdef"),
+            (Some(Stream::Stdout), "0123456789abcdefghijklm"),
+            (Some(Stream::Stdout), "next"),
+        ]
+    );
+    assert!(evs[0].flags.truncated && !evs[1].flags.truncated);
+    assert!(evs.iter().all(|e| e.content.len() <= 32));
+}
+
 fn arb_lines(bytes: bool) -> impl Strategy<Value = Vec<In>> {
     let content = if bytes {
         prop::sample::select(vec!["a", "b##", "##c", "d#", "#e", "##", "long text here"])
@@ -391,6 +419,7 @@ proptest! {
         }
         for (i, e) in all.iter().enumerate() {
             prop_assert!(e.restart <= e.end.at);
+            prop_assert!(e.content.len() <= run.max, "over the cap: {:?}", e);
             let skip = e.open.map(|h| h.unwrap_or(e.end.at));
             let from = run.line_at(e.restart);
             let again: Vec<Ev> = run

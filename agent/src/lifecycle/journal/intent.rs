@@ -103,6 +103,8 @@ pub enum IntentError {
     SameName { name: String },
     #[error("deletes no file")]
     NoFile,
+    #[error("its directory has {0} components, not 2 (pod directory, container)")]
+    Dir(usize),
 }
 
 // === impl Intent ===
@@ -178,6 +180,9 @@ impl Intent {
     pub(crate) fn validate(&self) -> Result<(), IntentError> {
         if matches!(self, Intent::DropSpan { files, .. } if files.is_empty()) {
             return Err(IntentError::NoFile);
+        }
+        if self.dir().len() != 2 {
+            return Err(IntentError::Dir(self.dir().len()));
         }
         let names = self.names();
         for c in self.dir().into_iter().chain(names.iter().copied()) {

@@ -1,0 +1,4 @@
+//! `podlog_agent::fuzzing::query` on arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| podlog_agent::fuzzing::query(data));
