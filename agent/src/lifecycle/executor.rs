@@ -448,6 +448,7 @@ impl Executor {
         now_nanos: i64,
     ) -> Result<Rotated, LifecycleError> {
         let active = format!("{attempt}.log");
+        self.check_active(&dir, &active)?;
         let names = self.files(&dir)?;
         let suffix = naming::rotated_suffix(names.iter().map(String::as_str), attempt, now_nanos)
             .ok_or_else(|| LifecycleError::NoFreeName {
@@ -472,14 +473,19 @@ impl Executor {
             self.journal.complete(id)?;
             return Err(self.rename_failed(e, &dir, &rotated, "rotate: rename the log file"));
         }
+        // The new file at once, before any sync: the name is free for as
+        // short a time as can be. Something planted meanwhile is found
+        // here; the rotation then stays pending (below).
+        let made = self.own_active(&dir, &active, Some(&rotated));
         self.sync_dir(&dir, "rotate: sync the directory")?;
         self.fault.hit(Fault::RotateAfterRename);
         self.journal.advance(id, Phase::Renamed)?;
         self.fault.hit(Fault::RotateRenamed);
+        made?;
         let path = self.path(&dir, &rotated);
         // A planted name leaves the rotation pending (Redirected): the
         // runtime keeps writing the rotated file, and recovery tries again.
-        match self.reopen_guarded(&dir, &active, &rotated, container_id)? {
+        match self.reopen_guarded(&dir, &active, Some(&rotated), container_id)? {
             Ok(()) => {}
             Err(source @ ReopenError::Refused { .. }) => {
                 let undo = self.undo_rotate(&dir, &active, &rotated)?;

@@ -641,9 +641,11 @@ impl Job {
     fn rotate(&self, ex: &mut Executor, known: &Mutex<Known>, current: u32, id: &str) -> bool {
         let ContainerKey { pod_dir, container } = &self.key;
         if ex.paused().reason(pod_dir, container).is_some() {
-            // Its last rotation is pending until the name is podlogd's
-            // again; recovery finishes it each round.
-            return false;
+            // Something was planted under its log file's name: a pending
+            // rotation is finished by recovery each round; otherwise, once
+            // the name is free, the runtime is reopened onto podlogd's file.
+            let r = ex.heal(self.key.components(), current, id).map(|()| 0);
+            return self.counted("heal", r);
         }
         let r = ex.rotate(self.key.components(), current, id, now_nanos());
         let r = r.map(|r| {

@@ -60,11 +60,13 @@ impl Executor {
         &mut self,
         dir: &[&str],
         active: &str,
-        rotated: &str,
+        rotated: Option<&str>,
         container_id: &str,
     ) -> Result<Result<(), ReopenError>, LifecycleError> {
         for attempt in 1..=REOPEN_TRIES {
             let made = self.own_active(dir, active, rotated)?;
+            // Durable before the runtime opens it.
+            self.sync_dir(dir, "rotate: sync the directory")?;
             if let Err(e) = self.reopener.reopen(container_id) {
                 return Ok(Err(e));
             }
@@ -95,13 +97,14 @@ impl Executor {
     }
 
     /// The file under `active` the runtime may reopen onto: made now, with
-    /// `rotated`'s mode and owner, if the name is free; the plain file there
-    /// otherwise (the runtime's own, or podlogd's from before a crash).
-    fn own_active(
+    /// `rotated`'s mode and owner (without one, `0640` and podlogd's), if
+    /// the name is free; the plain file there otherwise (the runtime's own,
+    /// or podlogd's from before a crash).
+    pub(super) fn own_active(
         &mut self,
         dir: &[&str],
         active: &str,
-        rotated: &str,
+        rotated: Option<&str>,
     ) -> Result<FileKey, LifecycleError> {
         let name = at(dir, active);
         match self.root.entry(&name) {
@@ -109,11 +112,16 @@ impl Executor {
             Err(e) if e.is_not_found() => {}
             found => return Err(self.planted(dir, active, &found)),
         }
-        let like = self
-            .root
-            .entry(&at(dir, rotated))
-            .map_err(fs("rotate: look at the rotated file"))?;
-        let f = match self.root.create_new(&name, like.mode) {
+        let like = match rotated {
+            Some(r) => Some(
+                self.root
+                    .entry(&at(dir, r))
+                    .map_err(fs("rotate: look at the rotated file"))?,
+            ),
+            None => None,
+        };
+        let mode = like.map_or(super::DEFAULT_MODE, |l| l.mode);
+        let f = match self.root.create_new(&name, mode) {
             Ok(f) => f,
             Err(e) if e.is_exists() => {
                 let found = self.root.entry(&name);
@@ -127,19 +135,86 @@ impl Executor {
             move |source| LifecycleError::Io { step, path, source }
         };
         // The umask does not decide: the runtime's file mode does.
-        f.set_permissions(std::fs::Permissions::from_mode(like.mode))
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(io("rotate: set the new log file's mode"))?;
-        if let Err(e) = std::os::unix::fs::fchown(&f, Some(like.uid), Some(like.gid)) {
-            // Not root (tests): the file stays podlogd's.
-            tracing::debug!(path = %path.display(), error = %e, "cannot give the new log file the rotated file's owner");
+        if let Some(l) = like {
+            if let Err(e) = std::os::unix::fs::fchown(&f, Some(l.uid), Some(l.gid)) {
+                // Not root (tests): the file stays podlogd's.
+                tracing::debug!(path = %path.display(), error = %e, "cannot give the new log file the rotated file's owner");
+            }
         }
         let meta = f.metadata().map_err(io("rotate: stat the new log file"))?;
-        self.sync_dir(dir, "rotate: sync the directory")?;
         use std::os::unix::fs::MetadataExt as _;
         Ok(FileKey {
             dev: meta.dev(),
             ino: meta.ino(),
         })
+    }
+
+    /// Checks the active file before a rotation: something else than a
+    /// plain file under its name is planted (reported, the rotation
+    /// paused; nothing is renamed).
+    pub(super) fn check_active(
+        &mut self,
+        dir: &[&str],
+        active: &str,
+    ) -> Result<(), LifecycleError> {
+        match self.root.entry(&at(dir, active)) {
+            Ok(e) if !(e.regular && e.links == 1) => Err(self.planted(dir, active, &Ok(e))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A container whose rotation is paused for something planted under
+    /// its active name, with no rotation pending: once the name is free
+    /// again, podlogd makes the file and has the runtime reopen onto it
+    /// (whatever the runtime wrote meanwhile went to the file it had open,
+    /// which may have lost its name); a plain file there ends the pause.
+    ///
+    /// # Errors
+    ///
+    /// Still planted ([`LifecycleError::Redirected`]), the runtime refused
+    /// or was away (the file podlogd made is removed again), a failed step.
+    pub fn heal(
+        &mut self,
+        dir: [&str; 2],
+        attempt: u32,
+        container_id: &str,
+    ) -> Result<(), LifecycleError> {
+        if self.paused.reason(dir[0], dir[1]).is_none()
+            || self
+                .journal
+                .pending()
+                .iter()
+                .any(|(_, i, _)| i.dir() == dir)
+        {
+            return Ok(());
+        }
+        let active = format!("{attempt}.log");
+        match self.root.entry(&at(&dir, &active)) {
+            Ok(e) if e.regular && e.links == 1 => {
+                self.resume(&dir);
+                return Ok(());
+            }
+            Err(e) if e.is_not_found() => {}
+            found => return Err(self.planted(&dir, &active, &found)),
+        }
+        let path = self.path(&dir, &active);
+        match self.reopen_guarded(&dir, &active, None, container_id)? {
+            Ok(()) => Ok(()),
+            Err(source @ ReopenError::Refused { .. }) => {
+                self.remove_unused_active(&dir, &active)?;
+                Err(LifecycleError::ReopenRefused {
+                    path,
+                    undo: super::Undo::RolledBack,
+                    source,
+                })
+            }
+            Err(source @ ReopenError::Unavailable { .. }) => {
+                self.remove_unused_active(&dir, &active)?;
+                Err(LifecycleError::ReopenUnavailable { path, source })
+            }
+        }
     }
 
     /// Removes the empty plain file under `active` that podlogd made for a

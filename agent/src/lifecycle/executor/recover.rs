@@ -237,7 +237,7 @@ impl Executor {
         }
         self.journal.advance(id, Phase::Renamed)?;
         let path = self.path(dir, rotated);
-        match self.reopen_guarded(dir, active, rotated, container_id)? {
+        match self.reopen_guarded(dir, active, Some(rotated), container_id)? {
             Ok(()) => {
                 self.journal.advance(id, Phase::Reopened)?;
                 Ok(Recovered::Finished)

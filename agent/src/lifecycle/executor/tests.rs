@@ -1028,3 +1028,44 @@ fn a_name_replaced_at_every_reopen_pauses_the_rotation() {
         .file_type()
         .is_file());
 }
+
+#[test]
+fn a_planted_active_name_is_never_rotated_and_healed_once_free() {
+    let s = setup();
+    let out = canary(&s);
+    let mut ex = s.executor();
+    s.rt.write(3);
+    // The runtime's file loses its name to a symlink.
+    let tmp = s.dir.join(".planted");
+    std::os::unix::fs::symlink(&out, &tmp).unwrap();
+    std::fs::rename(&tmp, s.dir.join("0.log")).unwrap();
+    let e = ex.rotate(DIR, 0, "c1", T0).unwrap_err();
+    assert!(matches!(e, LifecycleError::Redirected { .. }), "{e:?}");
+    assert!(ex
+        .paused()
+        .reason(DIR[0], DIR[1])
+        .unwrap()
+        .starts_with("planted_log_file"));
+    assert_eq!(s.names(), vec!["0.log".to_owned()], "nothing renamed");
+    assert!(!ex.has_pending());
+    // Still there: healing refuses, nothing is reopened.
+    assert!(matches!(
+        ex.heal(DIR, 0, "c1"),
+        Err(LifecycleError::Redirected { .. })
+    ));
+    assert_eq!(s.rt.state.lock().unwrap().reopens, 0);
+    // Gone: podlogd makes the file and the runtime reopens onto it.
+    std::fs::remove_file(s.dir.join("0.log")).unwrap();
+    ex.heal(DIR, 0, "c1").unwrap();
+    assert!(ex.paused().reason(DIR[0], DIR[1]).is_none());
+    s.rt.write(2);
+    assert_eq!(
+        lines(&s.read("0.log")),
+        3,
+        "the line in flight and the two after"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"canary\n");
+    // Not paused: healing does nothing; rotation goes on.
+    ex.heal(DIR, 0, "c1").unwrap();
+    ex.rotate(DIR, 0, "c1", T0).unwrap();
+}
