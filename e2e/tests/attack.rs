@@ -1,0 +1,345 @@
+//! An attacker who can create entries in a container's log directory, on a
+//! real containerd: whatever is planted, nothing outside the log root is
+//! written, followed or opened for reading. A canary file outside the root
+//! is checked after every case (content, size, mtime, inode).
+//!
+//! - Symlinks to the canary planted as `0.log`, in a tight loop while
+//!   podlogd rotates every 16 KiB (the race the rename used to open), then
+//!   once by renaming one over the live `0.log`: the runtime is never
+//!   reopened onto it; the event is counted and reported in `GET /logs`;
+//!   rotation resumes once the symlink is gone.
+//! - Symlinks and directories planted under the temporary names
+//!   compression used to take: retention goes on, the disk stays within
+//!   budget.
+//! - A FIFO and a device node under rotated file names: never opened for
+//!   reading (a FIFO writer blocked in `open` would return if they were).
+
+// These tests measure a real runtime and a real agent in wall-clock time.
+#![allow(clippy::disallowed_types)]
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use podlog_e2e::{require_runtime, Agent, Cri, PodSpec};
+
+/// Lines of about 100 bytes for `secs` seconds, 10 ms apart every 20.
+fn writer(secs: u64) -> String {
+    format!(
+        r#"
+end=$(( $(date +%s) + {secs} ))
+i=0
+while [ $(date +%s) -lt $end ]; do
+  echo "seq $i abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghij"
+  i=$((i+1))
+  if [ $((i % 20)) -eq 0 ]; then usleep 10000; fi
+done
+"#
+    )
+}
+
+/// A file outside the log root and what it must stay.
+struct Canary {
+    path: PathBuf,
+    facts: (Vec<u8>, u64, i64, i64, u64),
+}
+
+impl Canary {
+    fn new(dir: &Path) -> Canary {
+        let path = dir.join("canary");
+        std::fs::write(&path, b"canary: nothing may write here\n").unwrap();
+        let facts = Self::facts(&path);
+        Canary { path, facts }
+    }
+
+    fn facts(path: &Path) -> (Vec<u8>, u64, i64, i64, u64) {
+        let m = std::fs::metadata(path).unwrap();
+        (
+            std::fs::read(path).unwrap(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ino(),
+        )
+    }
+
+    fn check(&self, case: &str) {
+        assert_eq!(
+            Self::facts(&self.path),
+            self.facts,
+            "{case}: the canary outside the log root changed"
+        );
+    }
+}
+
+async fn metric(agent: &Agent, name: &str) -> f64 {
+    let text = String::from_utf8(agent.get_ok("/metrics").await).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The container's inventory entry.
+async fn container(agent: &Agent, pod: &str) -> serde_json::Value {
+    let inv = agent.get_json("/logs").await;
+    inv["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pod"] == pod)
+        .map(|p| p["containers"][0].clone())
+        .unwrap_or_default()
+}
+
+async fn until<F, Fut>(what: &str, limit: Duration, mut ok: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    while !ok().await {
+        assert!(t0.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn rotated(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("0.log.") && !n.ends_with(".tmp")
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_log_symlink_never_redirects_the_runtime() {
+    let Some(ctd) = require_runtime() else { return };
+    let outside = tempfile::tempdir().unwrap();
+    let canary = Canary::new(outside.path());
+    let state = tempfile::tempdir().unwrap();
+    let agent = Agent::start_with(&ctd.pod_log_root(), &ctd.socket(), |c| {
+        c.state_dir = Some(state.path().to_owned());
+        c.lifecycle_tick = Duration::from_millis(200);
+    })
+    .await;
+    let mut cri = Cri::connect(&ctd.socket()).await.unwrap();
+    let spec = PodSpec::new("e2e", "victim", &[]).annotate(&[(
+        "podlog.dev/policy",
+        "maxFileSize: 16Ki\nmaxFiles: 100000\nmaxTotalSize: 1Gi\n",
+    )]);
+    let pod = cri
+        .run_pod(&ctd.pod_log_root(), ctd.cgroup_parent(), &spec)
+        .await
+        .unwrap();
+    cri.start_container(&pod, "w", 0, &writer(25), &[])
+        .await
+        .unwrap();
+    let dir = pod.log_dir.join("w");
+    let active = dir.join("0.log");
+    until(
+        "the runtime writes 0.log",
+        Duration::from_secs(20),
+        || async { active.exists() },
+    )
+    .await;
+
+    // The race: symlink(canary, 0.log) as fast as it goes, while podlogd
+    // rotates every 16 KiB.
+    let stop = Arc::new(AtomicBool::new(false));
+    let wins = Arc::new(AtomicU64::new(0));
+    let racer = {
+        let (stop, wins, target, link) = (
+            stop.clone(),
+            wins.clone(),
+            canary.path.clone(),
+            active.clone(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if std::os::unix::fs::symlink(&target, &link).is_ok() {
+                    wins.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let before = rotated(&dir);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, Ordering::Relaxed);
+    racer.join().unwrap();
+    let raced = rotated(&dir) - before;
+    canary.check("the symlink race");
+    let events = "podlog_security_events_total{kind=\"planted_log_file\"}";
+    eprintln!(
+        "race: {raced} rotations, the attacker won {} times, {} security events",
+        wins.load(Ordering::Relaxed),
+        metric(&agent, events).await
+    );
+    assert!(raced >= 1, "podlogd did not rotate in 6 s");
+
+    // Planted for sure: a symlink renamed over the live 0.log.
+    if !std::fs::symlink_metadata(&active).is_ok_and(|m| m.file_type().is_symlink()) {
+        let tmp = dir.join(".planted");
+        std::os::unix::fs::symlink(&canary.path, &tmp).unwrap();
+        std::fs::rename(&tmp, &active).unwrap();
+    }
+    until(
+        "the rotation is paused, saying why",
+        Duration::from_secs(20),
+        || async {
+            container(&agent, "victim").await["rotationPaused"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("planted_log_file: a symlink"))
+        },
+    )
+    .await;
+    assert!(metric(&agent, events).await >= 1.0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    canary.check("a symlink under the live name");
+
+    // Gone: podlogd makes 0.log, the runtime reopens onto it, rotation
+    // goes on.
+    std::fs::remove_file(&active).unwrap();
+    until("rotation resumes", Duration::from_secs(20), || async {
+        container(&agent, "victim")
+            .await
+            .get("rotationPaused")
+            .is_none()
+            && std::fs::symlink_metadata(&active).is_ok_and(|m| m.is_file())
+    })
+    .await;
+    let resumed = rotated(&dir);
+    until(
+        "a rotation after the pause",
+        Duration::from_secs(20),
+        || async { rotated(&dir) > resumed },
+    )
+    .await;
+    canary.check("after the pause");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_temporary_names_and_special_files_change_nothing() {
+    let Some(ctd) = require_runtime() else { return };
+    let outside = tempfile::tempdir().unwrap();
+    let canary = Canary::new(outside.path());
+    let state = tempfile::tempdir().unwrap();
+    let agent = Agent::start_with(&ctd.pod_log_root(), &ctd.socket(), |c| {
+        c.state_dir = Some(state.path().to_owned());
+        c.lifecycle_tick = Duration::from_millis(200);
+        c.compress_grace = Duration::ZERO;
+    })
+    .await;
+    let mut cri = Cri::connect(&ctd.socket()).await.unwrap();
+    let budget: u64 = 96 << 10;
+    let spec = PodSpec::new("e2e", "budget", &[]).annotate(&[(
+        "podlog.dev/policy",
+        "maxFileSize: 16Ki\nmaxFiles: 100\nmaxTotalSize: 96Ki\ncompress: gzip\n",
+    )]);
+    let pod = cri
+        .run_pod(&ctd.pod_log_root(), ctd.cgroup_parent(), &spec)
+        .await
+        .unwrap();
+    let dir = pod.log_dir.join("w");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Every rotated name of the next 40 seconds, planted under the old
+    // temporary names: symlinks to the canary and empty directories.
+    let now = utc_now_secs();
+    for s in 0..40 {
+        let name = format!("0.log.{}", stamp(now + s));
+        let tmp = dir.join(format!("{name}.gz.tmp"));
+        if s % 2 == 0 {
+            std::os::unix::fs::symlink(&canary.path, &tmp).unwrap();
+        } else {
+            std::fs::create_dir(&tmp).unwrap();
+        }
+        std::os::unix::fs::symlink(&canary.path, dir.join(format!("{name}.trim.tmp"))).unwrap();
+    }
+    // A FIFO and a device node under rotated names; a writer blocked in
+    // opening the FIFO returns if anything opens it for reading.
+    let fifo = dir.join("0.log.20200101-000000");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let device = dir.join("0.log.20200101-000001");
+    nix::sys::stat::mknod(
+        &device,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+        nix::sys::stat::makedev(1, 5), // /dev/zero
+    )
+    .unwrap();
+    let opened = Arc::new(AtomicBool::new(false));
+    let fifo_writer = {
+        let (opened, fifo) = (opened.clone(), fifo.clone());
+        std::thread::spawn(move || {
+            let _f = std::fs::OpenOptions::new().write(true).open(&fifo);
+            opened.store(true, Ordering::SeqCst);
+        })
+    };
+    cri.start_container(&pod, "w", 0, &writer(12), &[])
+        .await
+        .unwrap();
+    let mut peak = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(14) {
+        let used: u64 = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.metadata().ok().filter(|m| m.is_file()).map(|m| m.len()))
+            .sum();
+        peak = peak.max(used);
+        // Reads of every kind meanwhile: none opens the FIFO or the device.
+        let (status, body) = agent.get("/logs/e2e/budget/w?tailLines=5").await;
+        assert!(status == 200 || status == 404, "{status}");
+        assert!(!body.contains(&0), "a NUL byte served: the device was read");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let compressed = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".gz"))
+        .count();
+    eprintln!("peak {peak} B within a budget of {budget} B; {compressed} compressed files");
+    // The active file may run past maxFileSize by a write batch.
+    assert!(
+        peak <= budget + (32 << 10),
+        "peak {peak} B, budget {budget} B"
+    );
+    assert!(compressed >= 1, "nothing compressed");
+    assert!(!opened.load(Ordering::SeqCst), "the FIFO was opened");
+    assert!(std::fs::symlink_metadata(&fifo).is_ok() && std::fs::symlink_metadata(&device).is_ok());
+    canary.check("planted temporary names and special files");
+    // Release the FIFO's writer.
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let _r = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    fifo_writer.join().unwrap();
+    agent.stop().await;
+}
+
+/// Seconds since the epoch.
+fn utc_now_secs() -> i64 {
+    podlog_agent::cri::now_nanos() / 1_000_000_000
+}
+
+/// `YYYYMMDD-HHMMSS` (UTC) of `secs`, as rotated names carry.
+fn stamp(secs: i64) -> String {
+    let t = podlog_agent::cri::timestamp_string(secs * 1_000_000_000);
+    format!(
+        "{}{}{}-{}{}{}",
+        &t[0..4],
+        &t[5..7],
+        &t[8..10],
+        &t[11..13],
+        &t[14..16],
+        &t[17..19]
+    )
+}
