@@ -417,7 +417,10 @@ impl Access {
             }
             _ if self.config.anonymous => {
                 telemetry::authenticated("anonymous");
-                Ok(Arc::new(User::anonymous()))
+                static ANONYMOUS: std::sync::OnceLock<Arc<User>> = std::sync::OnceLock::new();
+                Ok(ANONYMOUS
+                    .get_or_init(|| Arc::new(User::anonymous()))
+                    .clone())
             }
             (Some(_), _) => {
                 telemetry::authenticated("rejected");

@@ -381,6 +381,7 @@ impl Client {
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_max_idle_per_host(4)
                 .pool_idle_timeout(Duration::from_secs(60))
+                .pool_timer(hyper_util::rt::TokioTimer::new())
                 .build(https);
         Ok(Self {
             server: target.server,

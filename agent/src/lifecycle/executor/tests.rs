@@ -1069,3 +1069,35 @@ fn a_planted_active_name_is_never_rotated_and_healed_once_free() {
     ex.heal(DIR, 0, "c1").unwrap();
     ex.rotate(DIR, 0, "c1", T0).unwrap();
 }
+
+#[test]
+fn a_step_whose_recovery_keeps_failing_is_given_up() {
+    let s = setup();
+    let mut ex = s.executor();
+    let plain = rotated_file(&s, &mut ex, 10);
+    drop(ex);
+    // Interrupted as it began, a directory planted under the temporary
+    // name it recorded (as old-style names allowed): removing it fails at
+    // every recovery.
+    interrupted_compress(&s, ".gz", Phase::Begun);
+    std::fs::create_dir(s.dir.join(format!("{X}.gz.tmp"))).unwrap();
+    let mut ex = s.executor();
+    for _ in 1..recover::RECOVERY_TRIES {
+        let r = ex.recover();
+        assert!(r[0].outcome.is_err(), "{:?}", r[0]);
+        assert!(ex.has_pending());
+    }
+    let r = ex.recover();
+    assert!(
+        matches!(r[0].outcome, Ok(Recovered::RolledBack)),
+        "{:?}",
+        r[0]
+    );
+    assert!(!ex.has_pending());
+    // The plain file is served as before, the directory left alone, and
+    // nothing is held up: the file compresses.
+    assert_eq!(s.read(X), plain);
+    assert!(s.dir.join(format!("{X}.gz.tmp")).is_dir());
+    ex.compress(DIR, X, Compress::Gzip).unwrap();
+    assert_eq!(gunzip(&s.read(&format!("{X}.gz"))), plain);
+}
