@@ -147,7 +147,12 @@ fn method_not_allowed(m: &Method) -> Response<ApiBody> {
         "error": format!("method {m} not allowed"),
         "reason": "MethodNotAllowed",
     });
-    error_json(StatusCode::METHOD_NOT_ALLOWED, &body)
+    let mut resp = error_json(StatusCode::METHOD_NOT_ALLOWED, &body);
+    resp.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static("GET, HEAD"),
+    );
+    resp
 }
 
 fn error_json(code: StatusCode, body: &serde_json::Value) -> Response<ApiBody> {

@@ -9,6 +9,7 @@
 pub(crate) mod merge;
 pub(crate) mod query;
 mod reader;
+pub(crate) mod selector;
 pub(crate) mod workers;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -238,6 +238,7 @@ async fn only_get_is_allowed() {
     ] {
         let r = request(f.d.addr, method, target).await;
         assert_error(&r, 405, "MethodNotAllowed", None);
+        assert_eq!(r.header("allow"), Some("GET, HEAD"), "{method} {target}");
     }
 }
 

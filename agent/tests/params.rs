@@ -889,6 +889,19 @@ async fn stream_selects_stdout_or_stderr() {
     );
     assert_eq!(f.text("app", "stream=stderr").await, text_of([1, 2, 5, 9]));
     assert_eq!(f.text("app", "stream=all").await, text_of(0..10));
+    // As PodLogOptions spells them.
+    assert_eq!(
+        f.text("app", "stream=Stdout").await,
+        text_of([0, 3, 4, 6, 7, 8])
+    );
+    assert_eq!(f.text("app", "stream=Stderr").await, text_of([1, 2, 5, 9]));
+    assert_eq!(f.text("app", "stream=All").await, text_of(0..10));
+    // A PodLogOptions field podlog has no use for is accepted, ignored.
+    assert_eq!(
+        f.text("app", "stream=All&insecureSkipTLSVerifyBackend=true")
+            .await,
+        text_of(0..10)
+    );
     for e in f.events("app", "stream=stderr&format=json").await {
         assert_eq!(e["stream"], "stderr");
     }

@@ -211,6 +211,18 @@ async fn runtime_metadata_reaches_the_inventory_and_the_events() {
     // Selection by the runtime's labels, in the inventory and in reads.
     let sel = inventory(d.addr, "labelSelector=app%3Ddb").await;
     assert_eq!(pod_names(&sel), ["shop/db-1"]);
+    // Set-based selectors, as kubectl -l takes them.
+    for (selector, pods) in [
+        ("app in (db,cart)", &["shop/cart-1", "shop/db-1"][..]),
+        ("app notin (db)", &["shop/cart-1"][..]),
+        ("app,!nope", &["shop/cart-1", "shop/db-1"][..]),
+        ("app in (x)", &[][..]),
+    ] {
+        let mut got =
+            pod_names(&inventory(d.addr, &format!("labelSelector={}", enc(selector))).await);
+        got.sort();
+        assert_eq!(got, pods, "{selector}");
+    }
     let evs = get_events(d.addr, "/logs/shop/cart-1/app?format=json&labels=true").await;
     assert_eq!(evs.len(), 1);
     assert_eq!(evs[0]["containerId"], "c-app");

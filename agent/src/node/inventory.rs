@@ -508,9 +508,17 @@ pub(crate) fn build(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Requirement {
     Eq(String, String),
+    /// Also met without the label.
     NotEq(String, String),
     Exists(String),
     NotExists(String),
+    In(String, Vec<String>),
+    /// Also met without the label.
+    NotIn(String, Vec<String>),
+    /// The label is an integer above this one.
+    Gt(String, i64),
+    /// The label is an integer below this one.
+    Lt(String, i64),
 }
 
 /// Parameters of `GET /logs`.
@@ -527,7 +535,15 @@ pub(crate) fn selector_matches(sel: &[Requirement], labels: &BTreeMap<String, St
         Requirement::NotEq(k, v) => labels.get(k) != Some(v),
         Requirement::Exists(k) => labels.contains_key(k),
         Requirement::NotExists(k) => !labels.contains_key(k),
+        Requirement::In(k, set) => labels.get(k).is_some_and(|v| set.contains(v)),
+        Requirement::NotIn(k, set) => labels.get(k).is_none_or(|v| !set.contains(v)),
+        Requirement::Gt(k, n) => int_label(labels, k).is_some_and(|v| v > *n),
+        Requirement::Lt(k, n) => int_label(labels, k).is_some_and(|v| v < *n),
     })
+}
+
+fn int_label(labels: &BTreeMap<String, String>, k: &str) -> Option<i64> {
+    labels.get(k)?.parse().ok()
 }
 
 /// Containers whose rotation is paused, with the reason: shared by the

@@ -53,6 +53,9 @@ pub(crate) struct LogParams {
 fn pairs(query: &str, allowed: &[&str]) -> Result<BTreeMap<String, String>, ParamError> {
     let mut out = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if IGNORED.contains(&k.as_ref()) {
+            continue;
+        }
         if !allowed.contains(&k.as_ref()) {
             return Err(err(
                 &k,
@@ -65,6 +68,12 @@ fn pairs(query: &str, allowed: &[&str]) -> Result<BTreeMap<String, String>, Para
     }
     Ok(out)
 }
+
+/// `PodLogOptions` fields podlog has no use for, accepted and ignored, so
+/// that a client built for the kubelet's log endpoint is not refused:
+/// podlogd reads files, it does not proxy to a backend whose certificate
+/// could be skipped.
+const IGNORED: &[&str] = &["insecureSkipTLSVerifyBackend"];
 
 fn boolean(name: &str, v: &str) -> Result<bool, ParamError> {
     match v {
@@ -107,13 +116,17 @@ pub(crate) fn attempt(name: &str, n: u64) -> Result<u32, ParamError> {
         .ok_or_else(|| err(name, format!("\"{n}\" is too large")))
 }
 
-/// `stdout`, `stderr`, or both (`all` or empty: `None`).
+/// `stdout`, `stderr`, or both (`all` or empty: `None`); also as
+/// `PodLogOptions.stream` spells them (`Stdout`, `Stderr`, `All`).
 pub(crate) fn stream(name: &str, v: &str) -> Result<Option<Stream>, ParamError> {
     match v {
-        "stdout" => Ok(Some(Stream::Stdout)),
-        "stderr" => Ok(Some(Stream::Stderr)),
-        "all" | "" => Ok(None),
-        _ => Err(err(name, format!("{v:?} is not one of stdout|stderr|all"))),
+        "stdout" | "Stdout" => Ok(Some(Stream::Stdout)),
+        "stderr" | "Stderr" => Ok(Some(Stream::Stderr)),
+        "all" | "All" | "" => Ok(None),
+        _ => Err(err(
+            name,
+            format!("{v:?} is not one of stdout|stderr|all (or Stdout|Stderr|All)"),
+        )),
     }
 }
 
@@ -273,56 +286,13 @@ impl LogParams {
     }
 }
 
-/// Parses a Kubernetes equality-based label selector: comma-separated
-/// `k=v`, `k==v`, `k!=v`, `k`, `!k`.
+/// Parses a Kubernetes label selector (see [`super::selector`]).
 ///
 /// # Errors
 ///
-/// A malformed requirement, named.
+/// The fault, named.
 pub(crate) fn parse_selector(s: &str) -> Result<Vec<Requirement>, ParamError> {
-    let name = "labelSelector";
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim) {
-        if part.is_empty() {
-            continue;
-        }
-        let check_key = |k: &str| -> Result<String, ParamError> {
-            let k = k.trim();
-            let ok = !k.is_empty()
-                && k.len() <= 317
-                && k.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
-            if ok {
-                Ok(k.to_owned())
-            } else {
-                Err(err(name, format!("invalid label key in {part:?}")))
-            }
-        };
-        let check_val = |v: &str| -> Result<String, ParamError> {
-            let v = v.trim();
-            let ok = v.len() <= 63
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            if ok {
-                Ok(v.to_owned())
-            } else {
-                Err(err(name, format!("invalid label value in {part:?}")))
-            }
-        };
-        let req = if let Some((k, v)) = part.split_once("!=") {
-            Requirement::NotEq(check_key(k)?, check_val(v)?)
-        } else if let Some((k, v)) = part.split_once("==") {
-            Requirement::Eq(check_key(k)?, check_val(v)?)
-        } else if let Some((k, v)) = part.split_once('=') {
-            Requirement::Eq(check_key(k)?, check_val(v)?)
-        } else if let Some(k) = part.strip_prefix('!') {
-            Requirement::NotExists(check_key(k)?)
-        } else {
-            Requirement::Exists(check_key(part)?)
-        };
-        out.push(req);
-    }
-    Ok(out)
+    super::selector::parse(s).map_err(|e| err("labelSelector", e))
 }
 
 /// Parses the query string of `GET /logs`: with only `namespace` and
