@@ -107,7 +107,7 @@ pub async fn run_reloadable(
     if let (Some(flags), Some(hangups)) = (flags, hangups) {
         spawn_reload(&config, flags, hangups, live.clone(), &mut tasks, &stop);
     }
-    let paused = spawn_lifecycle(
+    let lifecycle_parts = spawn_lifecycle(
         &config,
         &live.policy,
         &discovery,
@@ -140,7 +140,7 @@ pub async fn run_reloadable(
         Parts {
             access,
             tls: tls.clone(),
-            paused,
+            paused: lifecycle_parts.as_ref().map(|(p, _)| p.clone()),
         },
     ));
     if let Some(tls) = tls {
@@ -154,6 +154,7 @@ pub async fn run_reloadable(
         Place::Serving,
         crate::http::serve(listener, state.clone(), api_cancel.clone()),
     );
+    let state_for_status = state.clone();
     let grpc_addr = grpc.map(|(bound, shown)| {
         tasks.critical(
             "grpc",
@@ -167,8 +168,17 @@ pub async fn run_reloadable(
         http: addr,
         grpc: grpc_addr,
     });
+    spawn_notify(
+        &config,
+        &state_for_status,
+        &node_rt,
+        lifecycle_parts,
+        &mut tasks,
+        &api_cancel,
+    );
 
     stop.cancelled().await;
+    crate::notify::send(&[crate::notify::NotifyState::Stopping]);
     discovery.set_unready();
     disc_cancel.cancel();
     // Followers see the same cancellation through their waiters and end
@@ -177,6 +187,60 @@ pub async fn run_reloadable(
     api_cancel.cancel();
     tasks.drain(config.shutdown_grace).await;
     tasks.outcome()
+}
+
+/// `READY=1` with a first `STATUS=`, then the status and the watchdog
+/// (see [`crate::notify`]).
+fn spawn_notify(
+    config: &Config,
+    state: &Arc<serve::ApiState>,
+    node_rt: &NodeRuntime,
+    lifecycle: Option<(Arc<lifecycle::Paused>, Arc<crate::notify::Beat>)>,
+    tasks: &mut Tasks,
+    cancel: &CancellationToken,
+) {
+    let status = {
+        let state = state.clone();
+        move || status_line(&state)
+    };
+    crate::notify::send(&[
+        crate::notify::NotifyState::Ready,
+        crate::notify::NotifyState::Status(&status()),
+    ]);
+    // A round may compress a large file: three ticks and a minute.
+    let most = config.lifecycle_tick * 3 + Duration::from_secs(60);
+    let (node, cancel) = (node_rt.handle(), cancel.clone());
+    let beat = lifecycle.map(|(_, b)| b);
+    tasks.restartable("notify", Place::Serving, move || {
+        let live = crate::notify::Liveness {
+            node: node.clone(),
+            lifecycle: beat.clone().map(|b| (b, most)),
+        };
+        crate::notify::run(live, status.clone(), cancel.clone())
+    });
+}
+
+/// What `systemctl status` shows: pods and containers served, the
+/// runtime, open reads.
+fn status_line(state: &serve::ApiState) -> String {
+    let pods = inventory::pods(&state.discovery, state.runtime.as_deref());
+    let containers: usize = pods
+        .iter()
+        .filter_map(|p| p.logs.as_ref())
+        .map(|l| l.containers.len())
+        .sum();
+    let runtime = match &state.runtime {
+        None => "directory mode",
+        Some(rt) if rt.status().connected => "runtime connected",
+        Some(_) => "runtime unreachable",
+    };
+    let n = |a: &std::sync::atomic::AtomicUsize| a.load(std::sync::atomic::Ordering::Relaxed);
+    format!(
+        "serving {} pods, {containers} containers; {runtime}; {} followers, {} reads",
+        pods.len(),
+        n(&state.followers),
+        n(&state.reads)
+    )
 }
 
 /// On `SIGHUP`: the flags resolved again (the configuration file read
@@ -393,7 +457,7 @@ async fn spawn_lifecycle(
     runtime: Option<&Arc<runtime::Runtime>>,
     tasks: &mut Tasks,
     cancel: &CancellationToken,
-) -> anyhow::Result<Option<Arc<lifecycle::Paused>>> {
+) -> anyhow::Result<Option<(Arc<lifecycle::Paused>, Arc<crate::notify::Beat>)>> {
     use anyhow::Context as _;
     let (Some(rt), Some(dir)) = (runtime, &config.state_dir) else {
         if config.state_dir.is_some() {
@@ -409,6 +473,7 @@ async fn spawn_lifecycle(
     )
     .with_context(|| format!("state directory {}", dir.display()))?;
     let paused = executor.paused();
+    let beat = Arc::new(crate::notify::Beat::default());
     // A rotation waiting for the runtime (not connected yet) stays pending
     // for the manager.
     let executor = tokio::task::spawn_blocking(move || {
@@ -418,7 +483,7 @@ async fn spawn_lifecycle(
     .await
     .context("recover interrupted lifecycle steps")?;
     let executor = Arc::new(Mutex::new(executor));
-    let (d, rt, c) = (discovery.clone(), rt.clone(), cancel.clone());
+    let (d, rt, c, b) = (discovery.clone(), rt.clone(), cancel.clone(), beat.clone());
     let node_policy = policy.clone();
     let settings = lifecycle::manager::Settings {
         tick: config.lifecycle_tick,
@@ -431,11 +496,12 @@ async fn spawn_lifecycle(
             node_policy.clone(),
             executor.clone(),
             settings.clone(),
+            b.clone(),
             c.clone(),
         )
     });
     tracing::info!(state = %dir.display(), "lifecycle manager on: log files are rotated and retained by policy");
-    Ok(Some(paused))
+    Ok(Some((paused, beat)))
 }
 
 /// The policy error reporter and, with a runtime, its resync loop and the

@@ -23,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod cri;
 pub mod fuzzing;
+pub mod notify;
 #[doc(hidden)]
 pub mod testing;
 

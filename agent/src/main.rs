@@ -147,18 +147,6 @@ impl Cli {
     }
 }
 
-/// Tells systemd (Type=notify) a state, when started by it.
-fn sd_notify(state: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
-        return;
-    };
-    let path = PathBuf::from(path);
-    let _ = sock.send_to(state.as_bytes(), &path);
-}
-
 /// The exit status of a usage or configuration error (`EX_USAGE`); the
 /// systemd unit lists it in `RestartPreventExitStatus`, so a bad flag or
 /// file is not restarted in a loop.
@@ -227,7 +215,6 @@ fn main() -> ExitCode {
                 _ = int.recv() => {}
             }
             tracing::info!("signal received; shutting down");
-            sd_notify("STOPPING=1");
             c.cancel();
         });
         podlog_agent::run_reloadable(config, Some(flags), cancel.clone(), |l| {
@@ -238,7 +225,6 @@ fn main() -> ExitCode {
                 let _ = writeln!(out, "podlogd grpc listening on {g}");
             }
             let _ = out.flush();
-            sd_notify("READY=1");
         })
         .await
     });

@@ -20,6 +20,7 @@ mod lifecycle;
 mod lifecycle_kill;
 mod lifecycle_writer;
 mod merged;
+mod notify;
 mod params;
 mod reads_stop;
 mod runtime_fake;

@@ -164,6 +164,7 @@ pub(crate) async fn run(
     node_policy: Arc<LivePolicy>,
     executor: Arc<Mutex<Executor>>,
     settings: Settings,
+    beat: Arc<crate::notify::Beat>,
     cancel: CancellationToken,
 ) {
     discovery.track_writes();
@@ -187,6 +188,8 @@ pub(crate) async fn run(
         failures: Arc::default(),
     };
     loop {
+        // The watchdog's proof that this loop goes round.
+        beat.now();
         let full = tokio::select! {
             _ = cancel.cancelled() => return,
             _ = m.discovery.written() => {
