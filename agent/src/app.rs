@@ -303,8 +303,8 @@ fn reload(running: &Config, flags: Flags, live: &Reloadable) {
 /// Sets up podlogd's logging (`PODLOG_LOG`, default `info`, to stderr). A
 /// line that cannot be written is dropped and counted
 /// (`podlog_log_write_errors_total`): logging never panics or blocks.
-pub fn init_logging() {
-    telemetry::init_logging();
+pub fn init_logging(json: bool) -> Result<(), String> {
+    telemetry::init_logging(json)
 }
 
 /// What both APIs serve from.
@@ -371,21 +371,21 @@ fn access(
     http: std::net::SocketAddr,
     grpc: Option<&(grpc::Bound, String)>,
 ) -> anyhow::Result<(Arc<auth::Access>, Option<Arc<auth::tls::ServerTls>>)> {
-    use anyhow::Context as _;
     let c = &config.auth;
     let api = match &c.api {
-        Some(target) => Some(Arc::new(
-            auth::kube::Client::new(target.clone())
-                .map_err(anyhow::Error::msg)
-                .context("kubeconfig")?,
-        )),
+        Some(target) => Some(Arc::new(auth::kube::Client::new(target.clone()).map_err(
+            |e| StartError::new(EX_NOINPUT, format!("kubeconfig (--kubeconfig): {e}")),
+        )?)),
         None => None,
     };
     let tls = match &c.tls {
         Some(files) => Some(
-            auth::tls::ServerTls::load(files.clone(), c.client_ca_file.clone())
-                .map_err(anyhow::Error::msg)
-                .context("serving TLS")?,
+            auth::tls::ServerTls::load(files.clone(), c.client_ca_file.clone()).map_err(|e| {
+                StartError::new(
+                    EX_NOINPUT,
+                    format!("serving TLS (--tls-cert-file, --tls-private-key-file, --client-ca-file): {e}"),
+                )
+            })?,
         ),
         None => None,
     };
@@ -410,6 +410,37 @@ fn access(
     Ok((Arc::new(auth::Access::new(c.clone(), api)), tls))
 }
 
+/// `EX_NOINPUT`: the log root, the state directory or a file podlogd was
+/// given cannot be opened.
+pub const EX_NOINPUT: u8 = 66;
+/// `EX_UNAVAILABLE`: an address cannot be listened on (in use, not the
+/// node's).
+pub const EX_UNAVAILABLE: u8 = 69;
+/// `EX_SOFTWARE`: a part podlogd cannot run without stopped.
+pub const EX_SOFTWARE: u8 = 70;
+
+/// Why podlogd could not start, and the exit status that says so
+/// (sysexits: [`EX_NOINPUT`], [`EX_UNAVAILABLE`]); any other failure is
+/// [`EX_SOFTWARE`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StartError {
+    pub status: u8,
+    message: String,
+}
+
+impl StartError {
+    fn new(status: u8, message: String) -> Self {
+        Self { status, message }
+    }
+
+    /// The exit status of a failure of [`run`].
+    pub fn status_of(e: &anyhow::Error) -> u8 {
+        e.downcast_ref::<StartError>()
+            .map_or(EX_SOFTWARE, |s| s.status)
+    }
+}
+
 /// What `run` opens before any task starts: the log root (watched by
 /// discovery) and the listeners.
 struct Opened {
@@ -422,20 +453,33 @@ struct Opened {
 /// Opens the log root and binds the listeners; each error names what
 /// could not be opened.
 async fn open(config: &Config) -> anyhow::Result<Opened> {
-    use anyhow::Context as _;
-    let root = safe_open::SafeRoot::open(&config.log_root)
-        .with_context(|| format!("log root {}", config.log_root.display()))?;
+    let root = safe_open::SafeRoot::open(&config.log_root).map_err(|e| {
+        StartError::new(
+            EX_NOINPUT,
+            format!(
+                "log root {} (logRoot, --log-root): {e}",
+                config.log_root.display()
+            ),
+        )
+    })?;
     let discovery = discovery::Discovery::new(Arc::new(root));
+    let unavailable =
+        |what: String, e: std::io::Error| StartError::new(EX_UNAVAILABLE, format!("{what}: {e}"));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("listen on {}", config.listen))?;
-    let addr = listener.local_addr().context("local address")?;
+        .map_err(|e| {
+            unavailable(
+                format!("listen on {} ({})", config.listen, config.listen_named),
+                e,
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| unavailable("local address".into(), e))?;
     let grpc = match &config.grpc_listen {
-        Some(g) => Some(
-            grpc::bind(g)
-                .await
-                .with_context(|| format!("gRPC listen on {g}"))?,
-        ),
+        Some(g) => Some(grpc::bind(g).await.map_err(|e| {
+            unavailable(format!("gRPC listen on {g} (grpcListen, --grpc-listen)"), e)
+        })?),
         None => None,
     };
     Ok(Opened {
@@ -471,7 +515,15 @@ async fn spawn_lifecycle(
         rt.clone(),
         tasks.node.clone(),
     )
-    .with_context(|| format!("state directory {}", dir.display()))?;
+    .map_err(|e| {
+        StartError::new(
+            EX_NOINPUT,
+            format!(
+                "state directory {} (stateDir, --state-dir): {e:#}",
+                dir.display()
+            ),
+        )
+    })?;
     let paused = executor.paused();
     let beat = Arc::new(crate::notify::Beat::default());
     // A rotation waiting for the runtime (not connected yet) stays pending

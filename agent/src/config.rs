@@ -41,6 +41,9 @@ pub struct Config {
     pub limits: Limits,
     /// Who may read what, and serving TLS.
     pub auth: crate::auth::AuthConfig,
+    /// How the user named the HTTP address (`--listen` or `listen`), for
+    /// messages.
+    pub listen_named: &'static str,
 }
 
 /// Bounds on what clients can hold; a reload applies new ones.
@@ -140,6 +143,52 @@ pub enum ConfigError {
     },
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    /// Several faults, each naming its key or flag.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Many(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// Each fault on its own.
+    pub fn faults(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Many(v) => v.iter().collect(),
+            e => vec![e],
+        }
+    }
+}
+
+/// Faults gathered while a configuration is resolved, so that all are
+/// named at once.
+#[derive(Default)]
+struct Faults(Vec<ConfigError>);
+
+impl Faults {
+    /// The value, or its default with the fault kept.
+    fn or_default<T: Default>(&mut self, r: Result<T, ConfigError>) -> T {
+        r.unwrap_or_else(|e| {
+            self.0.push(e);
+            T::default()
+        })
+    }
+
+    fn done(self) -> Result<(), ConfigError> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.into_iter().next().expect("one fault")),
+            _ => Err(ConfigError::Many(self.0)),
+        }
+    }
+}
+
+/// The name a setting was given by: its flag when the flag (or its
+/// environment variable) gave it, else its key in the file.
+fn named(flag_given: bool, flag: &'static str, key: &'static str) -> &'static str {
+    if flag_given {
+        flag
+    } else {
+        key
+    }
 }
 
 /// Reads and parses a config file (at most 1 MiB).
@@ -246,6 +295,7 @@ pub struct Flags {
     pub resync_interval: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub grpc_listen: Option<String>,
+    pub node_name: Option<String>,
     /// The YAML file.
     pub config: Option<PathBuf>,
     /// Authentication and authorization, the kubelet's flags.
@@ -277,26 +327,37 @@ impl Flags {
             Some(p) => load_file(p)?,
             None => FileConfig::default(),
         };
-        let limits = limits(&file)?;
-        let auth = auth(&self.auth, &file)?;
-        let node_name = file.node_name.unwrap_or_else(|| {
+        let mut faults = Faults::default();
+        let limits = faults.or_default(limits(&file));
+        let auth = faults.or_default(auth(&self.auth, &file));
+        let node_name = self.node_name.or(file.node_name).unwrap_or_else(|| {
             nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_else(|| "unknown".into())
         });
-        let grpc_listen = match self.grpc_listen.as_deref().or(file.grpc_listen.as_deref()) {
-            None => None,
-            Some(g) => Some(g.parse().map_err(|reason| ConfigError::Invalid {
-                key: "--grpc-listen",
-                reason,
-            })?),
-        };
+        let grpc_key = named(self.grpc_listen.is_some(), "--grpc-listen", "grpcListen");
+        let grpc_listen = faults.or_default(
+            match self.grpc_listen.as_deref().or(file.grpc_listen.as_deref()) {
+                None => Ok(None),
+                Some(g) => g.parse().map(Some).map_err(|reason| ConfigError::Invalid {
+                    key: grpc_key,
+                    reason,
+                }),
+            },
+        );
         let optional = |v: Option<&str>, key, default, min| match v {
             None => Ok(default),
             Some(s) => duration(key, s, min),
         };
+        let cri_key = named(self.cri_endpoint.is_some(), "--cri-endpoint", "criEndpoint");
+        let resync_key = named(
+            self.resync_interval.is_some(),
+            "--resync-interval",
+            "resyncInterval",
+        );
         let config = Config {
+            listen_named: named(self.listen.is_some(), "--listen", "listen"),
             log_root: self
                 .log_root
                 .or(file.log_root)
@@ -305,30 +366,34 @@ impl Flags {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 10290))),
-            cri_endpoint: cri_endpoint(
+            cri_endpoint: faults.or_default(cri_endpoint(
+                cri_key,
                 self.cri_endpoint
                     .as_deref()
                     .or(file.cri_endpoint.as_deref()),
-            )?,
-            max_event_bytes: check_max_event_bytes(file.max_event_bytes.unwrap_or(1 << 20))?,
-            resync_interval: resync_interval(
+            )),
+            max_event_bytes: faults.or_default(check_max_event_bytes(
+                file.max_event_bytes.unwrap_or(1 << 20),
+            )),
+            resync_interval: faults.or_default(resync_interval(
+                resync_key,
                 self.resync_interval
                     .as_deref()
                     .or(file.resync_interval.as_deref()),
-            )?,
+            )),
             state_dir: self.state_dir.or(file.state_dir),
-            lifecycle_tick: optional(
+            lifecycle_tick: faults.or_default(optional(
                 file.lifecycle_tick.as_deref(),
                 "lifecycleTick",
                 Duration::from_secs(10),
                 Duration::from_millis(100),
-            )?,
-            compress_grace: optional(
+            )),
+            compress_grace: faults.or_default(optional(
                 file.compress_grace.as_deref(),
                 "compressGrace",
                 Duration::from_secs(60),
                 Duration::ZERO,
-            )?,
+            )),
             node_policy: file.policy.unwrap_or_default(),
             limits,
             grpc_listen,
@@ -336,6 +401,7 @@ impl Flags {
             shutdown_grace: Duration::from_secs(10),
             auth,
         };
+        faults.done()?;
         check_listeners(&config)?;
         Ok(config)
     }
@@ -442,7 +508,7 @@ fn check_listeners(config: &Config) -> Result<(), ConfigError> {
     if !config.auth.unauthenticated() || config.auth.insecure_allow_unauthenticated {
         return Ok(());
     }
-    let mut tcp = vec![("--listen", config.listen)];
+    let mut tcp = vec![(config.listen_named, config.listen)];
     if let Some(GrpcListen::Tcp(a)) = &config.grpc_listen {
         tcp.push(("--grpc-listen", *a));
     }
@@ -510,11 +576,11 @@ fn limits(file: &FileConfig) -> Result<Limits, ConfigError> {
 
 /// `--cri-endpoint`: a socket path, `none`, or (not given) the first of
 /// containerd's and CRI-O's default sockets that exists.
-fn cri_endpoint(given: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
+fn cri_endpoint(key: &'static str, given: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
     match given {
         Some("none") => Ok(None),
         Some("") => Err(ConfigError::Invalid {
-            key: "--cri-endpoint",
+            key,
             reason: "empty; give a socket path or none".into(),
         }),
         Some(p) => Ok(Some(PathBuf::from(p))),
@@ -526,7 +592,7 @@ fn cri_endpoint(given: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
 }
 
 /// `--resync-interval`: 10 s unless given; at least 100 ms.
-fn resync_interval(given: Option<&str>) -> Result<Duration, ConfigError> {
+fn resync_interval(key: &'static str, given: Option<&str>) -> Result<Duration, ConfigError> {
     let Some(s) = given else {
         return Ok(Duration::from_secs(10));
     };
@@ -539,10 +605,7 @@ fn resync_interval(given: Option<&str>) -> Result<Duration, ConfigError> {
                 Ok(d)
             }
         })
-        .map_err(|reason| ConfigError::Invalid {
-            key: "--resync-interval",
-            reason,
-        })
+        .map_err(|reason| ConfigError::Invalid { key, reason })
 }
 
 /// A setting a reload replaces; readers take the value in force for each
@@ -631,3 +694,71 @@ impl Config {
             .collect()
     }
 }
+
+/// `--print-default-config`: every key with its default, commented, as a
+/// file `--check-config` accepts (a test holds it to that).
+pub const DEFAULT_CONFIG: &str = r#"# podlogd configuration (--config FILE). Every key is optional; the values
+# below are the defaults. Flags (and their PODLOG_* environment variables)
+# win over this file. `podlogd --check-config FILE` checks a file.
+
+# The pod log root the runtime writes.
+logRoot: /var/log/pods
+# The HTTP API. Off loopback it needs authentication (below).
+listen: 127.0.0.1:10290
+# The container runtime's CRI socket, or `none` for directory mode.
+# Default: the first of /run/containerd/containerd.sock and
+# /run/crio/crio.sock that exists, else none.
+# criEndpoint: /run/containerd/containerd.sock
+# The gRPC API (ADDR:PORT or unix:/PATH). Default: off.
+# grpcListen: unix:/run/podlog/grpc.sock
+# The node's name, as events carry it. Default: the host name (a DaemonSet
+# passes NODE_NAME).
+# nodeName: node-1
+# Periodic resync with the runtime (changes trigger one at once).
+resyncInterval: 10s
+# podlogd's state (the lifecycle journal). Given, with a CRI endpoint:
+# podlogd rotates, compresses and deletes log files by policy. Default: none.
+# stateDir: /var/lib/podlog
+# The lifecycle manager's full pass.
+lifecycleTick: 10s
+# How long a rotated file stays uncompressed, for tailers.
+compressGrace: 60s
+# The largest event served whole, in bytes (1 KiB to 64 MiB).
+maxEventBytes: 1048576
+
+# Client limits.
+maxConnections: 1024
+headerTimeout: 30s
+sendTimeout: 60s
+maxReads: 256
+maxFollowers: 1024
+
+# The node's default log policy; pods' podlog.dev/ annotations override it
+# (docs/policy.md).
+policy:
+  rotate: never
+  maxFileSize: 10Mi
+  maxFiles: 5
+  maxTotalSize: 50Mi
+  compress: none
+  delimiter: newline
+
+# Who may read what, as the kubelet's KubeletConfiguration says it.
+# kubeconfig: /etc/podlog/kubeconfig   # default: in-cluster
+authentication:
+  anonymous:
+    enabled: true
+  webhook:
+    enabled: false
+    cacheTTL: 2m
+  # x509:
+  #   clientCAFile: /etc/podlog/ca.crt
+authorization:
+  mode: AlwaysAllow
+  webhook:
+    cacheAuthorizedTTL: 5m
+    cacheUnauthorizedTTL: 30s
+# TLS for HTTP and gRPC (TCP), reloaded when the files change.
+# tlsCertFile: /etc/podlog/tls.crt
+# tlsPrivateKeyFile: /etc/podlog/tls.key
+"#;

@@ -1,5 +1,7 @@
-//! `podlogd`: reads flags and configuration, runs the agent, and maps the
-//! outcome to an exit code (64 for bad configuration).
+//! `podlogd`: reads flags, environment and configuration, runs the agent,
+//! and maps the outcome to an exit status: 64 bad flags or configuration,
+//! 66 the log root or a given file cannot be opened, 69 an address cannot
+//! be listened on, 70 a part podlogd cannot run without stopped.
 // The doc comments on `Cli` are the `--help` text, written for a terminal:
 // `<container>` there is a placeholder, not an HTML tag.
 #![allow(rustdoc::invalid_html_tags)]
@@ -16,49 +18,81 @@ use tokio_util::sync::CancellationToken;
 
 /// podlogd: the podlog node logging agent. Serves the container logs of the
 /// pod log volumes over HTTP (GET /logs, /logs/{namespace}/{pod}/{container}).
+///
+/// Each flag can also be given by its environment variable; flags and
+/// variables win over the configuration file. Exit statuses: 0 stopped,
+/// 64 bad flags or configuration, 66 the log root or a file cannot be
+/// opened, 69 an address cannot be listened on, 70 a part podlogd cannot
+/// run without stopped.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(name = "podlogd", version, about, long_about)]
 struct Cli {
     /// The pod log root the runtime writes, laid out as
     /// <namespace>_<pod>_<uid>/<container>/<attempt>.log. Nothing outside it
-    /// is ever opened.
-    #[arg(long, value_name = "DIR")]
+    /// is ever opened. Default: /var/log/pods.
+    #[arg(long, value_name = "DIR", env = "PODLOG_LOG_ROOT")]
     log_root: Option<PathBuf>,
 
-    /// Address and port of the HTTP API. Without authentication, keep it on
-    /// loopback.
-    #[arg(long, value_name = "ADDR:PORT")]
+    /// Address and port of the HTTP API. Off loopback it needs
+    /// authentication. Default: 127.0.0.1:10290.
+    #[arg(long, value_name = "ADDR:PORT", env = "PODLOG_LISTEN")]
     listen: Option<SocketAddr>,
 
     /// The container runtime's CRI socket, or `none` for directory mode
     /// (identity from the directory names). Default: the first existing of
     /// /run/containerd/containerd.sock and /run/crio/crio.sock, else none.
-    #[arg(long, value_name = "PATH|none")]
+    #[arg(long, value_name = "PATH|none", env = "PODLOG_CRI_ENDPOINT")]
     cri_endpoint: Option<String>,
+
+    /// The node's name, as events and the inventory carry it (a DaemonSet
+    /// passes spec.nodeName through the Downward API). Default: the host
+    /// name.
+    #[arg(long, value_name = "NAME", env = "NODE_NAME")]
+    node_name: Option<String>,
 
     /// How often the runtime's pods and containers are listed again, besides
     /// the resync that every change under the log root triggers (e.g. 10s,
-    /// 1m; at least 100ms).
-    #[arg(long, value_name = "DURATION")]
+    /// 1m; at least 100ms). Default: 10s.
+    #[arg(long, value_name = "DURATION", env = "PODLOG_RESYNC_INTERVAL")]
     resync_interval: Option<String>,
 
     /// Directory for podlogd's state (the lifecycle journal). With a CRI
     /// endpoint, giving it turns policy enforcement on: rotation by
     /// rename and ReopenContainerLog, compression, retention. Hand rotation
-    /// over from the kubelet first (docs/policy.md).
-    #[arg(long, value_name = "DIR")]
+    /// over from the kubelet first (docs/policy.md). Default: none (podlogd
+    /// only reads).
+    #[arg(long, value_name = "DIR", env = "PODLOG_STATE_DIR")]
     state_dir: Option<PathBuf>,
 
-    /// Serve the gRPC API (podlog.v1.Logs) on ADDR:PORT or unix:/PATH. Off
-    /// by default.
-    #[arg(long, value_name = "ADDR:PORT|unix:PATH")]
+    /// Serve the gRPC API (podlog.v1.Logs) on ADDR:PORT or unix:/PATH.
+    /// Default: off.
+    #[arg(long, value_name = "ADDR:PORT|unix:PATH", env = "PODLOG_GRPC_LISTEN")]
     grpc_listen: Option<String>,
 
-    /// YAML configuration file (logRoot, listen, nodeName, maxEventBytes,
-    /// criEndpoint, grpcListen, resyncInterval, stateDir, lifecycleTick,
-    /// compressGrace, policy). Flags override it.
-    #[arg(long, value_name = "FILE")]
+    /// YAML configuration file (see --print-default-config for its keys).
+    #[arg(long, value_name = "FILE", env = "PODLOG_CONFIG")]
     config: Option<PathBuf>,
+
+    /// podlogd's own log lines: `text` or `json` (one object per line).
+    /// Their level: PODLOG_LOG (default `info`, e.g. `podlog_agent=debug`).
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        env = "PODLOG_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+
+    /// Check the configuration (this file, with the flags and variables
+    /// given) and exit: 0 when podlogd would start with it, 64 with every
+    /// fault named by its key or flag.
+    #[arg(long, value_name = "FILE")]
+    check_config: Option<PathBuf>,
+
+    /// Print the default configuration, as commented YAML that
+    /// --check-config accepts, and exit.
+    #[arg(long)]
+    print_default_config: bool,
 
     /// The kubeconfig podlogd asks the Kubernetes API server with
     /// (TokenReview, SubjectAccessReview). Default: in-cluster (the pod's
@@ -66,24 +100,26 @@ struct Cli {
     #[arg(
         long,
         value_name = "FILE",
+        env = "PODLOG_KUBECONFIG",
         help_heading = "Authentication and authorization (as the kubelet's)"
     )]
     kubeconfig: Option<PathBuf>,
 
-    /// Requests without credentials are system:anonymous (default true;
-    /// false: 401).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Authentication and authorization (as the kubelet's)")]
+    /// Requests without credentials are system:anonymous; false: 401.
+    /// Default: true.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", env = "PODLOG_ANONYMOUS_AUTH", help_heading = "Authentication and authorization (as the kubelet's)")]
     anonymous_auth: Option<bool>,
 
-    /// Bearer tokens are checked with a TokenReview (default false).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", help_heading = "Authentication and authorization (as the kubelet's)")]
+    /// Bearer tokens are checked with a TokenReview. Default: false.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", env = "PODLOG_AUTHENTICATION_TOKEN_WEBHOOK", help_heading = "Authentication and authorization (as the kubelet's)")]
     authentication_token_webhook: Option<bool>,
 
-    /// AlwaysAllow (the default) or Webhook (a SubjectAccessReview per
-    /// question: get pods/log, list pods, get /metrics).
+    /// AlwaysAllow, or Webhook (a SubjectAccessReview per question: get
+    /// pods/log, list pods, get /metrics). Default: AlwaysAllow.
     #[arg(
         long,
         value_name = "MODE",
+        env = "PODLOG_AUTHORIZATION_MODE",
         help_heading = "Authentication and authorization (as the kubelet's)"
     )]
     authorization_mode: Option<String>,
@@ -93,15 +129,17 @@ struct Cli {
     #[arg(
         long,
         value_name = "FILE",
+        env = "PODLOG_CLIENT_CA_FILE",
         help_heading = "Authentication and authorization (as the kubelet's)"
     )]
     client_ca_file: Option<PathBuf>,
 
     /// Serve HTTP and gRPC (TCP) over TLS with this certificate (PEM),
-    /// reloaded when the file changes.
+    /// reloaded when the file changes. Default: in clear.
     #[arg(
         long,
         value_name = "FILE",
+        env = "PODLOG_TLS_CERT_FILE",
         help_heading = "Authentication and authorization (as the kubelet's)"
     )]
     tls_cert_file: Option<PathBuf>,
@@ -110,6 +148,7 @@ struct Cli {
     #[arg(
         long,
         value_name = "FILE",
+        env = "PODLOG_TLS_PRIVATE_KEY_FILE",
         help_heading = "Authentication and authorization (as the kubelet's)"
     )]
     tls_private_key_file: Option<PathBuf>,
@@ -123,6 +162,13 @@ struct Cli {
     insecure_allow_unauthenticated: bool,
 }
 
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 impl Cli {
     fn flags(self) -> config::Flags {
         config::Flags {
@@ -132,6 +178,7 @@ impl Cli {
             resync_interval: self.resync_interval,
             state_dir: self.state_dir,
             grpc_listen: self.grpc_listen,
+            node_name: self.node_name,
             config: self.config,
             auth: config::AuthFlags {
                 kubeconfig: self.kubeconfig,
@@ -172,15 +219,35 @@ fn main() -> ExitCode {
             };
         }
     };
-    podlog_agent::init_logging();
-    let flags = cli.flags();
+    if cli.print_default_config {
+        print!("{}", config::DEFAULT_CONFIG);
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = podlog_agent::init_logging(matches!(cli.log_format, LogFormat::Json)) {
+        say(&format!("podlogd: bad configuration: {e}"));
+        return ExitCode::from(USAGE);
+    }
+    let check = cli.check_config.clone();
+    let mut flags = cli.flags();
+    if let Some(file) = &check {
+        flags.config = Some(file.clone());
+    }
     let config = match flags.clone().resolve() {
         Ok(c) => c,
         Err(e) => {
-            say(&format!("podlogd: bad configuration: {e}"));
+            for fault in e.faults() {
+                say(&format!("podlogd: bad configuration: {fault}"));
+            }
             return ExitCode::from(USAGE);
         }
     };
+    if let Some(file) = check {
+        say(&format!(
+            "podlogd: {}: the configuration is valid",
+            file.display()
+        ));
+        return ExitCode::SUCCESS;
+    }
     match &config.cri_endpoint {
         Some(ep) => {
             tracing::info!(endpoint = %ep.display(), "pods and containers from the container runtime")
@@ -196,7 +263,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             say(&format!("podlogd: cannot start the runtime: {e}"));
-            return ExitCode::FAILURE;
+            return ExitCode::from(podlog_agent::app::EX_SOFTWARE);
         }
     };
     let cancel = CancellationToken::new();
@@ -232,8 +299,24 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            say(&format!("podlogd: {e:#}"));
-            ExitCode::FAILURE
+            say(&format!("podlogd: {}", causes(&e)));
+            ExitCode::from(podlog_agent::app::StartError::status_of(&e))
         }
     }
+}
+
+/// An error and its causes, each said once (a cause whose text its
+/// parent already shows is left out).
+fn causes(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&c);
+        }
+    }
+    msg
 }

@@ -528,18 +528,32 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// Sets up podlogd's logging: `PODLOG_LOG` (default `info`) to stderr
-/// through [`LogWriter`].
-pub(crate) fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PODLOG_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+/// Sets up podlogd's logging to stderr through [`LogWriter`]: the filter
+/// of `PODLOG_LOG` (default `info`), lines as text or JSON objects.
+///
+/// # Errors
+///
+/// `PODLOG_LOG` is not a valid filter.
+pub(crate) fn init_logging(json: bool) -> Result<(), String> {
+    let filter = match std::env::var("PODLOG_LOG") {
+        Err(_) => tracing_subscriber::EnvFilter::new("info"),
+        Ok(v) => tracing_subscriber::EnvFilter::try_new(&v).map_err(|e| {
+            format!(
+                "PODLOG_LOG={v:?} is not a log filter (e.g. info, debug, podlog_agent=debug): {e}"
+            )
+        })?,
+    };
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(|| LogWriter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .log_internal_errors(false)
-        .init();
+        .log_internal_errors(false);
+    if json {
+        fmt.json().with_current_span(false).init();
+    } else {
+        fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
+    Ok(())
 }
 
 /// A configuration reload applied.

@@ -196,9 +196,23 @@ async fn namespace_and_label_selector_filters() {
     )
     .await;
     assert_eq!(pod_names(&inv), ["default/web"]);
+    // Set-based requirements hold as Kubernetes defines them: without the
+    // label, `in` does not, `notin` does.
+    let inv = inventory(
+        f.d.addr,
+        &format!("labelSelector={}", enc("app in (web,api)")),
+    )
+    .await;
+    assert!(pod_names(&inv).is_empty());
+    let inv = inventory(
+        f.d.addr,
+        &format!("labelSelector={}", enc("app notin (web)")),
+    )
+    .await;
+    assert_eq!(pod_names(&inv), ["default/web", "kube-system/coredns"]);
     for sel in [
-        "app in (web)",
-        "app notin (web)",
+        "app in (web",
+        "app notin ()",
         "a b=c",
         "app=web c",
         "=web",

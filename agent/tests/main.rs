@@ -7,6 +7,7 @@
 mod common;
 
 mod access;
+mod cli;
 mod compressed;
 mod connections;
 mod cursor;

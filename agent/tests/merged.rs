@@ -553,7 +553,7 @@ async fn one_containers_parameters_are_refused() {
             "labelSelector",
         ),
         (
-            "labelSelector=app+in+%28a%29&format=json".to_owned(),
+            "labelSelector=app+in+%28a&format=json".to_owned(),
             "labelSelector",
         ),
         ("namespace=default&tailLines=-1".to_owned(), "tailLines"),

@@ -59,6 +59,7 @@ impl Agent {
             lifecycle_tick: Duration::from_secs(10),
             compress_grace: Duration::from_secs(60),
             auth: Default::default(),
+            listen_named: "--listen",
             limits: Default::default(),
         };
         let mut config = config;
