@@ -272,6 +272,7 @@ impl Logs for LogsService {
         &self,
         req: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
+        let started = tokio::time::Instant::now();
         let result = async {
             let r = req.get_ref();
             let params = selection(&r.namespace, &r.label_selector)?;
@@ -282,21 +283,25 @@ impl Logs for LogsService {
         .await
         .map_err(|e: ServeError| status(&e));
         telemetry::grpc_request("List", result.as_ref().err().map_or("ok", code_name));
+        telemetry::grpc_latency("List", started.elapsed());
         result
     }
 
     type ReadStream = EventStream;
 
     async fn read(&self, req: Request<pb::ReadRequest>) -> Result<Response<EventStream>, Status> {
+        let started = tokio::time::Instant::now();
         let mut rx = match open(&self.state, credentials(&req), req.get_ref()).await {
             Ok(rx) => rx,
             Err(e) => {
                 let st = status(&e);
                 telemetry::grpc_request("Read", code_name(&st));
+                telemetry::grpc_latency("Read", started.elapsed());
                 return Err(st);
             }
         };
         telemetry::grpc_request("Read", "ok");
+        telemetry::grpc_latency("Read", started.elapsed());
         let (tx, out) = mpsc::channel::<Result<pb::ReadResponse, Status>>(4);
         let stall = self.state.limits.get().send_timeout;
         tokio::spawn(async move {

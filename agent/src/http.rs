@@ -307,6 +307,8 @@ async fn handle(
     _peer: SocketAddr,
     certificate: Option<&Arc<User>>,
 ) -> Response<ApiBody> {
+    let started = tokio::time::Instant::now();
+    let (route_name, method) = (route_of(req.uri().path()), method_of(req.method()));
     let resp = if req.method() != Method::GET && req.method() != Method::HEAD {
         method_not_allowed(req.method())
     } else {
@@ -323,8 +325,37 @@ async fn handle(
             Err(e) => error_response(&e),
         }
     };
-    telemetry::request(resp.status().as_u16());
+    telemetry::request(
+        route_name,
+        method,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     resp
+}
+
+/// The `route` label of a path (`podlog_http_requests_total`).
+fn route_of(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/logs" | "/logs/" => "/logs",
+        _ => match path.strip_prefix("/logs/").map(|r| r.split('/').count()) {
+            Some(3) => "/logs/{namespace}/{pod}/{container}",
+            Some(2) => "/logs/{pod}/{container}",
+            _ => "other",
+        },
+    }
+}
+
+/// The `method` label: `GET`, `HEAD`, or `other`.
+fn method_of(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
 }
 
 /// Routes a request; `/healthz` and `/readyz` need no credentials, the
@@ -349,12 +380,14 @@ async fn route(
         }
         "/metrics" => {
             state.access.check(creds, Attributes::metrics()).await?;
+            let how = telemetry::Exposition::of_accept(
+                req.headers()
+                    .get(hyper::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok()),
+            );
             return Ok(Response::builder()
-                .header(
-                    "content-type",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                )
-                .body(ApiBody::Full(Some(Bytes::from(telemetry::encode()))))
+                .header("content-type", how.content_type())
+                .body(ApiBody::Full(Some(Bytes::from(telemetry::encode(how)))))
                 .expect("static headers are valid"));
         }
         "/logs" | "/logs/" => {

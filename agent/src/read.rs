@@ -319,6 +319,7 @@ impl<'s> Session<'s> {
             cursor: Vec::with_capacity(72),
             remaining: spec.limit_bytes,
             done: false,
+            events: 0,
             per_event: spec.per_event,
             handed: 0,
         };

@@ -3,7 +3,11 @@
 //! Each function here counts one thing and logs it with `tracing`; label
 //! values come from small fixed sets, never from log content or file names.
 
+mod exposition;
+
 use std::sync::OnceLock;
+
+pub(crate) use exposition::Exposition;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,11 +18,6 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FormatLabel {
     format: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StatusLabel {
-    code: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,8 +48,9 @@ struct Metrics {
     follow_lost: Counter,
     rescans: Counter,
     inotify_overflows: Counter,
-    requests: Family<StatusLabel, Counter>,
+    requests: exposition::Requests,
     bytes_served: Family<FormatLabel, Counter>,
+    events_served: Family<FormatLabel, Counter>,
     followers: Gauge,
     workers: Family<WorkLabel, Gauge>,
     work_queued: Family<WorkLabel, Gauge>,
@@ -120,7 +120,9 @@ fn metrics() -> &'static Metrics {
 
 /// The registry of every metric, with its name and help: a table.
 fn registry(m: &Metrics) -> Registry {
-    let mut registry = Registry::with_prefix("podlog");
+    let mut root = Registry::default();
+    m.requests.register_process(&mut root);
+    let registry = root.sub_registry_with_prefix("podlog");
     let counters: [(&str, &str, &Counter); 14] = [
         (
             "malformed_events",
@@ -188,15 +190,16 @@ fn registry(m: &Metrics) -> Registry {
     for (name, help, c) in counters {
         registry.register(name, help, c.clone());
     }
-    registry.register(
-        "http_requests",
-        "HTTP requests by status code",
-        m.requests.clone(),
-    );
+    m.requests.register(registry);
     registry.register(
         "served_bytes",
         "Bytes of log output served, by format",
         m.bytes_served.clone(),
+    );
+    registry.register(
+        "served_events",
+        "Events served, by format (stored lines for cri passed through unchanged)",
+        m.events_served.clone(),
     );
     registry.register("followers", "Open follow streams", m.followers.clone());
     registry.register(
@@ -300,8 +303,51 @@ fn registry(m: &Metrics) -> Registry {
         "Panics caught in one unit of work (a lifecycle pass), which the next tick retries",
         m.task_panics.clone(),
     );
-    auth_registry(m, &mut registry);
-    registry
+    auth_registry(m, registry);
+    initial_labels(m);
+    root
+}
+
+/// Every label set a dashboard or an alert looks for, present (at 0) from
+/// the start rather than after its first increment.
+fn initial_labels(m: &Metrics) {
+    for op in ["rotate", "compress", "delete", "trim", "drop", "heal"] {
+        for result in ["ok", "failed"] {
+            let _ = m.lifecycle_steps.get_or_create(&StepLabel { op, result });
+        }
+    }
+    for method in ["List", "Read"] {
+        let _ = m
+            .grpc_requests
+            .get_or_create(&GrpcLabel { method, code: "ok" });
+    }
+    for format in ["text", "cri", "json", "protobuf"] {
+        let _ = m.bytes_served.get_or_create(&FormatLabel { format });
+        let _ = m.events_served.get_or_create(&FormatLabel { format });
+    }
+    for listener in ["http", "grpc"] {
+        let _ = m.connections.get_or_create(&ListenerLabel { listener });
+        let _ = m
+            .connections_refused
+            .get_or_create(&ListenerLabel { listener });
+        let _ = m
+            .tls_handshake_failures
+            .get_or_create(&ListenerLabel { listener });
+    }
+    for limit in ["maxReads", "maxFollowers"] {
+        let _ = m.reads_refused.get_or_create(&LimitLabel { limit });
+    }
+    for result in ["applied", "refused"] {
+        let _ = m.config_reloads.get_or_create(&ResultLabel { result });
+        let _ = m.tls_reloads.get_or_create(&ResultLabel { result });
+    }
+    for kind in ["planted_log_file", "log_file_replaced"] {
+        let _ = m.security_events.get_or_create(&KindLabel { kind });
+    }
+    for work in ["follow", "history"] {
+        let _ = m.workers.get_or_create(&WorkLabel { work });
+        let _ = m.work_queued.get_or_create(&WorkLabel { work });
+    }
 }
 
 /// Authentication, authorization and TLS, with their label sets present
@@ -368,11 +414,16 @@ fn auth_registry(m: &Metrics, registry: &mut Registry) {
 }
 
 /// The Prometheus text exposition of all metrics.
-pub(crate) fn encode() -> String {
+pub(crate) fn encode(how: Exposition) -> String {
+    let m = metrics();
+    m.requests.refresh_process();
     let mut s = String::new();
     // Writing into a String cannot fail.
-    let _ = prometheus_client::encoding::text::encode(&mut s, &metrics().registry);
-    s
+    let _ = prometheus_client::encoding::text::encode(&mut s, &m.registry);
+    match how {
+        Exposition::OpenMetrics => s,
+        Exposition::Text => exposition::to_prometheus_text(&s),
+    }
 }
 
 pub(crate) fn malformed_event() {
@@ -490,11 +541,41 @@ pub(crate) fn grpc_request(method: &'static str, code: &'static str) {
         .inc();
 }
 
-pub(crate) fn request(code: u16) {
+/// An HTTP request answered: its route, method and status, and how long
+/// its response head took.
+pub(crate) fn request(
+    route: &'static str,
+    method: &'static str,
+    code: u16,
+    took: std::time::Duration,
+) {
+    let r = &metrics().requests;
+    r.http
+        .get_or_create(&exposition::RequestLabel {
+            route,
+            method,
+            code,
+        })
+        .inc();
+    r.http_seconds
+        .get_or_create(&exposition::RouteLabel { route, method })
+        .observe(exposition::seconds(took));
+}
+
+/// How long a gRPC call took to answer (or its stream to start).
+pub(crate) fn grpc_latency(method: &'static str, took: std::time::Duration) {
     metrics()
         .requests
-        .get_or_create(&StatusLabel { code })
-        .inc();
+        .grpc_seconds
+        .get_or_create(&exposition::MethodLabel { method })
+        .observe(exposition::seconds(took));
+}
+
+pub(crate) fn served_events(format: &'static str, n: u64) {
+    metrics()
+        .events_served
+        .get_or_create(&FormatLabel { format })
+        .inc_by(n);
 }
 
 pub(crate) fn served(format: &'static str, bytes: u64) {

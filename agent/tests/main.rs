@@ -21,6 +21,7 @@ mod lifecycle;
 mod lifecycle_kill;
 mod lifecycle_writer;
 mod merged;
+mod metrics;
 mod notify;
 mod params;
 mod reads_stop;

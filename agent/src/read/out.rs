@@ -53,6 +53,9 @@ pub(super) struct Out<'s> {
     pub(super) per_event: bool,
     /// Bytes handed to the sink so far (a follow step's budget counts them).
     pub(super) handed: u64,
+    /// Events in the chunk being built (lines, for `cri` passed through),
+    /// counted as served when it is handed over; a merge counts its own.
+    pub(super) events: u64,
 }
 
 impl Out<'_> {
@@ -78,6 +81,9 @@ impl Out<'_> {
         );
         if ev.flags.malformed {
             telemetry::malformed_event();
+        }
+        if !self.per_event {
+            self.events += 1;
         }
         if self.limit_reached(ev, before) {
             return;
@@ -158,6 +164,7 @@ impl Out<'_> {
             }
             let room = OUT_CHUNK.saturating_sub(self.buf.len()).max(1);
             let n = room.min(bytes.len());
+            self.events += memchr::memchr_iter(b'\n', &bytes[..n]).count() as u64;
             self.buf.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
             if self.buf.len() >= OUT_CHUNK {
@@ -185,7 +192,10 @@ impl Out<'_> {
             Bytes::from(std::mem::take(&mut self.buf))
         };
         self.handed += chunk.len() as u64;
-        if !self.sink.send(chunk) {
+        let events = std::mem::take(&mut self.events);
+        if self.sink.send(chunk) {
+            telemetry::served_events(self.format.name(), events);
+        } else {
             self.done = true;
         }
     }

@@ -188,7 +188,7 @@ impl Reader {
         let format_name = format.name();
         let stall = state.limits.get().send_timeout;
         let mut view = inventory::ViewChanges::new(&state.discovery, state.runtime.as_deref());
-        let mut buf = BytesMut::new();
+        let mut buf = Merged::default();
         loop {
             sources.retain(|s| !(s.done && s.head.is_none()));
             let ready = sources.iter().all(|s| s.done || s.idle || s.head.is_some());
@@ -203,8 +203,9 @@ impl Reader {
                         .head
                         .take()
                         .expect("the oldest source has a head");
-                    buf.extend_from_slice(&ev);
-                    if buf.len() >= CHUNK && !flush(&tx, &mut buf, format_name, stall).await {
+                    buf.bytes.extend_from_slice(&ev);
+                    buf.events += 1;
+                    if buf.bytes.len() >= CHUNK && !flush(&tx, &mut buf, format_name, stall).await {
                         return;
                     }
                     continue;
@@ -265,18 +266,28 @@ impl Reader {
 /// [`serve::send_within`]).
 async fn flush(
     tx: &mpsc::Sender<Bytes>,
-    buf: &mut BytesMut,
+    buf: &mut Merged,
     format: &'static str,
     stall: std::time::Duration,
 ) -> bool {
-    if buf.is_empty() {
+    if buf.bytes.is_empty() {
         return true;
     }
-    let chunk = buf.split().freeze();
+    let chunk = buf.bytes.split().freeze();
     let n = chunk.len() as u64;
+    let events = std::mem::take(&mut buf.events);
     let ok = serve::send_or_end(tx, chunk, stall).await;
     if ok {
         telemetry::served(format, n);
+        telemetry::served_events(format, events);
     }
     ok
+}
+
+/// What is merged and not yet handed to the client: its bytes and how many
+/// events they are.
+#[derive(Default)]
+struct Merged {
+    bytes: BytesMut,
+    events: u64,
 }
