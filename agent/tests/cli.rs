@@ -155,3 +155,36 @@ fn each_kind_of_start_up_failure_has_its_exit_status() {
     assert_eq!(o.status.code(), Some(69), "{}", stderr(&o));
     assert!(stderr(&o).contains("--listen"), "{}", stderr(&o));
 }
+
+/// The DaemonSet keeps the capabilities the systemd unit keeps, no more,
+/// and probes the endpoints podlogd serves without credentials.
+#[test]
+fn the_daemonset_and_the_unit_agree() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ds: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo.join("deploy/kubernetes/daemonset.yaml")).unwrap(),
+    )
+    .unwrap();
+    let c = &ds["spec"]["template"]["spec"]["containers"][0];
+    let mut added: Vec<String> = c["securityContext"]["capabilities"]["add"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| format!("CAP_{}", v.as_str().unwrap()))
+        .collect();
+    added.sort();
+    let unit = std::fs::read_to_string(repo.join("systemd/podlogd.service")).unwrap();
+    let mut kept: Vec<String> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    kept.sort();
+    assert_eq!(added, kept);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+}
