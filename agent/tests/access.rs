@@ -267,6 +267,20 @@ struct Pki {
     client_ca: std::path::PathBuf,
 }
 
+impl Pki {
+    /// The flags that serve TLS with client certificates.
+    fn flags(&self) -> Vec<&str> {
+        vec![
+            "--tls-cert-file",
+            self.cert.to_str().unwrap(),
+            "--tls-private-key-file",
+            self.key.to_str().unwrap(),
+            "--client-ca-file",
+            self.client_ca.to_str().unwrap(),
+        ]
+    }
+}
+
 fn pki(dir: &Path) -> Pki {
     let ca = Ca::new("podlog-serving-ca");
     let (cert, key) = ca.server().write(dir, "serving");
@@ -287,18 +301,7 @@ async fn client_certificates_authenticate_when_good_and_never_otherwise() {
     let t = tree();
     let api = stub().await;
     let p = pki(&t.outside);
-    let d = start(
-        &t,
-        &api,
-        &[
-            "--tls-cert-file",
-            p.cert.to_str().unwrap(),
-            "--tls-private-key-file",
-            p.key.to_str().unwrap(),
-            "--client-ca-file",
-            p.client_ca.to_str().unwrap(),
-        ],
-    );
+    let d = start(&t, &api, &p.flags());
     let with = |leaf: Option<&common::kube::Leaf>| As {
         tls: Some(client_tls(&p.ca.pem, leaf, b"http/1.1")),
         token: None,
@@ -662,20 +665,9 @@ mod grpc {
         let t = tree();
         let api = stub().await;
         let p = pki(&t.outside);
-        let d = start(
-            &t,
-            &api,
-            &[
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--tls-cert-file",
-                p.cert.to_str().unwrap(),
-                "--tls-private-key-file",
-                p.key.to_str().unwrap(),
-                "--client-ca-file",
-                p.client_ca.to_str().unwrap(),
-            ],
-        );
+        let mut flags = vec!["--grpc-listen", "127.0.0.1:0"];
+        flags.extend(p.flags());
+        let d = start(&t, &api, &flags);
         let addr = d.grpc.as_deref().unwrap();
         let good = p.clients.client("alice", &["devs"], false);
         let mut c = client(addr, Some(client_tls(&p.ca.pem, Some(&good), b"h2")))

@@ -105,6 +105,20 @@ where
     }
 }
 
+/// podlogd with its lifecycle on (a pass every 200 ms) on `ctd`.
+async fn lifecycle_agent(
+    ctd: &podlog_e2e::Containerd,
+    state: &Path,
+    compress_grace: Duration,
+) -> Agent {
+    Agent::start_with(&ctd.pod_log_root(), &ctd.socket(), |c| {
+        c.state_dir = Some(state.to_owned());
+        c.lifecycle_tick = Duration::from_millis(200);
+        c.compress_grace = compress_grace;
+    })
+    .await
+}
+
 fn rotated(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .into_iter()
@@ -123,11 +137,7 @@ async fn a_planted_log_symlink_never_redirects_the_runtime() {
     let outside = tempfile::tempdir().unwrap();
     let canary = Canary::new(outside.path());
     let state = tempfile::tempdir().unwrap();
-    let agent = Agent::start_with(&ctd.pod_log_root(), &ctd.socket(), |c| {
-        c.state_dir = Some(state.path().to_owned());
-        c.lifecycle_tick = Duration::from_millis(200);
-    })
-    .await;
+    let agent = lifecycle_agent(&ctd, state.path(), Duration::from_secs(60)).await;
     let mut cri = Cri::connect(&ctd.socket()).await.unwrap();
     let spec = PodSpec::new("e2e", "victim", &[]).annotate(&[(
         "podlog.dev/policy",
@@ -230,12 +240,7 @@ async fn planted_temporary_names_and_special_files_change_nothing() {
     let outside = tempfile::tempdir().unwrap();
     let canary = Canary::new(outside.path());
     let state = tempfile::tempdir().unwrap();
-    let agent = Agent::start_with(&ctd.pod_log_root(), &ctd.socket(), |c| {
-        c.state_dir = Some(state.path().to_owned());
-        c.lifecycle_tick = Duration::from_millis(200);
-        c.compress_grace = Duration::ZERO;
-    })
-    .await;
+    let agent = lifecycle_agent(&ctd, state.path(), Duration::ZERO).await;
     let mut cri = Cri::connect(&ctd.socket()).await.unwrap();
     let budget: u64 = 96 << 10;
     let spec = PodSpec::new("e2e", "budget", &[]).annotate(&[(
