@@ -389,6 +389,10 @@ fn access(
         ),
         None => None,
     };
+    if !c.unauthenticated() && tls.is_none() && !http.ip().is_loopback() {
+        // Bearer tokens would cross the network in clear.
+        tracing::warn!(listen = %http, "authentication is on but TLS is off on a listener off loopback: bearer tokens cross the network in clear; give --tls-cert-file and --tls-private-key-file");
+    }
     if c.unauthenticated() {
         if !http.ip().is_loopback() {
             telemetry::unauthenticated_listener("http", &http.to_string());

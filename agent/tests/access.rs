@@ -700,3 +700,54 @@ mod grpc {
         }
     }
 }
+
+#[tokio::test]
+async fn tokens_in_clear_off_loopback_are_warned_about() {
+    let t = tree();
+    let api = stub().await;
+    let kc = api.kubeconfig(&t.outside);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_podlogd"))
+        .args([
+            "--log-root",
+            t.root.to_str().unwrap(),
+            "--cri-endpoint",
+            "none",
+        ])
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--kubeconfig",
+            kc.to_str().unwrap(),
+        ])
+        .args([
+            "--authentication-token-webhook",
+            "--authorization-mode",
+            "Webhook",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Started (it prints where it listens): then stopped, and its log read.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(
+        line.starts_with("podlogd listening on 0.0.0.0:"),
+        "{line:?}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bearer tokens cross the network in clear"),
+        "{err}"
+    );
+}
