@@ -389,6 +389,47 @@ where
     }
 }
 
+/// podlogd on all addresses (`0.0.0.0:0`) of the tree `t` with `args`:
+/// the child, once it says where it listens, and its port.
+fn start_everywhere(t: &Tree, args: &[&str]) -> (std::process::Child, u16) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_podlogd"))
+        .args([
+            "--log-root",
+            t.root.to_str().unwrap(),
+            "--cri-endpoint",
+            "none",
+        ])
+        .args(["--listen", "0.0.0.0:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("podlogd listening on 0.0.0.0:")
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    (child, port)
+}
+
+/// Stops `child` with SIGTERM; what it logged.
+fn stop_and_read_log(child: std::process::Child) -> String {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_listener_off_loopback_refuses_to_serve_without_authentication() {
     let t = tree();
@@ -415,29 +456,7 @@ fn a_listener_off_loopback_refuses_to_serve_without_authentication() {
         );
     }
     // Allowed on purpose: served, with a warning and a metric.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_podlogd"))
-        .args([
-            "--log-root",
-            t.root.to_str().unwrap(),
-            "--cri-endpoint",
-            "none",
-        ])
-        .args(["--listen", "0.0.0.0:0", "--insecure-allow-unauthenticated"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("podlogd listening on 0.0.0.0:")
-        .and_then(|p| p.parse::<u16>().ok())
-        .unwrap_or_else(|| panic!("{line:?}"));
+    let (child, port) = start_everywhere(&t, &["--insecure-allow-unauthenticated"]);
     let a = SocketAddr::from(([127, 0, 0, 1], port));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -448,13 +467,7 @@ fn a_listener_off_loopback_refuses_to_serve_without_authentication() {
             "{m}"
         );
     });
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("WITHOUT authentication"));
+    assert!(stop_and_read_log(child).contains("WITHOUT authentication"));
 }
 
 #[test]
@@ -706,46 +719,17 @@ async fn tokens_in_clear_off_loopback_are_warned_about() {
     let t = tree();
     let api = stub().await;
     let kc = api.kubeconfig(&t.outside);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_podlogd"))
-        .args([
-            "--log-root",
-            t.root.to_str().unwrap(),
-            "--cri-endpoint",
-            "none",
-        ])
-        .args([
-            "--listen",
-            "0.0.0.0:0",
+    let (child, _) = start_everywhere(
+        &t,
+        &[
             "--kubeconfig",
             kc.to_str().unwrap(),
-        ])
-        .args([
             "--authentication-token-webhook",
             "--authorization-mode",
             "Webhook",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Started (it prints where it listens): then stopped, and its log read.
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert!(
-        line.starts_with("podlogd listening on 0.0.0.0:"),
-        "{line:?}"
+        ],
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stop_and_read_log(child);
     assert!(
         err.contains("bearer tokens cross the network in clear"),
         "{err}"
