@@ -696,11 +696,14 @@ mod grpc {
             .await
             .unwrap_err();
         assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-        // A certificate of another CA gets nothing.
+        // A certificate of another CA, or expired, gets nothing.
         let stranger = Ca::new("someone-else").client("alice", &[], false);
-        if let Ok(mut c) = client(addr, Some(client_tls(&p.ca.pem, Some(&stranger), b"h2"))).await {
-            let r = read(&mut c, with_token(read_of("team-a", "web"), None)).await;
-            assert!(r.is_err(), "served a stranger: {r:?}");
+        let expired = p.clients.client("alice", &[], true);
+        for leaf in [&stranger, &expired] {
+            if let Ok(mut c) = client(addr, Some(client_tls(&p.ca.pem, Some(leaf), b"h2"))).await {
+                let r = read(&mut c, with_token(read_of("team-a", "web"), None)).await;
+                assert!(r.is_err(), "served: {r:?}");
+            }
         }
         // In clear, nothing either.
         if let Ok(mut c) = client(addr, None).await {
