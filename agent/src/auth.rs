@@ -278,19 +278,31 @@ impl Attributes {
     }
 }
 
+impl Attributes {
+    /// The resource with its subresource (`pods`, `pods/log`); `None` for
+    /// a path.
+    pub(crate) fn resource(&self) -> Option<String> {
+        match self {
+            Attributes::Pods {
+                subresource: Some(s),
+                ..
+            } => Some(format!("pods/{s}")),
+            Attributes::Pods { .. } => Some("pods".into()),
+            Attributes::Path { .. } => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Attributes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Attributes::Pods {
                 verb,
                 namespace,
-                subresource,
                 name,
+                ..
             } => {
-                write!(f, "{verb} pods")?;
-                if let Some(s) = subresource {
-                    write!(f, "/{s}")?;
-                }
+                write!(f, "{verb} {}", self.resource().unwrap_or_default())?;
                 if let Some(n) = name {
                     write!(f, " {n:?}")?;
                 }

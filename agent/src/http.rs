@@ -120,15 +120,11 @@ fn forbidden_fields(body: &mut serde_json::Value, user: &str, attributes: &Attri
         Attributes::Pods {
             verb,
             namespace,
-            subresource,
             name,
+            ..
         } => {
             body["verb"] = (*verb).into();
-            body["resource"] = match subresource {
-                Some(s) => format!("pods/{s}"),
-                None => "pods".into(),
-            }
-            .into();
+            body["resource"] = attributes.resource().into();
             body["namespace"] = namespace.clone().into();
             if let Some(n) = name {
                 body["name"] = n.clone().into();
