@@ -64,9 +64,12 @@ impl Executor {
         container_id: &str,
     ) -> Result<Result<(), ReopenError>, LifecycleError> {
         for attempt in 1..=REOPEN_TRIES {
-            let made = self.own_active(dir, active, rotated)?;
-            // Durable before the runtime opens it.
-            self.sync_dir(dir, "rotate: sync the directory")?;
+            let (made, new) = self.own_active(dir, active, rotated)?;
+            if new {
+                // Durable before the runtime opens it (a rotation synced
+                // the one it made right after the rename already).
+                self.sync_dir(dir, "rotate: sync the directory")?;
+            }
             if let Err(e) = self.reopener.reopen(container_id) {
                 return Ok(Err(e));
             }
@@ -99,16 +102,17 @@ impl Executor {
     /// The file under `active` the runtime may reopen onto: made now, with
     /// `rotated`'s mode and owner (without one, `0640` and podlogd's), if
     /// the name is free; the plain file there otherwise (the runtime's own,
-    /// or podlogd's from before a crash).
+    /// or podlogd's from before a crash). True when it was made now (its
+    /// name not yet synced).
     pub(super) fn own_active(
         &mut self,
         dir: &[&str],
         active: &str,
         rotated: Option<&str>,
-    ) -> Result<FileKey, LifecycleError> {
+    ) -> Result<(FileKey, bool), LifecycleError> {
         let name = at(dir, active);
         match self.root.entry(&name) {
-            Ok(e) if e.regular && e.links == 1 => return Ok(e.key),
+            Ok(e) if e.regular && e.links == 1 => return Ok((e.key, false)),
             Err(e) if e.is_not_found() => {}
             found => return Err(self.planted(dir, active, &found)),
         }
@@ -145,10 +149,13 @@ impl Executor {
         }
         let meta = f.metadata().map_err(io("rotate: stat the new log file"))?;
         use std::os::unix::fs::MetadataExt as _;
-        Ok(FileKey {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        })
+        Ok((
+            FileKey {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+            true,
+        ))
     }
 
     /// Checks the active file before a rotation: something else than a
