@@ -64,18 +64,16 @@ impl ServerTls {
     ///
     /// A file cannot be read, is not PEM, or the key does not match.
     pub(crate) fn load(files: TlsFiles, client_ca: Option<PathBuf>) -> Result<Arc<Self>, String> {
-        let loaded = load(&files, client_ca.as_deref())?;
+        let loaded = load(
+            &files,
+            client_ca.as_deref(),
+            stamps(&files, client_ca.as_deref()),
+        )?;
         Ok(Arc::new(Self {
             files,
             client_ca,
             current: RwLock::new(loaded),
         }))
-    }
-
-    fn paths(&self) -> impl Iterator<Item = &Path> {
-        [self.files.cert.as_path(), self.files.key.as_path()]
-            .into_iter()
-            .chain(self.client_ca.as_deref())
     }
 
     /// The acceptor for a new connection, with the configuration now.
@@ -93,7 +91,7 @@ impl ServerTls {
     /// Loads the files again if any changed; a set that does not load
     /// keeps the one in force (and is tried again when it changes).
     pub(crate) fn reload_if_changed(&self) {
-        let stamps: Vec<Stamp> = self.paths().map(stamp).collect();
+        let stamps = stamps(&self.files, self.client_ca.as_deref());
         let changed = {
             let cur = self
                 .current
@@ -104,9 +102,8 @@ impl ServerTls {
         if !changed {
             return;
         }
-        match load(&self.files, self.client_ca.as_deref()) {
-            Ok(mut loaded) => {
-                loaded.stamps = stamps;
+        match load(&self.files, self.client_ca.as_deref(), stamps.clone()) {
+            Ok(loaded) => {
                 *self
                     .current
                     .write()
@@ -141,9 +138,9 @@ impl ServerTls {
     }
 }
 
-fn load(files: &TlsFiles, client_ca: Option<&Path>) -> Result<Loaded, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    let stamps = [
+/// The stamps of the files a configuration is loaded from.
+fn stamps(files: &TlsFiles, client_ca: Option<&Path>) -> Vec<Stamp> {
+    [
         Some(files.cert.as_path()),
         Some(files.key.as_path()),
         client_ca,
@@ -151,7 +148,13 @@ fn load(files: &TlsFiles, client_ca: Option<&Path>) -> Result<Loaded, String> {
     .into_iter()
     .flatten()
     .map(stamp)
-    .collect();
+    .collect()
+}
+
+/// Loads the configuration from the files whose `stamps` were taken just
+/// before.
+fn load(files: &TlsFiles, client_ca: Option<&Path>, stamps: Vec<Stamp>) -> Result<Loaded, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let certs = certificates(&read(&files.cert)?, &files.cert.display().to_string())?;
     let key = private_key(&read(&files.key)?, &files.key.display().to_string())?;
     let verifier = match client_ca {
