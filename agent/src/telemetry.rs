@@ -3,10 +3,15 @@
 //! Each function here counts one thing and logs it with `tracing`; label
 //! values come from small fixed sets, never from log content or file names.
 
+mod access;
 mod exposition;
 
 use std::sync::OnceLock;
 
+pub(crate) use access::{
+    auth_cache, authenticated, authorized, kube_api_request, security_event, tls_handshake_failed,
+    tls_reload, unauthenticated_listener,
+};
 pub(crate) use exposition::Exposition;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -79,32 +84,8 @@ struct Metrics {
     task_restarts: Family<TaskLabel, Counter>,
     task_failures: Family<TaskLabel, Counter>,
     task_panics: Family<TaskLabel, Counter>,
-    authentications: Family<ResultLabel, Counter>,
-    authorizations: Family<ResultLabel, Counter>,
-    auth_cache: Family<CacheLabel, Counter>,
-    kube_api_requests: Family<ReviewLabel, Counter>,
-    tls_reloads: Family<ResultLabel, Counter>,
-    tls_handshake_failures: Family<ListenerLabel, Counter>,
-    unauthenticated_listeners: Family<ListenerLabel, Gauge>,
-    security_events: Family<KindLabel, Counter>,
+    access: access::Access,
     lifecycle_abandoned: Counter,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CacheLabel {
-    cache: &'static str,
-    result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabel {
-    kind: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReviewLabel {
-    kind: &'static str,
-    result: &'static str,
 }
 
 fn metrics() -> &'static Metrics {
@@ -123,7 +104,7 @@ fn registry(m: &Metrics) -> Registry {
     let mut root = Registry::default();
     m.requests.register_process(&mut root);
     let registry = root.sub_registry_with_prefix("podlog");
-    let counters: [(&str, &str, &Counter); 14] = [
+    let counters: [(&str, &str, &Counter); 15] = [
         (
             "malformed_events",
             "Lines that are not valid CRI, served flagged malformed",
@@ -180,6 +161,11 @@ fn registry(m: &Metrics) -> Registry {
             "lifecycle_deferred",
             "Retention passes put off because the runtime still wrote a rotated file",
             &m.lifecycle_deferred,
+        ),
+        (
+            "lifecycle_abandoned",
+            "Interrupted lifecycle steps given up after repeated failed recoveries (their files left as the reader serves them)",
+            &m.lifecycle_abandoned,
         ),
         (
             "reopen_failures",
@@ -303,7 +289,7 @@ fn registry(m: &Metrics) -> Registry {
         "Panics caught in one unit of work (a lifecycle pass), which the next tick retries",
         m.task_panics.clone(),
     );
-    auth_registry(m, registry);
+    m.access.register(registry);
     initial_labels(m);
     root
 }
@@ -330,87 +316,17 @@ fn initial_labels(m: &Metrics) {
         let _ = m
             .connections_refused
             .get_or_create(&ListenerLabel { listener });
-        let _ = m
-            .tls_handshake_failures
-            .get_or_create(&ListenerLabel { listener });
     }
     for limit in ["maxReads", "maxFollowers"] {
         let _ = m.reads_refused.get_or_create(&LimitLabel { limit });
     }
     for result in ["applied", "refused"] {
         let _ = m.config_reloads.get_or_create(&ResultLabel { result });
-        let _ = m.tls_reloads.get_or_create(&ResultLabel { result });
-    }
-    for kind in ["planted_log_file", "log_file_replaced"] {
-        let _ = m.security_events.get_or_create(&KindLabel { kind });
     }
     for work in ["follow", "history"] {
         let _ = m.workers.get_or_create(&WorkLabel { work });
         let _ = m.work_queued.get_or_create(&WorkLabel { work });
     }
-}
-
-/// Authentication, authorization and TLS, with their label sets present
-/// from the start.
-fn auth_registry(m: &Metrics, registry: &mut Registry) {
-    for result in ["anonymous", "x509", "token", "rejected", "unavailable"] {
-        let _ = m.authentications.get_or_create(&ResultLabel { result });
-    }
-    for result in ["allowed", "denied", "unavailable"] {
-        let _ = m.authorizations.get_or_create(&ResultLabel { result });
-    }
-    for kind in ["TokenReview", "SubjectAccessReview"] {
-        for result in ["ok", "error"] {
-            let _ = m
-                .kube_api_requests
-                .get_or_create(&ReviewLabel { kind, result });
-        }
-    }
-    registry.register(
-        "authentications",
-        "Requests authenticated, by result (anonymous, x509, token, rejected: 401, unavailable: the API server not reached)",
-        m.authentications.clone(),
-    );
-    registry.register(
-        "authorizations",
-        "Access checks, by result (allowed, denied: 403, unavailable: 503)",
-        m.authorizations.clone(),
-    );
-    registry.register(
-        "auth_cache",
-        "Look-ups of the token and decision caches, by cache and result (hit, miss, joined: waited for the same question, evicted)",
-        m.auth_cache.clone(),
-    );
-    registry.register(
-        "kube_api_requests",
-        "TokenReview and SubjectAccessReview requests to the Kubernetes API server, by kind and result",
-        m.kube_api_requests.clone(),
-    );
-    registry.register(
-        "tls_reloads",
-        "Serving certificate reloads after their files changed, by result (applied, refused)",
-        m.tls_reloads.clone(),
-    );
-    registry.register(
-        "tls_handshake_failures",
-        "TLS handshakes that failed or timed out (bad or expired client certificates among them), by listener",
-        m.tls_handshake_failures.clone(),
-    );
-    registry.register(
-        "unauthenticated_listeners",
-        "1 for a listener off loopback that serves without authentication (--insecure-allow-unauthenticated)",
-        m.unauthenticated_listeners.clone(),
-    );
-    registry.register(
-        "lifecycle_abandoned",
-        "Interrupted lifecycle steps given up after repeated failed recoveries (their files left as the reader serves them)",
-        m.lifecycle_abandoned.clone(),
-    );
-    registry.register(
-        "security_events",
-        "Attempts to turn podlogd against its node, by kind (see docs/security.md)",
-        m.security_events.clone(),
-    );
 }
 
 /// The Prometheus text exposition of all metrics.
@@ -782,69 +698,6 @@ pub(crate) fn task_panicked(task: &'static str) {
         .task_panics
         .get_or_create(&TaskLabel { task })
         .inc();
-}
-
-pub(crate) fn authenticated(result: &'static str) {
-    metrics()
-        .authentications
-        .get_or_create(&ResultLabel { result })
-        .inc();
-}
-
-pub(crate) fn authorized(result: &'static str) {
-    metrics()
-        .authorizations
-        .get_or_create(&ResultLabel { result })
-        .inc();
-}
-
-pub(crate) fn auth_cache(cache: &'static str, result: &'static str) {
-    metrics()
-        .auth_cache
-        .get_or_create(&CacheLabel { cache, result })
-        .inc();
-}
-
-pub(crate) fn kube_api_request(kind: &'static str, ok: bool) {
-    let result = if ok { "ok" } else { "error" };
-    metrics()
-        .kube_api_requests
-        .get_or_create(&ReviewLabel { kind, result })
-        .inc();
-}
-
-pub(crate) fn tls_reload(applied: bool) {
-    let result = if applied { "applied" } else { "refused" };
-    metrics()
-        .tls_reloads
-        .get_or_create(&ResultLabel { result })
-        .inc();
-}
-
-pub(crate) fn tls_handshake_failed(listener: &'static str) {
-    metrics()
-        .tls_handshake_failures
-        .get_or_create(&ListenerLabel { listener })
-        .inc();
-}
-
-/// A listener off loopback serves without authentication.
-pub(crate) fn unauthenticated_listener(listener: &'static str, address: &str) {
-    metrics()
-        .unauthenticated_listeners
-        .get_or_create(&ListenerLabel { listener })
-        .set(1);
-    tracing::warn!(listener, address, "serving every container's logs WITHOUT authentication to anyone who reaches this address (--insecure-allow-unauthenticated)");
-}
-
-/// Something tried to turn podlogd against its node: logged at `error`
-/// and counted by `kind`.
-pub(crate) fn security_event(kind: &'static str, what: &str) {
-    metrics()
-        .security_events
-        .get_or_create(&KindLabel { kind })
-        .inc();
-    tracing::error!(kind, "security event: {what}");
 }
 
 /// An interrupted lifecycle step given up after repeated failed
