@@ -111,6 +111,30 @@ async fn both_expositions_hold_the_documented_families_from_the_start() {
         Some(1.0)
     );
     reference_parse(&om, "openmetrics");
+    // Cut by limitBytes: a text event's part that fits counts, a JSON
+    // event that does not fit (and is not served) does not.
+    assert_eq!(
+        get_text(d.addr, "/logs/default/web/app?limitBytes=5").await,
+        "one\nt"
+    );
+    let all = get_text(d.addr, "/logs/default/web/app?format=json").await;
+    let first = all.lines().next().unwrap().len() + 1;
+    let r = get_text(
+        d.addr,
+        &format!("/logs/default/web/app?format=json&limitBytes={}", first + 5),
+    )
+    .await;
+    assert_eq!(r.lines().count(), 1);
+    let (_, om) = scrape(d.addr, None).await;
+    assert_eq!(
+        value(&om, "podlog_served_events_total{format=\"text\"}"),
+        Some(4.0)
+    );
+    // Two from the whole read, one from the cut one.
+    assert_eq!(
+        value(&om, "podlog_served_events_total{format=\"json\"}"),
+        Some(3.0)
+    );
 
     // The Prometheus text format, for a client that asks for it.
     let (ctype, text) = scrape(d.addr, Some("text/plain")).await;
@@ -119,7 +143,7 @@ async fn both_expositions_hold_the_documented_families_from_the_start() {
     assert!(text.contains("# TYPE podlog_served_events_total counter"));
     assert_eq!(
         value(&text, "podlog_served_events_total{format=\"text\"}"),
-        Some(2.0)
+        Some(4.0)
     );
     reference_parse(&text, "text");
     // Prometheus itself asks for OpenMetrics first.

@@ -82,11 +82,11 @@ impl Out<'_> {
         if ev.flags.malformed {
             telemetry::malformed_event();
         }
-        if !self.per_event {
-            self.events += 1;
-        }
         if self.limit_reached(ev, before) {
             return;
+        }
+        if !self.per_event {
+            self.events += 1;
         }
         if self.per_event {
             // One event, copied out so the buffer keeps its capacity.
@@ -121,6 +121,10 @@ impl Out<'_> {
             self.buf.truncate(before);
         } else {
             self.buf.truncate(before + rem as usize);
+            // The part that fits is served.
+            if rem > 0 && !self.per_event {
+                self.events += 1;
+            }
         }
         self.remaining = Some(0);
         if self.per_event && !self.buf.is_empty() {
