@@ -437,6 +437,21 @@ impl Job {
             // running, the runtime may write it.
             exited: instance.state == ContainerState::Exited,
         };
+        if let Some(id) = &subject.running {
+            let mut ex = lock(executor);
+            let active = format!("{current}.log");
+            if ex.check_active(&self.key.components(), &active).is_err() {
+                // Planted under the live name: paused and reported; the
+                // runtime writes on into the file it has open.
+                return false;
+            }
+            if ex.paused().reason(pod_dir, container).is_some() {
+                // The name is free or a plain file again: healed (the
+                // runtime reopened onto podlogd's file); planned next pass.
+                self.rotate(&mut ex, known, current, id);
+                return false;
+            }
+        }
         if self.size_only && !self.outgrown(&subject, &policy) {
             return false;
         }

@@ -158,14 +158,17 @@ impl Executor {
         ))
     }
 
-    /// Checks the active file before a rotation: something else than a
-    /// plain file under its name is planted (reported, the rotation
-    /// paused; nothing is renamed).
-    pub(super) fn check_active(
-        &mut self,
-        dir: &[&str],
-        active: &str,
-    ) -> Result<(), LifecycleError> {
+    /// Checks the active file `active` of the container in `dir`, before
+    /// a rotation and on every lifecycle pass of a running container:
+    /// something else than a plain file under its name is planted
+    /// (reported once, the rotation paused; nothing is renamed). A symlink
+    /// renamed over the live file grows nothing, so no rotation would
+    /// ever look.
+    ///
+    /// # Errors
+    ///
+    /// [`LifecycleError::Redirected`]: something is planted there.
+    pub fn check_active(&mut self, dir: &[&str], active: &str) -> Result<(), LifecycleError> {
         match self.root.entry(&at(dir, active)) {
             Ok(e) if !(e.regular && e.links == 1) => Err(self.planted(dir, active, &Ok(e))),
             _ => Ok(()),
@@ -255,7 +258,7 @@ impl Executor {
         let what = described(found);
         let path = self.path(dir, active);
         let reason = format!(
-            "{what} was planted as {} after its rotation; the runtime is not asked to reopen onto it and keeps writing the rotated file",
+            "{what} was planted as {}; the runtime is not asked to reopen onto it and keeps writing the file it has open",
             path.display()
         );
         self.alarm(dir, "planted_log_file", &reason);
