@@ -167,17 +167,35 @@ impl Cri {
                 ..Default::default()
             }),
             command: vec!["/bin/sh".into(), "-c".into(), script.to_owned()],
-            log_path: format!("{name}/{attempt}.log"),
             labels: map(labels),
             linux: Some(pb::LinuxContainerConfig {
-                security_context: Some(pb::LinuxContainerSecurityContext {
-                    namespace_options: Some(host_namespaces()),
-                    ..Default::default()
-                }),
+                security_context: Some(pb::LinuxContainerSecurityContext::default()),
                 ..Default::default()
             }),
             ..Default::default()
         };
+        self.start(pod, config).await
+    }
+
+    /// Creates and starts the container `config` describes in `pod`, its
+    /// log at `<name>/<attempt>.log` and in the node's namespaces, as the
+    /// other pods; returns its id.
+    ///
+    /// # Errors
+    ///
+    /// The runtime refuses.
+    pub async fn start(
+        &mut self,
+        pod: &Pod,
+        mut config: pb::ContainerConfig,
+    ) -> Result<String, tonic::Status> {
+        let meta = config.metadata.clone().unwrap_or_default();
+        config.log_path = format!("{}/{}.log", meta.name, meta.attempt);
+        let linux = config.linux.get_or_insert_with(Default::default);
+        linux
+            .security_context
+            .get_or_insert_with(Default::default)
+            .namespace_options = Some(host_namespaces());
         let id = self
             .client
             .create_container(pb::CreateContainerRequest {
@@ -240,6 +258,21 @@ impl Cri {
         }
     }
 
+    /// Stops a container: SIGTERM, then SIGKILL after `timeout_s`.
+    ///
+    /// # Errors
+    ///
+    /// The runtime refuses.
+    pub async fn stop(&mut self, id: &str, timeout_s: i64) -> Result<(), tonic::Status> {
+        self.client
+            .stop_container(pb::StopContainerRequest {
+                container_id: id.to_owned(),
+                timeout: timeout_s,
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Stops (SIGTERM, then SIGKILL after `timeout_s`) and removes a
     /// container.
     ///
@@ -247,12 +280,7 @@ impl Cri {
     ///
     /// The runtime refuses.
     pub async fn stop_and_remove(&mut self, id: &str, timeout_s: i64) -> Result<(), tonic::Status> {
-        self.client
-            .stop_container(pb::StopContainerRequest {
-                container_id: id.to_owned(),
-                timeout: timeout_s,
-            })
-            .await?;
+        self.stop(id, timeout_s).await?;
         self.client
             .remove_container(pb::RemoveContainerRequest {
                 container_id: id.to_owned(),

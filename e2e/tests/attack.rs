@@ -121,7 +121,7 @@ async fn lifecycle_agent(
 }
 
 /// The entries of `dir`: name, kind, size and inode, one a line.
-fn listing(dir: &Path) -> String {
+fn entries(dir: &Path) -> String {
     let mut lines: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -285,7 +285,7 @@ async fn paused_then_resumed(agent: &Agent, dir: &Path, canary: &Canary, case: &
         assert!(
             t0.elapsed() < Duration::from_secs(20),
             "{case}: no rotation within 20 s after the pause; the directory:\n{}\nthe container: {}",
-            listing(dir),
+            entries(dir),
             container(agent, "victim").await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -7,6 +7,7 @@
 
 pub mod fake_cri;
 pub mod kube;
+pub mod kube_api;
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::net::SocketAddr;
