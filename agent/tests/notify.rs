@@ -1,7 +1,7 @@
 //! systemd's notify protocol over an abstract socket (`NOTIFY_SOCKET=@…`,
 //! as systemd may pass it): `READY=1` with a `STATUS=` line once podlogd
-//! serves, `WATCHDOG=1` repeated at half the requested interval, and
-//! `STOPPING=1` on `SIGTERM`.
+//! serves, `WATCHDOG=1` repeated at half the requested interval,
+//! `RELOADING=1` then `READY=1` on `SIGHUP`, and `STOPPING=1` on `SIGTERM`.
 
 use crate::common;
 
@@ -65,6 +65,22 @@ fn ready_status_watchdog_and_stopping_over_an_abstract_socket() {
         mean >= Duration::from_millis(100) && mean <= Duration::from_millis(400),
         "pings {gaps:?} apart, not about 200 ms"
     );
+    // A reload (`ExecReload=` sends SIGHUP): RELOADING=1 with the
+    // monotonic time, then READY=1.
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    let reloading = loop {
+        let m = next(&sock);
+        if m.iter().any(|l| l == "RELOADING=1") {
+            break m;
+        }
+    };
+    assert!(
+        reloading.iter().any(|l| l
+            .strip_prefix("MONOTONIC_USEC=")
+            .is_some_and(|v| v.parse::<u64>().is_ok())),
+        "{reloading:?}"
+    );
+    while !next(&sock).iter().any(|l| l == "READY=1") {}
     d.signal(nix::sys::signal::Signal::SIGTERM);
     loop {
         let m = next(&sock);
