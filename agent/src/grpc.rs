@@ -471,8 +471,10 @@ where
 }
 
 /// Connections after their TLS handshake (when TLS is on), handshakes run
-/// side by side (as many as connections may be open), each within
-/// `headerTimeout`; a failed one is closed and counted.
+/// side by side (as many as connections may be open at start; each holds
+/// a connection slot, so a reload's `maxConnections` still bounds them),
+/// each within the `headerTimeout` in force when it begins; a failed one is
+/// closed and counted.
 fn handshaken<IO>(
     incoming: impl Stream<Item = std::io::Result<IO>>,
     tls: Option<Arc<crate::auth::tls::ServerTls>>,
@@ -482,18 +484,19 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use futures_util::StreamExt as _;
-    let l = limits.get();
+    let side_by_side = limits.get().max_connections;
     incoming
         .map(move |r| {
-            let tls = tls.clone();
+            let (tls, limits) = (tls.clone(), limits.clone());
             async move {
                 let io = r.ok()?;
-                tls::accept(tls.as_deref(), tls::Alpn::H2, io, l.header_timeout, "grpc")
+                let timeout = limits.get().header_timeout;
+                tls::accept(tls.as_deref(), tls::Alpn::H2, io, timeout, "grpc")
                     .await
                     .ok()
             }
         })
-        .buffer_unordered(l.max_connections)
+        .buffer_unordered(side_by_side)
         .filter_map(|c| async move { c.map(Ok) })
 }
 
