@@ -6,7 +6,8 @@
 mod access;
 mod exposition;
 
-use std::sync::OnceLock;
+use std::collections::VecDeque;
+use std::sync::{Mutex, OnceLock};
 
 pub(crate) use access::{
     auth_cache, authenticated, authorized, kube_api_request, security_event, tls_handshake_failed,
@@ -346,9 +347,49 @@ pub(crate) fn malformed_event() {
     metrics().malformed.inc();
 }
 
+/// A file a read passes over (not a regular file, unreadable): counted
+/// every time; logged at `warn` the first time among the last 256 files
+/// and errors, then at `debug`, so that clients asking again and again do
+/// not fill podlogd's log.
 pub(crate) fn file_skipped(name: &str, err: &dyn std::error::Error) {
+    static SAID: SaidOnce = SaidOnce::new(256);
     metrics().files_skipped.inc();
-    tracing::warn!(file = name, error = %err, "log file skipped");
+    if SAID.first(name, &err.to_string()) {
+        tracing::warn!(file = name, error = %err, "log file skipped (logged again only at debug)");
+    } else {
+        tracing::debug!(file = name, error = %err, "log file skipped");
+    }
+}
+
+/// The last `cap` things said: whether one is said for the first time.
+struct SaidOnce {
+    said: Mutex<VecDeque<(String, String)>>,
+    cap: usize,
+}
+
+impl SaidOnce {
+    const fn new(cap: usize) -> Self {
+        Self {
+            said: Mutex::new(VecDeque::new()),
+            cap,
+        }
+    }
+
+    /// True unless `(what, why)` is among the last `cap` said.
+    fn first(&self, what: &str, why: &str) -> bool {
+        let mut said = self
+            .said
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if said.iter().any(|(a, b)| a == what && b == why) {
+            return false;
+        }
+        if said.len() == self.cap {
+            said.pop_front();
+        }
+        said.push_back((what.to_owned(), why.to_owned()));
+        true
+    }
 }
 
 pub(crate) fn read_failed(name: &str, err: &std::io::Error) {
@@ -705,4 +746,22 @@ pub(crate) fn task_panicked(task: &'static str) {
 pub(crate) fn lifecycle_abandoned(op: &'static str, last_error: &str) {
     metrics().lifecycle_abandoned.inc();
     tracing::error!(op, error = last_error, "an interrupted lifecycle step could not be recovered after repeated tries; it is given up, its files left as they are served");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SaidOnce;
+
+    #[test]
+    fn said_once_among_the_last_few() {
+        let s = SaidOnce::new(2);
+        assert!(s.first("a", "EACCES"));
+        assert!(!s.first("a", "EACCES"));
+        // Another error of the same file is news.
+        assert!(s.first("a", "ELOOP"));
+        assert!(s.first("b", "EACCES"));
+        // ("a", "EACCES") fell out of the last two: said again.
+        assert!(s.first("a", "EACCES"));
+        assert!(!s.first("b", "EACCES"));
+    }
 }
