@@ -475,7 +475,6 @@ fn a_rotation_killed_at_any_step_recovers_without_loss() {
     let cases = [
         (RotateBegun, Answer::Reopen, Recovered::RolledBack, false),
         (RotateAfterRename, Answer::Reopen, Recovered::Finished, true),
-        (RotateRenamed, Answer::Reopen, Recovered::Finished, true),
         (RotateAfterReopen, Answer::Reopen, Recovered::Finished, true),
         (RotateReopened, Answer::Reopen, Recovered::Finished, true),
         // The runtime refuses at recovery: renamed back.
@@ -485,7 +484,6 @@ fn a_rotation_killed_at_any_step_recovers_without_loss() {
             Recovered::RolledBack,
             false,
         ),
-        (RotateRenamed, Answer::Refuse, Recovered::RolledBack, false),
     ];
     let mut seen = Vec::new();
     for (fault, answer, outcome, rotated) in cases {
@@ -853,7 +851,7 @@ fn a_release_build_ignores_fault_points() {
             "--ignored",
             "--nocapture",
         ])
-        .env(FAULT_ENV, Fault::RotateRenamed.name())
+        .env(FAULT_ENV, Fault::RotateAfterRename.name())
         .env(CHILD_OP, "rotate")
         .env(CHILD_BASE, &tree.base)
         .output()

@@ -143,7 +143,7 @@ impl Policy {
 fn expected_outcome(fault: Fault) -> Option<&'static str> {
     use Fault::*;
     match fault {
-        RotateAfterRename | RotateRenamed => None,
+        RotateAfterRename => None,
         RotateBegun | CompressBegun | CompressPartialTemp | CompressAfterTemp | TrimBegun
         | TrimPartialTemp | TrimAfterTemp | DropBegun | DropPartialTemp | DropAfterTemp => {
             Some("RolledBack")

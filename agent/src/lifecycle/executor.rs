@@ -473,15 +473,20 @@ impl Executor {
             self.journal.complete(id)?;
             return Err(self.rename_failed(e, &dir, &rotated, "rotate: rename the log file"));
         }
-        // The new file at once, before any sync: the name is free for as
-        // short a time as can be. Something planted meanwhile is found
-        // here; the rotation then stays pending (below).
+        // The new file at once: the name is free for as short a time as
+        // can be. Something planted meanwhile is found here; the rotation
+        // then stays pending (below). Nothing is synced or journaled
+        // before the reopen: from here until then the runtime writes into
+        // the renamed file while a tailer that follows the name (rsyslog's
+        // imfile) reads the new one already, so every millisecond is lines
+        // it misses. `Begun` with `rotated` present replays as `Renamed`
+        // (see the journal).
         let made = self.own_active(&dir, &active, Some(&rotated));
-        self.sync_dir(&dir, "rotate: sync the directory")?;
         self.fault.hit(Fault::RotateAfterRename);
-        self.journal.advance(id, Phase::Renamed)?;
-        self.fault.hit(Fault::RotateRenamed);
-        made?;
+        if let Err(e) = made {
+            self.sync_dir(&dir, "rotate: sync the directory")?;
+            return Err(e);
+        }
         let path = self.path(&dir, &rotated);
         // A planted name leaves the rotation pending (Redirected): the
         // runtime keeps writing the rotated file, and recovery tries again.
@@ -497,11 +502,14 @@ impl Executor {
                 // Meanwhile the rotated file is the newest, as the runtime
                 // writes it; recovery makes the new file again.
                 self.remove_unused_active(&dir, &active)?;
+                self.sync_dir(&dir, "rotate: sync the directory")?;
+                self.journal.advance(id, Phase::Renamed)?;
                 tracing::warn!(path = %path.display(), error = %source, "the runtime is unavailable to reopen a rotated log; recovery retries");
                 return Err(LifecycleError::ReopenUnavailable { path, source });
             }
         }
         self.fault.hit(Fault::RotateAfterReopen);
+        self.sync_dir(&dir, "rotate: sync the directory")?;
         self.journal.advance(id, Phase::Reopened)?;
         self.fault.hit(Fault::RotateReopened);
         self.journal.complete(id)?;

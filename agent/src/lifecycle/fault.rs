@@ -12,7 +12,7 @@
 //! (`debug_assertions`) have fault points: in a release build the variable
 //! is ignored (with a warning) and [`FaultPoints`] checks nothing.
 //!
-//! Names are `<op>:<where>`. `<op>:<phase>` (e.g. `rotate:renamed`) is
+//! Names are `<op>:<where>`. `<op>:<phase>` (e.g. `compress:renamed`) is
 //! right after the journal durably recorded that phase, before the next
 //! step; `<op>:after-<step>` (e.g. `rotate:after-rename`) is right after a
 //! step is done on disk but before its phase is recorded, so the journal
@@ -57,7 +57,6 @@ pub(crate) fn panic_once(point: &'static str) {
 pub enum Fault {
     RotateBegun,
     RotateAfterRename,
-    RotateRenamed,
     RotateAfterReopen,
     RotateReopened,
     CompressBegun,
@@ -92,10 +91,9 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault point, in the order the steps reach them.
-    pub const ALL: [Fault; 28] = [
+    pub const ALL: [Fault; 27] = [
         Fault::RotateBegun,
         Fault::RotateAfterRename,
-        Fault::RotateRenamed,
         Fault::RotateAfterReopen,
         Fault::RotateReopened,
         Fault::CompressBegun,
@@ -128,7 +126,6 @@ impl Fault {
         match self {
             Fault::RotateBegun => "rotate:begun",
             Fault::RotateAfterRename => "rotate:after-rename",
-            Fault::RotateRenamed => "rotate:renamed",
             Fault::RotateAfterReopen => "rotate:after-reopen",
             Fault::RotateReopened => "rotate:reopened",
             Fault::CompressBegun => "compress:begun",
@@ -289,18 +286,18 @@ mod tests {
     #[cfg(debug_assertions)]
     #[test]
     fn parses_lists_and_refuses_unknown_names() {
-        let p = FaultPoints::parse(" rotate:renamed,,trim:replaced ").unwrap();
-        assert!(p.is_armed(Fault::RotateRenamed));
+        let p = FaultPoints::parse(" rotate:after-rename,,trim:replaced ").unwrap();
+        assert!(p.is_armed(Fault::RotateAfterRename));
         assert!(p.is_armed(Fault::TrimReplaced));
         assert!(!p.is_armed(Fault::RotateBegun));
         assert_eq!(FaultPoints::parse("").unwrap(), FaultPoints::none());
         assert_eq!(
-            FaultPoints::parse("rotate:renamed,rotate:nope").unwrap_err(),
+            FaultPoints::parse("rotate:after-rename,rotate:nope").unwrap_err(),
             UnknownFault {
                 name: "rotate:nope".into()
             }
         );
         // Not armed: passing the point does nothing.
-        FaultPoints::none().hit(Fault::RotateRenamed);
+        FaultPoints::none().hit(Fault::RotateAfterRename);
     }
 }

@@ -47,8 +47,11 @@
 //! With `dir` the container's log directory beneath the *log* root:
 //!
 //! - [`Intent::Rotate`]: `Begun` → rename `active` to `rotated`
-//!   (`RENAME_NOREPLACE`) → `Renamed` → `ReopenContainerLog(container_id)`
-//!   → `Reopened` → complete. Replaying `Begun`: if `rotated` is missing,
+//!   (`RENAME_NOREPLACE`), make the new `active` →
+//!   `ReopenContainerLog(container_id)` → fsync the directory → `Reopened`
+//!   → complete (`Renamed` is recorded by a replay only: nothing is written
+//!   between the rename and the reopen, the window in which the runtime
+//!   writes into the renamed file). Replaying `Begun`: if `rotated` is missing,
 //!   the rename did not happen (complete, or start over); else treat as
 //!   `Renamed`. Replaying `Renamed`: if `active` exists again, the runtime
 //!   reopened (complete); if `rotated` is missing, an undo finished

@@ -66,8 +66,9 @@ impl Executor {
         for attempt in 1..=REOPEN_TRIES {
             let (made, new) = self.own_active(dir, active, rotated)?;
             if new {
-                // Durable before the runtime opens it (a rotation synced
-                // the one it made right after the rename already).
+                // Durable before the runtime opens it (a rotation's
+                // first file, made right after the rename, is synced after
+                // the reopen, to keep that window short).
                 self.sync_dir(dir, "rotate: sync the directory")?;
             }
             if let Err(e) = self.reopener.reopen(container_id) {
