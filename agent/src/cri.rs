@@ -126,8 +126,16 @@ fn digits(b: &[u8]) -> Option<i64> {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` into UTC nanoseconds.
-/// Lowercase `t`/`z` are accepted, as RFC 3339 allows.
+/// Lowercase `t`/`z` are accepted, as RFC 3339 allows. A time outside the
+/// range of [`Nanos`] (1677-09-21 to 2262-04-11) is `None`.
 pub fn parse_timestamp(s: &[u8]) -> Option<Nanos> {
+    Nanos::try_from(parse_timestamp_wide(s)?).ok()
+}
+
+/// [`parse_timestamp`] over every year RFC 3339 can write (0000 to 9999):
+/// a query's time bound may lie beyond the range of [`Nanos`] and still
+/// compare with other bounds exactly.
+pub(crate) fn parse_timestamp_wide(s: &[u8]) -> Option<i128> {
     if s.len() < 20 || s.len() > 40 {
         return None;
     }
@@ -178,7 +186,14 @@ pub fn parse_timestamp(s: &[u8]) -> Option<Nanos> {
     };
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
-    secs.checked_mul(1_000_000_000)?.checked_add(frac)
+    Some(i128::from(secs) * 1_000_000_000 + i128::from(frac))
+}
+
+/// A wide time as [`Nanos`], the nearest end of its range when beyond it:
+/// no event lies beyond either end, so as a bound it selects the same
+/// events.
+pub(crate) fn saturate(t: i128) -> Nanos {
+    Nanos::try_from(t).unwrap_or(if t < 0 { Nanos::MIN } else { Nanos::MAX })
 }
 
 fn is_leap(y: i64) -> bool {
@@ -357,6 +372,28 @@ mod tests {
         ] {
             assert_eq!(timestamp_string(ts(s)), s);
         }
+    }
+
+    #[test]
+    fn times_beyond_nanos_are_wide_only() {
+        for (s, nanos) in [
+            ("1677-09-21T00:12:43.145224192Z", Some(Nanos::MIN)),
+            ("1677-09-21T00:12:43.145224191Z", None),
+            ("2262-04-11T23:47:16.854775807Z", Some(Nanos::MAX)),
+            ("2262-04-11T23:47:16.854775808Z", None),
+            ("0000-01-01T00:00:00Z", None),
+            ("9999-12-31T23:59:59.999999999-23:59", None),
+        ] {
+            assert_eq!(parse_timestamp(s.as_bytes()), nanos, "{s}");
+            let wide = parse_timestamp_wide(s.as_bytes()).unwrap();
+            assert_eq!(saturate(wide), nanos.unwrap_or(saturate(wide)), "{s}");
+        }
+        let wide = |s: &str| parse_timestamp_wide(s.as_bytes()).unwrap();
+        assert_eq!(saturate(wide("3031-10-16T21:01:28Z")), Nanos::MAX);
+        assert_eq!(saturate(wide("0001-01-01T00:00:00Z")), Nanos::MIN);
+        // Beyond the range, order is kept.
+        assert!(wide("3031-10-16T21:01:28Z") < wide("3031-10-16T21:01:29Z"));
+        assert!(wide("1000-01-01T00:00:00Z") < wide("1000-01-01T00:00:00.000000001Z"));
     }
 
     proptest::proptest! {

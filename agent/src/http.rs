@@ -391,7 +391,7 @@ async fn route(
             let user = state.access.authenticate(creds).await?;
             return match q {
                 query::LogsQuery::Inventory(p) => inventory(state, &user, &p).await,
-                query::LogsQuery::Merged(m) => read_merged(state, user, m).await,
+                query::LogsQuery::Merged(m) => read_merged(state, user, *m).await,
             };
         }
         _ => {}

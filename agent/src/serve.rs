@@ -398,6 +398,15 @@ fn choose_attempt(
         .ok_or_else(|| ServeError::NotFound(format!("container {container:?} has no log files")))
 }
 
+/// The time `secs` seconds before `now`; the earliest time there is when
+/// that lies before it (`sinceSeconds` goes up to `u64::MAX`).
+fn since_seconds(now: Nanos, secs: u64) -> Nanos {
+    let back = i64::try_from(secs)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000_000);
+    now.saturating_sub(back)
+}
+
 /// Chooses the attempt and builds the reader's target and spec.
 pub(crate) fn plan(
     state: &ApiState,
@@ -427,8 +436,8 @@ pub(crate) fn plan(
     let attempt = choose_attempt(p, container, &c.attempts, params)?;
     let now = crate::cri::now_nanos();
     let since = match (params.since_seconds, params.since_time) {
-        (Some(s), _) => Some(now.saturating_sub((s as i64).saturating_mul(1_000_000_000))),
-        (None, t) => t,
+        (Some(s), _) => Some(since_seconds(now, s)),
+        (None, t) => t.map(crate::cri::saturate),
     };
     // The container's delimiter and event cap, from its policy.
     let policy = podlog_policy::PodPolicy::from_annotations(p.annotations())
@@ -437,7 +446,7 @@ pub(crate) fn plan(
     let spec = ReadSpec {
         stream: params.stream,
         since,
-        until: params.until_time,
+        until: params.until_time.map(crate::cri::saturate),
         tail: params.tail_lines,
         cursor: params.cursor.clone(),
         grep: params.grep.clone(),

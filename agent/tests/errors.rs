@@ -74,6 +74,15 @@ async fn bad_values_name_their_parameter() {
         ("cursor=", "cursor"),
         ("grep=(", "grep"),
         ("grep=a%5B", "grep"),
+        // Ignored, but a boolean like the others.
+        (
+            "insecureSkipTLSVerifyBackend=null",
+            "insecureSkipTLSVerifyBackend",
+        ),
+        (
+            "insecureSkipTLSVerifyBackend=yes",
+            "insecureSkipTLSVerifyBackend",
+        ),
     ];
     for (q, param) in cases {
         let r = get(f.d.addr, &format!("{APP}?{q}")).await;
@@ -84,6 +93,10 @@ async fn bad_values_name_their_parameter() {
     let long = "a".repeat(5000);
     let r = get(f.d.addr, &format!("{APP}?grep={long}")).await;
     assert_error(&r, 400, "BadRequest", Some("grep"));
+    // The limit counts characters, as the OpenAPI document's maxLength
+    // does: 2500 two-byte ones are within it.
+    let r = get(f.d.addr, &format!("{APP}?grep={}", enc(&"é".repeat(2500)))).await;
+    r.expect_status(200);
 }
 
 #[tokio::test]
@@ -99,6 +112,10 @@ async fn unknown_and_repeated_parameters_are_refused() {
         ("follow&follow", "follow"),
         ("format=json&format=json", "format"),
         ("grep=a&grep=b", "grep"),
+        (
+            "insecureSkipTLSVerifyBackend=true&insecureSkipTLSVerifyBackend=true",
+            "insecureSkipTLSVerifyBackend",
+        ),
     ] {
         let r = get(f.d.addr, &format!("{APP}?{q}")).await;
         assert_error(&r, 400, "BadRequest", Some(param));

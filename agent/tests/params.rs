@@ -686,6 +686,43 @@ async fn until_time_is_exclusive() {
     );
 }
 
+/// Every value the API reference allows is taken: a time of any year
+/// RFC 3339 writes (event times end in 1677 and 2262) and `sinceSeconds`
+/// up to `u64::MAX`, each selecting what the nearest end of event times
+/// would; a bound beyond them still compares exactly with the other.
+#[tokio::test]
+async fn bounds_beyond_event_times() {
+    let f = fixture();
+    for (q, want) in [
+        ("sinceSeconds=18446744073709551615", text_of(0..10)),
+        ("sinceSeconds=9223372037", text_of(0..10)),
+        ("sinceTime=0001-01-01T00:00:00Z", text_of(0..10)),
+        ("sinceTime=3031-10-16T21:01:28Z", String::new()),
+        ("untilTime=9999-12-31T23:59:59.999999999Z", text_of(0..10)),
+        ("untilTime=1000-01-01T00:00:00%2B01:00", String::new()),
+        (
+            "sinceTime=3000-01-01T00:00:00Z&untilTime=3000-01-01T00:00:00.000000001Z",
+            String::new(),
+        ),
+        (
+            "sinceTime=1000-01-01T00:00:00Z&untilTime=2026-11-21T05:00:02Z",
+            text_of([0]),
+        ),
+    ] {
+        assert_eq!(f.text("app", q).await, want, "{q}");
+    }
+    // Order is still checked where both lie beyond.
+    let r = get(
+        f.d.addr,
+        &f.path(
+            "app",
+            "sinceTime=3000-01-01T00:00:01Z&untilTime=3000-01-01T00:00:00Z",
+        ),
+    )
+    .await;
+    assert_error(&r, 400, "BadRequest", Some("untilTime"));
+}
+
 #[tokio::test]
 async fn since_and_until_as_json() {
     let f = fixture();
@@ -897,11 +934,16 @@ async fn stream_selects_stdout_or_stderr() {
     assert_eq!(f.text("app", "stream=Stderr").await, text_of([1, 2, 5, 9]));
     assert_eq!(f.text("app", "stream=All").await, text_of(0..10));
     // A PodLogOptions field podlog has no use for is accepted, ignored.
-    assert_eq!(
-        f.text("app", "stream=All&insecureSkipTLSVerifyBackend=true")
+    for v in ["true", "false", "1", "0", ""] {
+        assert_eq!(
+            f.text(
+                "app",
+                &format!("stream=All&insecureSkipTLSVerifyBackend={v}")
+            )
             .await,
-        text_of(0..10)
-    );
+            text_of(0..10)
+        );
+    }
     for e in f.events("app", "stream=stderr&format=json").await {
         assert_eq!(e["stream"], "stderr");
     }

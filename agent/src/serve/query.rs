@@ -8,7 +8,7 @@
 use crate::node::inventory::{InventoryParams, Requirement};
 use std::collections::BTreeMap;
 
-use crate::cri::{self, Nanos, Stream};
+use crate::cri::{self, Stream};
 use crate::render::Format;
 
 /// A refused parameter.
@@ -32,8 +32,10 @@ pub(crate) struct LogParams {
     pub(crate) follow: bool,
     pub(crate) tail_lines: Option<u64>,
     pub(crate) since_seconds: Option<u64>,
-    pub(crate) since_time: Option<Nanos>,
-    pub(crate) until_time: Option<Nanos>,
+    /// Nanoseconds since the epoch, exact for every year RFC 3339 writes
+    /// (see [`time`]).
+    pub(crate) since_time: Option<i128>,
+    pub(crate) until_time: Option<i128>,
     pub(crate) limit_bytes: Option<u64>,
     pub(crate) timestamps: bool,
     pub(crate) previous: bool,
@@ -53,9 +55,6 @@ pub(crate) struct LogParams {
 fn pairs(query: &str, allowed: &[&str]) -> Result<BTreeMap<String, String>, ParamError> {
     let mut out = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-        if IGNORED.contains(&k.as_ref()) {
-            continue;
-        }
         if !allowed.contains(&k.as_ref()) {
             return Err(err(
                 &k,
@@ -69,11 +68,12 @@ fn pairs(query: &str, allowed: &[&str]) -> Result<BTreeMap<String, String>, Para
     Ok(out)
 }
 
-/// `PodLogOptions` fields podlog has no use for, accepted and ignored, so
-/// that a client built for the kubelet's log endpoint is not refused:
-/// podlogd reads files, it does not proxy to a backend whose certificate
-/// could be skipped.
-const IGNORED: &[&str] = &["insecureSkipTLSVerifyBackend"];
+/// A `PodLogOptions` field podlog has no use for: checked as the other
+/// booleans are (given once, `true`, `false`, `1`, `0` or empty) and then
+/// ignored, so that a client built for the kubelet's log endpoint is not
+/// refused: podlogd reads files, it does not proxy to a backend whose
+/// certificate could be skipped.
+const IGNORED: &str = "insecureSkipTLSVerifyBackend";
 
 fn boolean(name: &str, v: &str) -> Result<bool, ParamError> {
     match v {
@@ -98,14 +98,28 @@ pub(crate) fn at_least(name: &str, n: u64, min: u64) -> Result<u64, ParamError> 
     Ok(n)
 }
 
-/// An RFC 3339 time.
-pub(crate) fn time(name: &str, v: &str) -> Result<Nanos, ParamError> {
-    cri::parse_timestamp(v.as_bytes()).ok_or_else(|| {
-        err(
-            name,
-            format!("{v:?} is not an RFC 3339 time (e.g. 2026-11-21T05:26:50Z)"),
-        )
-    })
+/// An RFC 3339 time, in nanoseconds since the epoch. Any year RFC 3339
+/// writes is taken, beyond the range of event times too: such a bound
+/// selects what the nearest end of that range would, and still compares
+/// exactly with the other bound.
+pub(crate) fn time(name: &str, v: &str) -> Result<i128, ParamError> {
+    cri::parse_timestamp_wide(v.as_bytes())
+        .filter(|&t| !leap_second(v) || t.rem_euclid(86_400 * NANOS_PER_SEC) < NANOS_PER_SEC)
+        .ok_or_else(|| {
+            err(
+                name,
+                format!("{v:?} is not an RFC 3339 time (e.g. 2026-11-21T05:26:50Z)"),
+            )
+        })
+}
+
+const NANOS_PER_SEC: i128 = 1_000_000_000;
+
+/// Whether a time that parsed writes second 60, which RFC 3339 (and a
+/// JSON Schema `date-time`) allows only as a leap second: 23:59:60 UTC,
+/// that is the first second of a UTC day once counted.
+fn leap_second(v: &str) -> bool {
+    v.get(17..19) == Some("60")
 }
 
 /// An attempt number, below a billion.
@@ -138,10 +152,14 @@ pub(crate) fn cursor(name: &str, v: &str) -> Result<String, ParamError> {
     Ok(v.to_owned())
 }
 
-/// A `grep` pattern, bounded in length and in compiled size.
+/// A `grep` pattern, bounded in length and in compiled size. The length
+/// is counted in characters, as OpenAPI's `maxLength` counts it.
 pub(crate) fn grep(name: &str, v: &str) -> Result<regex::bytes::Regex, ParamError> {
-    if v.len() > MAX_GREP {
-        return Err(err(name, format!("pattern longer than {MAX_GREP} bytes")));
+    if v.chars().count() > MAX_GREP {
+        return Err(err(
+            name,
+            format!("pattern longer than {MAX_GREP} characters"),
+        ));
     }
     regex::bytes::RegexBuilder::new(v)
         .size_limit(1 << 20)
@@ -166,6 +184,7 @@ const LOG_PARAMS: &[&str] = &[
     "grep",
     "labels",
     "annotations",
+    IGNORED,
 ];
 
 /// Parameters of `GET /logs` that choose containers rather than events.
@@ -176,7 +195,9 @@ const SELECT_PARAMS: &[&str] = &["namespace", "labelSelector", "container"];
 #[derive(Clone, Debug)]
 pub(crate) enum LogsQuery {
     Inventory(InventoryParams),
-    Merged(MergedParams),
+    /// Boxed: the parameters of a read are some five times the size of
+    /// an inventory's.
+    Merged(Box<MergedParams>),
 }
 
 /// The events of every container matching a selection, merged in time
@@ -189,7 +210,7 @@ pub(crate) struct MergedParams {
     pub(crate) params: LogParams,
 }
 
-/// Longest `grep` pattern accepted, in bytes.
+/// Longest `grep` pattern accepted, in characters (at most 16 KiB).
 const MAX_GREP: usize = 4096;
 
 /// Parses the query string of a log request.
@@ -233,6 +254,9 @@ pub(crate) fn log_params(kv: &BTreeMap<String, String>) -> Result<LogParams, Par
             }
             "cursor" => p.cursor = Some(cursor(k, v)?),
             "grep" => p.grep = Some(grep(k, v)?),
+            IGNORED => {
+                boolean(k, v)?;
+            }
             _ => {
                 return Err(err(
                     k,
@@ -320,7 +344,7 @@ pub(crate) fn parse_logs_query(query: &str) -> Result<LogsQuery, ParamError> {
     if kv.is_empty() && container.is_none() {
         return Ok(LogsQuery::Inventory(inventory));
     }
-    merged_params(inventory, container, log_params(&kv)?).map(LogsQuery::Merged)
+    merged_params(inventory, container, log_params(&kv)?).map(|m| LogsQuery::Merged(Box::new(m)))
 }
 
 /// Merged-read parameters: the selection, a container name and log
@@ -453,10 +477,69 @@ mod tests {
             ("cursor=abc&tailLines=1", "cursor"),
             ("cursor=abc&sinceSeconds=1", "cursor"),
             ("labels=maybe", "labels"),
+            (
+                "insecureSkipTLSVerifyBackend=null",
+                "insecureSkipTLSVerifyBackend",
+            ),
+            (
+                "insecureSkipTLSVerifyBackend=1&insecureSkipTLSVerifyBackend=1",
+                "insecureSkipTLSVerifyBackend",
+            ),
+            (
+                "sinceTime=3000-01-01T00:00:01Z&untilTime=3000-01-01T00:00:00Z",
+                "untilTime",
+            ),
+            ("sinceTime=2026-12-31T23:58:60Z", "sinceTime"),
+            ("untilTime=2026-12-31T23:59:60%2B01:00", "untilTime"),
         ];
         for (q, want) in cases {
             assert_eq!(e(q), want, "query {q}");
         }
+    }
+
+    #[test]
+    fn ignored_field_is_a_boolean() {
+        for v in ["", "true", "false", "1", "0"] {
+            let q = format!("insecureSkipTLSVerifyBackend={v}&tailLines=1");
+            assert_eq!(parse_log_params(&q).unwrap().tail_lines, Some(1), "{q}");
+        }
+    }
+
+    #[test]
+    fn times_beyond_event_times_are_taken() {
+        let p = parse_log_params("sinceTime=3031-10-16T21:01:28Z&untilTime=3031-10-16T21:01:29Z")
+            .unwrap();
+        assert_eq!(p.until_time.unwrap() - p.since_time.unwrap(), 1_000_000_000);
+        let p = parse_log_params("sinceTime=0001-01-01T00:00:00Z").unwrap();
+        assert_eq!(cri::saturate(p.since_time.unwrap()), cri::Nanos::MIN);
+    }
+
+    #[test]
+    fn second_60_is_a_leap_second_only() {
+        for v in [
+            "2026-12-31T23:59:60Z",
+            "2026-12-31T23:59:60.5Z",
+            "2027-01-01T00:59:60+01:00",
+            "2026-12-31T22:59:60-01:00",
+        ] {
+            let t = time("sinceTime", v).unwrap();
+            assert_eq!(
+                t,
+                time("sinceTime", "2027-01-01T00:00:00Z").unwrap() + t % NANOS_PER_SEC,
+                "{v}"
+            );
+        }
+        for v in ["2026-12-31T23:58:60Z", "2026-12-31T23:59:60+01:00"] {
+            assert!(time("sinceTime", v).is_err(), "{v}");
+        }
+    }
+
+    #[test]
+    fn grep_length_is_in_characters() {
+        let longest = "é".repeat(MAX_GREP);
+        assert!(grep("grep", &longest).is_ok());
+        let e = grep("grep", &format!("{longest}a")).unwrap_err();
+        assert_eq!(e.parameter, "grep");
     }
 
     #[test]
