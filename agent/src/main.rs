@@ -223,7 +223,8 @@ fn main() -> ExitCode {
         print!("{}", config::DEFAULT_CONFIG);
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = podlog_agent::init_logging(matches!(cli.log_format, LogFormat::Json)) {
+    let json = matches!(cli.log_format, LogFormat::Json);
+    if let Err(e) = podlog_agent::init_logging(json) {
         say(&format!("podlogd: bad configuration: {e}"));
         return ExitCode::from(USAGE);
     }
@@ -285,11 +286,32 @@ fn main() -> ExitCode {
             c.cancel();
         });
         podlog_agent::run_reloadable(config, Some(flags), cancel.clone(), |l| {
-            // One line on stdout tells scripts and tests where we listen.
+            // One line on stdout tells scripts and tests where we listen;
+            // with JSON logs, an object with the same words, so that every
+            // line podlogd writes parses as JSON.
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "podlogd listening on {}", l.http);
+            let mut say = |key: &str, message: String, addr: String| {
+                let _ = if json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({ "message": message, key: addr })
+                    )
+                } else {
+                    writeln!(out, "{message}")
+                };
+            };
+            say(
+                "listening",
+                format!("podlogd listening on {}", l.http),
+                l.http.to_string(),
+            );
             if let Some(g) = &l.grpc {
-                let _ = writeln!(out, "podlogd grpc listening on {g}");
+                say(
+                    "grpcListening",
+                    format!("podlogd grpc listening on {g}"),
+                    g.to_string(),
+                );
             }
             let _ = out.flush();
         })

@@ -109,12 +109,19 @@ async fn environment_variables_set_what_a_daemonset_passes() {
         ],
     );
     assert_eq!(inventory(d.addr, "").await["node"], "node-from-env");
-    // JSON log lines, one object each.
+    // JSON log lines, one object each; the line on stdout too.
     let log = d.stderr();
-    let first = log.lines().next().expect("a log line");
+    assert!(log.lines().count() > 0, "no log lines");
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{v}");
+    }
+    let out = &d.listening_line;
     let v: serde_json::Value =
-        serde_json::from_str(first).unwrap_or_else(|e| panic!("{first}: {e}"));
-    assert!(v["level"].is_string() && v["fields"].is_object(), "{v}");
+        serde_json::from_str(out.trim_end()).unwrap_or_else(|e| panic!("stdout {out:?}: {e}"));
+    assert_eq!(v["listening"], d.addr.to_string(), "{v}");
+    assert_eq!(v["message"], format!("podlogd listening on {}", d.addr));
 }
 
 #[test]

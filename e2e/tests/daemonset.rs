@@ -374,8 +374,8 @@ async fn curl(args: &[&str], url: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
-/// The last lines of podlogd's own container log, for a failure message.
-fn podlogd_log(pods: &Path) -> String {
+/// podlogd's own container log under the node's pod logs `pods`.
+fn podlogd_log_file(pods: &Path) -> PathBuf {
     let found = std::fs::read_dir(pods)
         .into_iter()
         .flatten()
@@ -385,10 +385,14 @@ fn podlogd_log(pods: &Path) -> String {
                 .to_string_lossy()
                 .starts_with("podlog-system_")
         });
-    let Some(dir) = found else {
+    found.map_or_else(PathBuf::new, |d| d.path().join("podlogd/0.log"))
+}
+
+/// The last lines of podlogd's own container log, for a failure message.
+fn podlogd_log(pods: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(podlogd_log_file(pods)) else {
         return "(podlogd wrote no log)".into();
     };
-    let text = std::fs::read_to_string(dir.path().join("podlogd/0.log")).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
@@ -661,6 +665,18 @@ async fn podlogd_runs_as_the_daemonset_and_serves_the_node() {
     // exits 0.
     cri.stop(&agent_id, template.grace_seconds()).await.unwrap();
     let status = cri.status(&agent_id).await.unwrap();
+    // `--log-format=json`: every line podlogd wrote, stdout included, is
+    // a JSON object a shipper can parse.
+    let text = std::fs::read_to_string(podlogd_log_file(&pods)).unwrap();
+    assert!(text.lines().count() > 3, "podlogd's log: {text}");
+    for line in text.lines() {
+        let cri = podlog_e2e::parse_cri(line.as_bytes())
+            .unwrap_or_else(|| panic!("not a CRI line: {line}"));
+        assert!(!cri.partial, "{line}");
+        let v: Value = serde_json::from_slice(cri.content)
+            .unwrap_or_else(|e| panic!("podlogd's {} line is not JSON ({e}): {line}", cri.stream));
+        assert!(v.is_object(), "{line}");
+    }
     assert_eq!(
         status.exit_code,
         0,

@@ -119,6 +119,8 @@ pub struct Daemon {
     /// Where the gRPC API listens (`ADDR:PORT` or `unix:/PATH`), when
     /// started with `--grpc-listen`.
     pub grpc: Option<String>,
+    /// The line on stdout that said where it listens.
+    pub listening_line: String,
     stderr_path: PathBuf,
     _stderr_dir: tempfile::TempDir,
 }
@@ -177,25 +179,24 @@ impl Daemon {
             }
         });
         let line = rx.recv_timeout(TIMEOUT);
-        let addr = line.as_ref().ok().and_then(|l| {
-            l.trim_end()
-                .strip_prefix("podlogd listening on ")
-                .and_then(|a| a.parse::<SocketAddr>().ok())
-        });
+        let addr = line
+            .as_ref()
+            .ok()
+            .and_then(|l| listening(l, "podlogd listening on ", "listening"))
+            .and_then(|a| a.parse::<SocketAddr>().ok());
         let wants_grpc = extra.iter().any(|a| a.starts_with("--grpc-listen"));
         let grpc_line = (wants_grpc && addr.is_some()).then(|| rx.recv_timeout(TIMEOUT));
         let grpc = grpc_line.as_ref().and_then(|l| {
-            l.as_ref().ok().and_then(|l| {
-                l.trim_end()
-                    .strip_prefix("podlogd grpc listening on ")
-                    .map(str::to_owned)
-            })
+            l.as_ref()
+                .ok()
+                .and_then(|l| listening(l, "podlogd grpc listening on ", "grpcListening"))
         });
         match addr {
             Some(addr) if grpc.is_some() || !wants_grpc => Daemon {
                 child: Some(child),
                 addr,
                 grpc,
+                listening_line: line.unwrap_or_default(),
                 stderr_path,
                 _stderr_dir: stderr_dir,
             },
@@ -419,6 +420,16 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// The address in podlogd's stdout line `line`: `<prefix>ADDR` as text,
+/// or the member `key` of the object `--log-format json` prints.
+fn listening(line: &str, prefix: &str, key: &str) -> Option<String> {
+    let line = line.trim_end();
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(v) => v[key].as_str().map(str::to_owned),
+        Err(_) => line.strip_prefix(prefix).map(str::to_owned),
+    }
 }
 
 /// `namespace/pod` of every pod in a `GET /logs` inventory, sorted.
