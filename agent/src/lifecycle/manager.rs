@@ -446,9 +446,12 @@ impl Job {
                 return false;
             }
             if ex.paused().reason(pod_dir, container).is_some() {
-                // The name is free or a plain file again: healed (the
-                // runtime reopened onto podlogd's file); planned next pass.
-                self.rotate(&mut ex, known, current, id);
+                // The name is free or a plain file again: a pending
+                // rotation is finished by recovery each round; otherwise
+                // healed here (the runtime reopened onto podlogd's file).
+                // Planned again at the next pass.
+                let r = ex.heal(self.key.components(), current, id).map(|()| 0);
+                self.counted("heal", r);
                 return false;
             }
         }
@@ -657,14 +660,7 @@ impl Job {
     /// `id`, as a planned [`Action::Rotate`] does; true when it did. A
     /// failure is counted and logged.
     fn rotate(&self, ex: &mut Executor, known: &Mutex<Known>, current: u32, id: &str) -> bool {
-        let ContainerKey { pod_dir, container } = &self.key;
-        if ex.paused().reason(pod_dir, container).is_some() {
-            // Something was planted under its log file's name: a pending
-            // rotation is finished by recovery each round; otherwise, once
-            // the name is free, the runtime is reopened onto podlogd's file.
-            let r = ex.heal(self.key.components(), current, id).map(|()| 0);
-            return self.counted("heal", r);
-        }
+        // A paused container never gets here: its pass heals it instead.
         let r = ex.rotate(self.key.components(), current, id, now_nanos());
         let r = r.map(|r| {
             lock(known)
