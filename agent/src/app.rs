@@ -271,7 +271,13 @@ fn spawn_reload(
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     h = hangups.recv() => match h {
-                        Some(()) => reload(&running, flags.clone(), &live),
+                        Some(()) => {
+                            // systemd hears of it, so that `systemctl
+                            // reload` returns once it is done.
+                            crate::notify::reloading();
+                            reload(&running, flags.clone(), &live);
+                            crate::notify::send(&[crate::notify::NotifyState::Ready]);
+                        }
                         None => return,
                     },
                 }
@@ -281,20 +287,7 @@ fn spawn_reload(
 }
 
 /// One reload; see [`spawn_reload`].
-///
-/// systemd hears of it (`RELOADING=1` with the monotonic time, then
-/// `READY=1` whatever the outcome), so `systemctl reload` returns once it
-/// is done.
 fn reload(running: &Config, flags: Flags, live: &Reloadable) {
-    use crate::notify::{self, NotifyState};
-    let mut reloading = vec![NotifyState::Reloading];
-    reloading.extend(NotifyState::monotonic_usec_now().ok());
-    notify::send(&reloading);
-    reload_config(running, flags, live);
-    notify::send(&[NotifyState::Ready]);
-}
-
-fn reload_config(running: &Config, flags: Flags, live: &Reloadable) {
     let new = match flags.resolve() {
         Ok(c) => c,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! systemd's notify protocol (`Type=notify`): `READY=1` once podlogd
 //! serves, `STATUS=` lines on what it serves, `WATCHDOG=1` while its parts
-//! answer (`WatchdogSec=`), `STOPPING=1` at shutdown.
+//! answer (`WatchdogSec=`), `RELOADING=1` then `READY=1` around a reload,
+//! `STOPPING=1` at shutdown.
 //!
 //! The messages and the watchdog's settings are the `sd-notify` crate's;
 //! the sending is too, except to an abstract socket (`NOTIFY_SOCKET=@…`,
@@ -26,6 +27,14 @@ pub fn send(states: &[NotifyState<'_>]) {
     if let Err(e) = r {
         tracing::debug!(error = %e, "cannot notify the service manager");
     }
+}
+
+/// `RELOADING=1` with the monotonic time, as the protocol asks; `READY=1`
+/// follows once the reload is done, whatever its outcome.
+pub fn reloading() {
+    let mut states = vec![NotifyState::Reloading];
+    states.extend(NotifyState::monotonic_usec_now().ok());
+    send(&states);
 }
 
 fn send_abstract(name: &[u8], states: &[NotifyState<'_>]) -> std::io::Result<()> {
