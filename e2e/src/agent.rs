@@ -119,6 +119,15 @@ impl Agent {
             .unwrap_or_else(|e| panic!("GET {path_and_query}: not JSON: {e}"))
     }
 
+    /// A metric's value from `/metrics`: the sample named exactly `name`
+    /// (with its labels), 0 when absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = String::from_utf8(self.get_ok("/metrics").await).expect("UTF-8 metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// A streaming `GET` (curl -N): its lines as they come.
     pub fn follow(&self, path_and_query: &str) -> Follow {
         let mut child = Command::new("curl")

@@ -14,21 +14,25 @@
 //! - `agent`: [`Agent`] runs podlogd in this process on that runtime, with
 //!   `curl` as its HTTP client.
 //! - `logdir`: [`DirWatch`] samples a container's log directory from
-//!   outside (peak disk use, copies of rotated files), and
-//!   [`split_events`] cuts stored lines back into events.
+//!   outside (peak disk use, copies of rotated files), [`split_events`]
+//!   cuts stored lines back into events, and [`seq_of`] reads the number
+//!   of a test writer's line.
+//! - `wait`: [`until`] polls a condition within a limit.
 
 mod agent;
 mod containerd;
 mod cri;
 mod image;
 mod logdir;
+mod wait;
 
 pub use agent::{get, Agent, Follow};
 pub use cri::{Cri, Pod, PodSpec};
 pub use logdir::{
-    is_rotated_plain, listing, parse_cri, reader_order, split_events, CriLine, DirWatch,
+    is_rotated_plain, listing, parse_cri, reader_order, seq_of, split_events, CriLine, DirWatch,
     SplitReport, StoredEvent, Watched,
 };
+pub use wait::until;
 
 pub use containerd::{
     chain, require_runtime, require_tools, sweep_leftovers, Containerd, HarnessError, Tools,

@@ -215,6 +215,16 @@ pub struct CriLine<'a> {
     pub content: &'a [u8],
 }
 
+/// The sequence number of a test writer's line or event (`seq N …`).
+pub fn seq_of(content: &[u8]) -> Option<u64> {
+    let rest = content.strip_prefix(b"seq ")?;
+    let end = rest
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
 /// Parses one line without its `\n`; `None` when it is not CRI.
 pub fn parse_cri(line: &[u8]) -> Option<CriLine<'_>> {
     let mut it = line.splitn(4, |&b| b == b' ');

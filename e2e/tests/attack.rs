@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use podlog_e2e::{require_runtime, Agent, Cri, PodSpec};
+use podlog_e2e::{require_runtime, until, Agent, Cri, PodSpec};
 
 /// Lines of about 100 bytes for `secs` seconds, 10 ms apart every 20.
 fn writer(secs: u64) -> String {
@@ -75,13 +75,6 @@ impl Canary {
     }
 }
 
-async fn metric(agent: &Agent, name: &str) -> f64 {
-    let text = String::from_utf8(agent.get_ok("/metrics").await).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// The container's inventory entry.
 async fn container(agent: &Agent, pod: &str) -> serde_json::Value {
     let inv = agent.get_json("/logs").await;
@@ -92,18 +85,6 @@ async fn container(agent: &Agent, pod: &str) -> serde_json::Value {
         .find(|p| p["pod"] == pod)
         .map(|p| p["containers"][0].clone())
         .unwrap_or_default()
-}
-
-async fn until<F, Fut>(what: &str, limit: Duration, mut ok: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t0 = Instant::now();
-    while !ok().await {
-        assert!(t0.elapsed() < limit, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// podlogd with its lifecycle on (a pass every 200 ms) on `ctd`.
@@ -181,6 +162,7 @@ async fn a_planted_log_symlink_never_redirects_the_runtime() {
         "the runtime writes 0.log",
         Duration::from_secs(20),
         || async { active.exists() },
+        || entries(&dir),
     )
     .await;
 
@@ -213,7 +195,7 @@ async fn a_planted_log_symlink_never_redirects_the_runtime() {
     eprintln!(
         "race: {raced} rotations, the attacker won {} times, {} security events",
         wins.load(Ordering::Relaxed),
-        metric(&agent, events).await
+        agent.metric(events).await
     );
     assert!(raced >= 1, "podlogd did not rotate in 6 s");
     let entry = container(&agent, "victim").await;
@@ -237,11 +219,7 @@ async fn a_planted_log_symlink_never_redirects_the_runtime() {
     std::os::unix::fs::symlink(&canary.path, &tmp).unwrap();
     std::fs::rename(&tmp, &active).unwrap();
     paused_then_resumed(&agent, &dir, &canary, "a symlink renamed over 0.log").await;
-    assert_eq!(
-        metric(&agent, events).await,
-        pauses + 1.0,
-        "an event a pause"
-    );
+    assert_eq!(agent.metric(events).await, pauses + 1.0, "an event a pause");
     agent.stop().await;
 }
 
@@ -259,6 +237,7 @@ async fn paused_then_resumed(agent: &Agent, dir: &Path, canary: &Canary, case: &
                 .as_str()
                 .is_some_and(|r| r.starts_with("planted_log_file: a symlink"))
         },
+        || entries(dir),
     )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -275,6 +254,7 @@ async fn paused_then_resumed(agent: &Agent, dir: &Path, canary: &Canary, case: &
                 .is_none()
                 && std::fs::symlink_metadata(&active).is_ok_and(|m| m.is_file())
         },
+        || entries(dir),
     )
     .await;
     // Retention keeps the count of rotated files within maxFiles: a new

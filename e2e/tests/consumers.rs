@@ -35,7 +35,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use podlog_e2e::{
-    is_rotated_plain, parse_cri, require_runtime, require_tools, Agent, Cri, PodSpec, STRICT_ENV,
+    is_rotated_plain, parse_cri, require_runtime, require_tools, seq_of, until, Agent, Cri,
+    PodSpec, STRICT_ENV,
 };
 use serde_json::Value;
 
@@ -151,25 +152,6 @@ async fn terminate(child: &mut tokio::process::Child, what: &str) {
         .unwrap_or_else(|_| panic!("{what} still runs 10 s after SIGTERM"))
         .expect("wait for it");
     assert!(status.success(), "{what} exited with {status}");
-}
-
-/// Waits until `done` holds, at most `limit`; `what` and `state` say what
-/// was awaited and what there was, if not.
-async fn until(
-    what: &str,
-    limit: Duration,
-    mut done: impl FnMut() -> bool,
-    state: impl Fn() -> String,
-) {
-    let t0 = Instant::now();
-    while !done() {
-        assert!(
-            t0.elapsed() < limit,
-            "not within {limit:?}: {what}\n{}",
-            state()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// One line a consumer wrote: the file it came from, if it says, and the
@@ -318,7 +300,7 @@ impl Rsyslog {
         until(
             &format!("{}: {what}", self.name),
             Duration::from_secs(30),
-            || done(&received(&self.output)),
+            || std::future::ready(done(&received(&self.output))),
             || {
                 let got = received(&self.output);
                 format!(
@@ -355,13 +337,6 @@ fn tail_script(agent: &Agent, out: &Path, state: &Path) -> tokio::process::Child
         .kill_on_drop(true)
         .spawn()
         .expect("bash runs podlog-tail.sh")
-}
-
-/// `n` of a line whose content begins `seq <n> `.
-fn seq_of(content: &[u8]) -> Option<u64> {
-    let rest = content.strip_prefix(b"seq ")?;
-    let end = rest.iter().position(|&b| b == b' ')?;
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
 /// Where the runtime stored a line: the file, the line's first byte and its
@@ -622,7 +597,7 @@ async fn consumers_across_podlogd_rotations() {
     until(
         "podlog-tail.sh writes a third of the lines",
         Duration::from_secs(30),
-        || received(&tail_out).len() as u64 >= TOTAL / 3,
+        || std::future::ready(received(&tail_out).len() as u64 >= TOTAL / 3),
         || format!("{} lines", received(&tail_out).len()),
     )
     .await;
@@ -658,7 +633,7 @@ async fn consumers_across_podlogd_rotations() {
     until(
         "podlog-tail.sh writes every line",
         Duration::from_secs(30),
-        || received(&tail_out).len() as u64 >= TOTAL,
+        || std::future::ready(received(&tail_out).len() as u64 >= TOTAL),
         || format!("{} lines", received(&tail_out).len()),
     )
     .await;

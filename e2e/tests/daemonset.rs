@@ -29,7 +29,7 @@ use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use podlog_e2e::{require_runtime, Cri, Pod, PodSpec, STRICT_ENV};
+use podlog_e2e::{require_runtime, seq_of, until, Cri, Pod, PodSpec, STRICT_ENV};
 use podlog_proto::cri as pb;
 use serde_json::Value;
 
@@ -59,7 +59,7 @@ while [ $i -lt 2000 ]; do
 done
 sleep 3600
 "#;
-const LINES: usize = 2000;
+const LINES: u64 = 2000;
 
 /// What the node gives the manifest's volumes and environment.
 struct Node {
@@ -74,10 +74,12 @@ struct Node {
     api: std::net::SocketAddr,
 }
 
-/// The pod template's single container, and the template.
+/// The pod template's single container, the template, and the
+/// DaemonSet's namespace.
 struct Template {
     pod: Value,
     container: Value,
+    namespace: String,
 }
 
 impl Template {
@@ -90,7 +92,12 @@ impl Template {
             .expect("daemonset.yaml: spec.template.spec.containers");
         assert_eq!(containers.len(), 1, "daemonset.yaml: one container");
         let container = containers[0].clone();
-        Self { pod, container }
+        let namespace = text(&ds["metadata"]["namespace"], "the namespace").to_owned();
+        Self {
+            pod,
+            container,
+            namespace,
+        }
     }
 
     fn image(&self) -> &str {
@@ -162,14 +169,14 @@ impl Template {
     }
 
     /// The sandbox: the template's labels, in the manifest's namespace.
-    fn pod_spec(&self, namespace: &str) -> PodSpec {
+    fn pod_spec(&self) -> PodSpec {
         let labels: Vec<(&str, &str)> = self.pod["metadata"]["labels"]
             .as_object()
             .into_iter()
             .flatten()
             .map(|(k, v)| (k.as_str(), text(v, "a label")))
             .collect();
-        PodSpec::new(namespace, "podlogd-e2e", &labels)
+        PodSpec::new(&self.namespace, "podlogd-e2e", &labels)
     }
 
     /// The container as the kubelet asks the runtime for it on `node`.
@@ -397,23 +404,6 @@ fn podlogd_log(pods: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-/// Waits up to `limit` for `ok`, saying `what` and podlogd's log if not.
-async fn wait<F, Fut>(what: &str, limit: Duration, pods: &Path, mut ok: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let t0 = Instant::now();
-    while !ok().await {
-        assert!(
-            t0.elapsed() < limit,
-            "not within {limit:?}: {what}\npodlogd's log:\n{}",
-            podlogd_log(pods)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn podlogd_runs_as_the_daemonset_and_serves_the_node() {
     let Some(ctd) = require_runtime() else { return };
@@ -426,8 +416,6 @@ async fn podlogd_runs_as_the_daemonset_and_serves_the_node() {
         return;
     };
     let template = Template::load();
-    let ds: Value = serde_yaml::from_str(MANIFEST).unwrap();
-    let namespace = text(&ds["metadata"]["namespace"], "the namespace").to_owned();
 
     // The image, as a node without a registry gets it.
     let archive_arg = archive.display().to_string();
@@ -476,7 +464,7 @@ async fn podlogd_runs_as_the_daemonset_and_serves_the_node() {
     std::fs::create_dir(&sa).unwrap();
     std::fs::write(sa.join("token"), &api.own_token).unwrap();
     std::fs::write(sa.join("ca.crt"), &api.ca.pem).unwrap();
-    std::fs::write(sa.join("namespace"), &namespace).unwrap();
+    std::fs::write(sa.join("namespace"), &template.namespace).unwrap();
     let pods = ctd.pod_log_root();
     let node = Node {
         host_paths: HashMap::from([
@@ -492,7 +480,7 @@ async fn podlogd_runs_as_the_daemonset_and_serves_the_node() {
     // podlogd's pod, as the kubelet starts it.
     let mut cri = Cri::connect(&ctd.socket()).await.unwrap();
     let agent_pod: Pod = cri
-        .run_pod(&pods, ctd.cgroup_parent(), &template.pod_spec(&namespace))
+        .run_pod(&pods, ctd.cgroup_parent(), &template.pod_spec())
         .await
         .unwrap();
     let agent_id = cri
@@ -505,11 +493,11 @@ async fn podlogd_runs_as_the_daemonset_and_serves_the_node() {
     for which in ["readinessProbe", "livenessProbe"] {
         let (scheme, port, path) = template.probe(which);
         let url = format!("{scheme}://127.0.0.1:{port}{path}");
-        wait(
+        until(
             &format!("{which} {url} answers 200"),
             Duration::from_secs(60),
-            &pods,
             || async { curl(&["-k"], &url).await.0 == 200 },
+            || format!("podlogd's log:\n{}", podlogd_log(&pods)),
         )
         .await;
     }
@@ -599,14 +587,9 @@ async fn podlogd_runs_as_the_daemonset_and_serves_the_node() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let seqs: Vec<usize> = served
+    let seqs: Vec<u64> = served
         .lines()
-        .map(|l| {
-            l.strip_prefix("seq ")
-                .and_then(|r| r.split(' ').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("not a writer's line: {l:?}"))
-        })
+        .map(|l| seq_of(l.as_bytes()).unwrap_or_else(|| panic!("not a writer's line: {l:?}")))
         .collect();
     assert_eq!(
         seqs,

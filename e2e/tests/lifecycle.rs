@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use podlog_e2e::{
-    listing, reader_order, require_runtime, split_events, Agent, Cri, DirWatch, PodSpec,
+    listing, reader_order, require_runtime, seq_of, split_events, Agent, Cri, DirWatch, PodSpec,
     StoredEvent,
 };
 use serde_json::Value;
@@ -209,7 +209,7 @@ async fn rotation_under_load_loses_and_repeats_nothing() {
         kept.problems.len(),
         kept.problems.join("\n- ")
     );
-    assert_eq!(metric(&agent, "podlog_foreign_rotations_total").await, 0.0);
+    assert_eq!(agent.metric("podlog_foreign_rotations_total").await, 0.0);
     // A rotated file podlogd did not make: a second rotator is reported.
     std::fs::write(
         dir.join("0.log.20991231-000000"),
@@ -217,7 +217,7 @@ async fn rotation_under_load_loses_and_repeats_nothing() {
     )
     .expect("a foreign rotation");
     let t2 = Instant::now();
-    while metric(&agent, "podlog_foreign_rotations_total").await < 1.0 {
+    while agent.metric("podlog_foreign_rotations_total").await < 1.0 {
         assert!(
             t2.elapsed() < Duration::from_secs(10),
             "the second rotator was not reported"
@@ -314,16 +314,6 @@ fn expected_event(i: u64) -> String {
         }
     }
     s
-}
-
-/// The sequence number of an event's content (`seq N …`).
-fn seq_of(content: &[u8]) -> Option<u64> {
-    let rest = content.strip_prefix(b"seq ")?;
-    let end = rest
-        .iter()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(rest.len());
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
 /// What is wrong with `got` as event `n`; `None` when it is whole.
@@ -954,14 +944,6 @@ async fn check_kept(agent: &Agent, path: &str, dir: &Path, end: u64) -> Kept {
         ));
     }
     kept
-}
-
-/// A metric's value from `/metrics` (0 when absent).
-async fn metric(agent: &Agent, name: &str) -> f64 {
-    let text = String::from_utf8(agent.get_ok("/metrics").await).expect("UTF-8 metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// CPU time (user + system) of this process so far: the in-process agent,
