@@ -401,6 +401,27 @@ impl Job {
         }
     }
 
+    /// Whether the live `N.log` (`attempt`) of running container `id` is
+    /// a plain file and no pause stands: something planted under it
+    /// pauses the container's rotation (reported; the runtime writes on
+    /// into the file it has open); a paused container whose name is free
+    /// or a plain file again is healed (a pending rotation is finished by
+    /// recovery each round), and planned again at the next pass.
+    fn live_name_is_ours(&self, executor: &Mutex<Executor>, attempt: u32, id: &str) -> bool {
+        let ContainerKey { pod_dir, container } = &self.key;
+        let mut ex = lock(executor);
+        let active = format!("{attempt}.log");
+        if ex.check_active(&self.key.components(), &active).is_err() {
+            return false;
+        }
+        if ex.paused().reason(pod_dir, container).is_some() {
+            let r = ex.heal(self.key.components(), attempt, id).map(|()| 0);
+            self.counted("heal", r);
+            return false;
+        }
+        true
+    }
+
     /// One plan and its execution; true when it rotated the active file.
     fn pass(
         &self,
@@ -412,6 +433,19 @@ impl Job {
         let policy = PodPolicy::from_annotations(self.pod.annotations())
             .resolve(&self.node_policy, container)
             .effective;
+        // The live name of the container the runtime runs, looked at
+        // first: with a symlink renamed over it, nothing of that attempt
+        // may be a plain file, so the listing below would not find it.
+        let running = self
+            .pod
+            .instances(container)
+            .into_iter()
+            .rfind(|c| c.state == ContainerState::Running);
+        if let Some(live) = running {
+            if !self.live_name_is_ours(executor, live.attempt, &live.id) {
+                return false;
+            }
+        }
         let Ok(entries) = self.root.list_dir(&self.key.components()) else {
             return false;
         };
@@ -437,24 +471,6 @@ impl Job {
             // running, the runtime may write it.
             exited: instance.state == ContainerState::Exited,
         };
-        if let Some(id) = &subject.running {
-            let mut ex = lock(executor);
-            let active = format!("{current}.log");
-            if ex.check_active(&self.key.components(), &active).is_err() {
-                // Planted under the live name: paused and reported; the
-                // runtime writes on into the file it has open.
-                return false;
-            }
-            if ex.paused().reason(pod_dir, container).is_some() {
-                // The name is free or a plain file again: a pending
-                // rotation is finished by recovery each round; otherwise
-                // healed here (the runtime reopened onto podlogd's file).
-                // Planned again at the next pass.
-                let r = ex.heal(self.key.components(), current, id).map(|()| 0);
-                self.counted("heal", r);
-                return false;
-            }
-        }
         if self.size_only && !self.outgrown(&subject, &policy) {
             return false;
         }

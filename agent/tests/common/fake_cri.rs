@@ -35,6 +35,8 @@ pub struct State {
     /// runtime opens `0.log`, a symlink to this file is renamed over it
     /// (and the runtime, as containerd does, follows it).
     pub plant_at_reopen: Option<PathBuf>,
+    /// `ReopenContainerLog` calls for the running container.
+    pub reopens: u32,
 }
 
 /// A pod the fake runtime lists: sandbox id, namespace, name and uid.
@@ -225,7 +227,11 @@ impl RuntimeService for Fake {
         if req.into_inner().container_id != running {
             return Err(Status::unknown("container is not running"));
         }
-        let plant = self.0.lock().unwrap().plant_at_reopen.clone();
+        let plant = {
+            let mut s = self.0.lock().unwrap();
+            s.reopens += 1;
+            s.plant_at_reopen.clone()
+        };
         if let Some(target) = plant {
             let tmp = dir.join(".planted");
             let _ = std::fs::remove_file(&tmp);

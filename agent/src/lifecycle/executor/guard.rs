@@ -21,6 +21,10 @@
 //!   rotation stays pending and paused as above, the name free for
 //!   recovery's next try (until then, at most one lifecycle round, the
 //!   runtime may write where the last replacement pointed).
+//! - Something swapped in under the name between its check and the
+//!   rename (the runtime's file lost its name to it): the new file takes
+//!   podlogd's mode and owner, not what was swapped in, and the runtime is
+//!   reopened onto it.
 //!
 //! Each is a security event (`podlog_security_events_total{kind}`, logged
 //! at `error`), reported once per pause.
@@ -118,11 +122,7 @@ impl Executor {
             found => return Err(self.planted(dir, active, &found)),
         }
         let like = match rotated {
-            Some(r) => Some(
-                self.root
-                    .entry(&at(dir, r))
-                    .map_err(fs("rotate: look at the rotated file"))?,
-            ),
+            Some(r) => self.like(dir, active, r)?,
             None => None,
         };
         let mode = like.map_or(super::DEFAULT_MODE, |l| l.mode);
@@ -157,6 +157,34 @@ impl Executor {
             },
             true,
         ))
+    }
+
+    /// The rotated file `rotated`, whose mode and owner the new `active`
+    /// takes, if it is the runtime's: a plain file with one link. Anything
+    /// else was swapped in under `active` between its check and its rename
+    /// (the runtime's file lost its name to it): a security event, and the
+    /// new file takes podlogd's mode and owner, never an attacker's.
+    fn like(
+        &mut self,
+        dir: &[&str],
+        active: &str,
+        rotated: &str,
+    ) -> Result<Option<Entry>, LifecycleError> {
+        let found = self.root.entry(&at(dir, rotated));
+        match found {
+            Ok(e) if e.regular && e.links == 1 => Ok(Some(e)),
+            Err(e) if !e.is_not_found() => Err(fs("rotate: look at the rotated file")(e)),
+            found => {
+                let reason = format!(
+                    "{} was renamed over {} just before its rotation (now {}); the new log file is podlogd's",
+                    described(&found),
+                    self.path(dir, active).display(),
+                    self.path(dir, rotated).display(),
+                );
+                self.alarm(dir, "planted_log_file", &reason);
+                Ok(None)
+            }
+        }
     }
 
     /// Checks the active file `active` of the container in `dir`, before

@@ -1071,6 +1071,41 @@ fn a_planted_active_name_is_never_rotated_and_healed_once_free() {
 }
 
 #[test]
+fn a_symlink_swapped_in_just_before_the_rename_lends_the_new_file_nothing() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let s = setup();
+    let out = canary(&s);
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let mut ex = s.executor();
+    // What a rotation finds after its rename when a symlink took the
+    // live name between the check and the rename: the symlink (lstat
+    // mode 0777) under the rotated name, the name free.
+    std::os::unix::fs::symlink(&out, s.dir.join(X)).unwrap();
+    let (made, new) = ex.own_active(&DIR, "0.log", Some(X)).unwrap();
+    assert!(new);
+    let m = std::fs::symlink_metadata(s.dir.join("0.log")).unwrap();
+    assert!(m.file_type().is_file());
+    assert_eq!(m.ino(), made.ino);
+    assert_eq!(m.mode() & 0o777, DEFAULT_MODE, "not the symlink's 0777");
+    let reason = ex.paused().reason(DIR[0], DIR[1]).expect("reported");
+    assert!(
+        reason.starts_with("planted_log_file: a symlink was renamed over"),
+        "{reason}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"canary\n");
+    // The runtime's own rotated file lends its mode, without a report.
+    let s = setup();
+    let mut ex = s.executor();
+    s.rt.write(1);
+    std::fs::set_permissions(s.dir.join("0.log"), std::fs::Permissions::from_mode(0o604)).unwrap();
+    std::fs::rename(s.dir.join("0.log"), s.dir.join(X)).unwrap();
+    ex.own_active(&DIR, "0.log", Some(X)).unwrap();
+    let m = std::fs::metadata(s.dir.join("0.log")).unwrap();
+    assert_eq!(m.mode() & 0o777, 0o604);
+    assert!(ex.paused().reason(DIR[0], DIR[1]).is_none());
+}
+
+#[test]
 fn a_step_whose_recovery_keeps_failing_is_given_up() {
     let s = setup();
     let mut ex = s.executor();
