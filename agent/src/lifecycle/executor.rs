@@ -208,6 +208,10 @@ pub enum LifecycleError {
         #[source]
         source: ReopenError,
     },
+    /// The runtime is not connected: nothing is renamed (see
+    /// [`Reopener::connected`]).
+    #[error("{} not rotated while the container runtime is not connected (a renamed file would be written on until the runtime reopens the log); rotated once it is", .path.display())]
+    RuntimeAway { path: PathBuf },
     /// Something planted under the active name (see `guard`): the
     /// rotation stays pending and the container's rotation paused.
     #[error("{} is {found}, not a plain file: the runtime is not asked to reopen onto it; rotation paused", .path.display())]
@@ -433,8 +437,10 @@ impl Executor {
     /// - [`LifecycleError::ReopenRefused`]: the runtime refused; the rename
     ///   was undone ([`Undo::RolledBack`]), or a new `N.log` exists anyway
     ///   and both files are kept ([`Undo::KeptBoth`]). Nothing is pending.
+    /// - [`LifecycleError::RuntimeAway`]: the runtime is not connected;
+    ///   nothing was renamed.
     /// - [`LifecycleError::ReopenUnavailable`]: the runtime could not be
-    ///   asked. The file stays renamed and the runtime keeps writing into
+    ///   asked (it went away meanwhile). The file stays renamed and the runtime keeps writing into
     ///   it (the reader serves it); the intent stays pending and
     ///   [`Executor::recover`] asks again (or undoes it).
     /// - `N.log` missing, the name taken meanwhile, a journal conflict (an
@@ -448,6 +454,11 @@ impl Executor {
         now_nanos: i64,
     ) -> Result<Rotated, LifecycleError> {
         let active = format!("{attempt}.log");
+        if !self.reopener.connected() {
+            return Err(LifecycleError::RuntimeAway {
+                path: self.path(&dir, &active),
+            });
+        }
         self.check_active(&dir, &active)?;
         let names = self.files(&dir)?;
         let suffix = naming::rotated_suffix(names.iter().map(String::as_str), attempt, now_nanos)

@@ -19,6 +19,13 @@ pub trait Reopener {
     /// be asked, or did not answer in time (it may or may not have
     /// reopened): the rotation stays pending and recovery asks again.
     fn reopen(&self, container_id: &str) -> Result<(), ReopenError>;
+
+    /// Whether the runtime can be asked now. A rotation is not begun while
+    /// it cannot: the renamed file would be written on until the runtime
+    /// is back and reopens the log, longer than a tailer's `rotate_wait`.
+    fn connected(&self) -> bool {
+        true
+    }
 }
 
 /// Why the runtime did not reopen a log.
@@ -104,6 +111,10 @@ impl Reopener for RuntimeReopener {
         self.handle
             .block_on(self.runtime.reopen_container_log(container_id))
             .map_err(|s| reopen_error(container_id, &s))
+    }
+
+    fn connected(&self) -> bool {
+        self.runtime.status().connected
     }
 }
 

@@ -22,6 +22,8 @@ enum Answer {
     /// Refuses, but a new `N.log` appears anyway.
     RefuseButReopen,
     Unavailable,
+    /// Not connected: not to be asked (and unavailable if it is).
+    Away,
 }
 
 struct RtState {
@@ -142,11 +144,15 @@ impl Reopener for Arc<FakeRuntime> {
                 self.do_reopen(&mut st);
                 Err(refused)
             }
-            Answer::Unavailable => Err(ReopenError::Unavailable {
+            Answer::Unavailable | Answer::Away => Err(ReopenError::Unavailable {
                 container_id: container_id.into(),
                 reason: "Unavailable: not connected".into(),
             }),
         }
+    }
+
+    fn connected(&self) -> bool {
+        self.state.lock().unwrap().answer != Answer::Away
     }
 }
 
@@ -389,6 +395,25 @@ fn an_unavailable_runtime_leaves_the_rotation_pending_until_recovery() {
     assert_eq!(s.names(), vec!["0.log".to_owned(), X.to_owned()]);
     assert_eq!(s.served(), s.rt.written());
     assert!(ex.recover().is_empty());
+}
+
+#[test]
+fn no_rotation_begins_while_the_runtime_is_away() {
+    let s = setup();
+    let mut ex = s.executor();
+    s.rt.write(3);
+    s.rt.answer(Answer::Away);
+    let e = ex.rotate(DIR, 0, "c1", T0).unwrap_err();
+    assert!(matches!(e, LifecycleError::RuntimeAway { .. }), "{e:?}");
+    assert!(e.to_string().contains("not connected"), "{e}");
+    assert_eq!(s.names(), vec!["0.log".to_owned()], "nothing renamed");
+    assert!(!ex.has_pending());
+    assert_eq!(s.rt.state.lock().unwrap().reopens, 0);
+    // Back: the rotation goes ahead.
+    s.rt.answer(Answer::Reopen);
+    ex.rotate(DIR, 0, "c1", T0).unwrap();
+    s.rt.write(1);
+    assert_eq!(s.served(), s.rt.written());
 }
 
 #[test]
