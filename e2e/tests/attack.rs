@@ -4,11 +4,15 @@
 //! is checked after every case (content, size, mtime, inode).
 //!
 //! - Symlinks to the canary planted as `0.log`, in a tight loop while
-//!   podlogd rotates every 16 KiB (the race the rename used to open), then
-//!   once by renaming one over the live `0.log` of a quiet container: the
-//!   runtime is never reopened onto it; the event is counted and reported
-//!   in `GET /logs`; once the symlink is gone, the runtime is reopened onto
-//!   podlogd's file and rotation resumes.
+//!   podlogd rotates every 16 KiB (the race the rename used to open): the
+//!   runtime is never reopened onto it; the event is counted and the pause
+//!   reported in `GET /logs`; once the symlink is gone, the runtime is
+//!   reopened onto podlogd's file and rotation resumes.
+//! - A symlink under `0.log` before a container starts (containerd follows
+//!   it: outside the canary, the one thing written outside the root, and
+//!   not by podlogd), then one renamed over the live `0.log`: each found by
+//!   a lifecycle pass, reported, removed, and the runtime reopened onto
+//!   podlogd's file; the redirect ends there.
 //! - Symlinks and directories planted under the temporary names
 //!   compression used to take: retention goes on, the disk stays within
 //!   budget.
@@ -212,47 +216,90 @@ async fn a_planted_log_symlink_never_redirects_the_runtime() {
         pauses += 1.0;
     }
 
-    // A symlink renamed over the live 0.log of a container with no
-    // rotation due (a line every 100 ms, far below maxFileSize): the
-    // runtime writes on into the file that lost its name, which no
-    // longer grows any name in the directory, so only podlogd's look at
-    // the name on every pass finds it. (Renamed over a container that
-    // rotates many times a second, it may land between podlogd's check
-    // and its rename, and is then rotated away: see the executor's tests.)
+    // A container with no rotation due (a line every 100 ms, far below
+    // maxFileSize) whose 0.log is a symlink before it starts: containerd
+    // opens the name and follows it (not podlogd's doing, and nothing
+    // podlogd can forbid), so it writes where the symlink points. The
+    // lifecycle pass finds it, removes it and has the runtime reopen onto
+    // podlogd's file: the redirect ends within a pass.
     let spec = PodSpec::new("e2e", "quiet", &[])
         .annotate(&[("podlog.dev/policy", "maxFileSize: 16Mi\nmaxFiles: 5\n")]);
     let quiet = cri
         .run_pod(&ctd.pod_log_root(), ctd.cgroup_parent(), &spec)
         .await
         .unwrap();
+    let dir = quiet.log_dir.join("w");
+    let active = dir.join("0.log");
+    std::fs::create_dir_all(&dir).unwrap();
+    let elsewhere = outside.path().join("written-by-the-runtime");
+    std::fs::write(&elsewhere, b"").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &active).unwrap();
     cri.start_container(&quiet, "w", 0, &slow_writer(120), &[])
         .await
         .unwrap();
-    let dir = quiet.log_dir.join("w");
-    let active = dir.join("0.log");
-    until(
-        "the quiet container is running and written",
-        Duration::from_secs(20),
-        || async {
-            container(&agent, "quiet").await["state"] == "CONTAINER_RUNNING"
-                && std::fs::metadata(&active).is_ok_and(|m| m.len() > 0)
-        },
-        || entries(&dir),
+    taken_back(
+        &agent,
+        &dir,
+        pauses + 1.0,
+        "a symlink there before the start",
     )
     .await;
+    let cut = std::fs::metadata(&elsewhere).unwrap().len();
+    eprintln!(
+        "before podlogd took the name back, the runtime wrote {cut} bytes through the symlink"
+    );
+    // Ten lines' time: none of them goes through the symlink any more.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        std::fs::metadata(&elsewhere).unwrap().len(),
+        cut,
+        "the redirect ended"
+    );
+
+    // A symlink renamed over the live 0.log: the runtime writes on into
+    // the file that lost its name, which no longer grows any name in the
+    // directory, so only podlogd's look at the name on every pass finds it.
+    // (Renamed over a container that rotates many times a second, it may
+    // land between podlogd's check and its rename, and is then rotated
+    // away: see the executor's tests.)
     let tmp = dir.join(".planted");
     std::os::unix::fs::symlink(&canary.path, &tmp).unwrap();
     std::fs::rename(&tmp, &active).unwrap();
-    paused_then_resumed(
-        &agent,
-        "quiet",
-        &dir,
-        &canary,
-        "a symlink renamed over 0.log",
+    taken_back(&agent, &dir, pauses + 2.0, "a symlink renamed over 0.log").await;
+    canary.check("a symlink renamed over 0.log");
+    agent.stop().await;
+}
+
+/// Something planted under the live `0.log` of the `quiet` pod's container
+/// in `dir`, found by a lifecycle pass: reported (the `planted_log_file`
+/// events reach `events`), removed, and the runtime reopened onto a plain
+/// file podlogd made, which it writes; no pause stays.
+async fn taken_back(agent: &Agent, dir: &Path, events: f64, case: &str) {
+    let active = dir.join("0.log");
+    let metric = "podlog_security_events_total{kind=\"planted_log_file\"}";
+    until(
+        &format!("{case}: reported and taken back"),
+        Duration::from_secs(20),
+        || async {
+            agent.metric(metric).await >= events
+                && std::fs::symlink_metadata(&active).is_ok_and(|m| m.is_file())
+        },
+        || entries(dir),
     )
     .await;
-    assert_eq!(agent.metric(events).await, pauses + 1.0, "an event a pause");
-    agent.stop().await;
+    assert_eq!(agent.metric(metric).await, events, "{case}: one event");
+    let made = std::fs::symlink_metadata(&active).unwrap().ino();
+    until(
+        &format!("{case}: the runtime writes podlogd's file"),
+        Duration::from_secs(20),
+        || async {
+            std::fs::symlink_metadata(&active).is_ok_and(|m| m.ino() == made && m.len() > 0)
+        },
+        || entries(dir),
+    )
+    .await;
+    let entry = container(agent, "quiet").await;
+    assert!(entry.get("rotationPaused").is_none(), "{case}: {entry}");
 }
 
 /// A line every 100 ms for `secs` seconds.

@@ -403,15 +403,23 @@ impl Job {
 
     /// Whether the live `N.log` (`attempt`) of running container `id` is
     /// a plain file and no pause stands: something planted under it
-    /// pauses the container's rotation (reported; the runtime writes on
-    /// into the file it has open); a paused container whose name is free
+    /// pauses the container's rotation (reported) and, found by this pass,
+    /// is taken back at once ([`Executor::take_back`]); a paused container whose name is free
     /// or a plain file again is healed (a pending rotation is finished by
     /// recovery each round), and planned again at the next pass.
     fn live_name_is_ours(&self, executor: &Mutex<Executor>, attempt: u32, id: &str) -> bool {
         let ContainerKey { pod_dir, container } = &self.key;
         let mut ex = lock(executor);
         let active = format!("{attempt}.log");
+        let paused = ex.paused().reason(pod_dir, container).is_some();
         if ex.check_active(&self.key.components(), &active).is_err() {
+            if !paused {
+                // Found now, not in a rotation's window: the runtime may
+                // write through it since its start. Taken back once; if
+                // that fails, the container stays paused.
+                let r = ex.take_back(self.key.components(), attempt, id).map(|()| 0);
+                self.counted("heal", r);
+            }
             return false;
         }
         if ex.paused().reason(pod_dir, container).is_some() {

@@ -21,6 +21,10 @@
 //!   rotation stays pending and paused as above, the name free for
 //!   recovery's next try (until then, at most one lifecycle round, the
 //!   runtime may write where the last replacement pointed).
+//! - Something under the live name of a running container found by a
+//!   lifecycle pass (a symlink renamed over it, or there before the
+//!   runtime's first open, which then writes where it points): reported,
+//!   removed and healed, once per pause (see [`Executor::take_back`]).
 //! - Something swapped in under the name between its check and the
 //!   rename (the runtime's file lost its name to it): the new file takes
 //!   podlogd's mode and owner, not what was swapped in, and the runtime is
@@ -254,6 +258,37 @@ impl Executor {
                 Err(LifecycleError::ReopenUnavailable { path, source })
             }
         }
+    }
+
+    /// Something found planted under the live name of running container
+    /// `container_id` by a pass, not by a rotation: it may have been there
+    /// before the runtime opened the name (at the container's start),
+    /// which then writes where it points. The entry is removed (never
+    /// followed; a directory stays), then healed as in [`Executor::heal`]:
+    /// podlogd makes the file and the runtime reopens onto it, so such a
+    /// redirect lasts until this pass at most.
+    ///
+    /// # Errors
+    ///
+    /// The entry cannot be removed (a directory), or as [`Executor::heal`].
+    pub fn take_back(
+        &mut self,
+        dir: [&str; 2],
+        attempt: u32,
+        container_id: &str,
+    ) -> Result<(), LifecycleError> {
+        let active = format!("{attempt}.log");
+        match self.root.unlink_entry(&at(&dir, &active)) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                return Err(fs(
+                    "heal: remove what was planted under the log file's name",
+                )(e))
+            }
+        }
+        tracing::warn!(pod = dir[0], container = dir[1], file = %active, "removed what was planted under the log file's name; the runtime is reopened onto podlogd's file");
+        self.heal(dir, attempt, container_id)
     }
 
     /// Removes the empty plain file under `active` that podlogd made for a

@@ -1096,6 +1096,48 @@ fn a_planted_active_name_is_never_rotated_and_healed_once_free() {
 }
 
 #[test]
+fn a_symlink_the_runtime_opened_at_its_start_is_taken_back() {
+    let s = setup();
+    let out = canary(&s);
+    let mut ex = s.executor();
+    // There before the runtime opened the name: it writes where it points.
+    std::os::unix::fs::symlink(&out, s.dir.join("0.log")).unwrap();
+    s.rt.write(2);
+    let redirected = std::fs::read(&out).unwrap().len();
+    assert!(
+        redirected > b"canary\n".len(),
+        "the fake runtime follows it"
+    );
+    assert!(matches!(
+        ex.check_active(&DIR, "0.log"),
+        Err(LifecycleError::Redirected { .. })
+    ));
+    ex.take_back(DIR, 0, "c1").unwrap();
+    assert!(ex.paused().reason(DIR[0], DIR[1]).is_none());
+    assert_eq!(s.rt.state.lock().unwrap().reopens, 1);
+    let m = std::fs::symlink_metadata(s.dir.join("0.log")).unwrap();
+    assert!(m.file_type().is_file());
+    // The line in flight at the reopen was the last one redirected.
+    let cut = std::fs::read(&out).unwrap().len();
+    s.rt.write(3);
+    assert_eq!(std::fs::read(&out).unwrap().len(), cut);
+    assert_eq!(
+        lines(&s.read("0.log")),
+        4,
+        "the reopen's second line and three"
+    );
+
+    // A directory cannot be taken back: the container stays paused.
+    let s = setup();
+    let mut ex = s.executor();
+    std::fs::create_dir(s.dir.join("0.log")).unwrap();
+    assert!(ex.check_active(&DIR, "0.log").is_err());
+    assert!(ex.take_back(DIR, 0, "c1").is_err());
+    assert!(ex.paused().reason(DIR[0], DIR[1]).is_some());
+    assert_eq!(s.rt.state.lock().unwrap().reopens, 0);
+}
+
+#[test]
 fn a_symlink_swapped_in_just_before_the_rename_lends_the_new_file_nothing() {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let s = setup();
