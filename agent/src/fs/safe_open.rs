@@ -575,6 +575,18 @@ impl SafeRoot {
         })
     }
 
+    /// Where the symlink `rel` points, as it is written (never followed):
+    /// for reports.
+    ///
+    /// # Errors
+    ///
+    /// Invalid components, a symlink on the directory path, a missing
+    /// entry, or one that is not a symlink.
+    pub fn link_target(&self, rel: &[&str]) -> Result<std::ffi::OsString, SafeOpenError> {
+        let (dir, name) = self.parent(rel)?;
+        fcntl::readlinkat(&dir, name).map_err(|e| io_err("readlink", &self.display(rel), e))
+    }
+
     /// Removes the entry `rel` that is not a directory, whatever it is
     /// (a symlink, a FIFO, a socket, a device node or a file), never
     /// following it: `unlinkat` without `AT_REMOVEDIR` removes the name

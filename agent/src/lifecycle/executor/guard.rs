@@ -53,6 +53,21 @@ fn described(found: &Result<Entry, crate::fs::safe_open::SafeOpenError>) -> Stri
     }
 }
 
+/// A symlink's target for a report: quoted with its control characters
+/// escaped (it is anyone's bytes, and goes into the log), at most 256
+/// characters.
+fn shown_target(to: &std::ffi::OsStr) -> String {
+    const MAX: usize = 256;
+    let text = to.to_string_lossy();
+    let cut: String = text.chars().take(MAX).collect();
+    let more = if text.chars().count() > MAX {
+        "…"
+    } else {
+        ""
+    };
+    format!("{cut:?}{more}")
+}
+
 impl Executor {
     /// Makes sure the runtime reopens onto a plain file beneath the root:
     /// makes `active` (or takes the plain file there), asks the runtime to
@@ -321,10 +336,15 @@ impl Executor {
     ) -> LifecycleError {
         let what = described(found);
         let path = self.path(dir, active);
-        let reason = format!(
+        let mut reason = format!(
             "{what} was planted as {}; the runtime is not asked to reopen onto it and keeps writing the file it has open",
             path.display()
         );
+        if matches!(found, Ok(e) if e.kind == "symlink") {
+            if let Ok(to) = self.root.link_target(&at(dir, active)) {
+                reason.push_str(&format!("; it points to {}", shown_target(&to)));
+            }
+        }
         self.alarm(dir, "planted_log_file", &reason);
         LifecycleError::Redirected { path, found: what }
     }

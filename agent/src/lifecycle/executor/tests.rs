@@ -984,6 +984,10 @@ fn a_name_planted_after_the_rename_is_never_reopened_onto() {
         reason.starts_with("planted_log_file: a symlink was planted"),
         "{reason}"
     );
+    assert!(
+        reason.ends_with(&format!("; it points to {:?}", out.display().to_string())),
+        "{reason}"
+    );
     // The runtime writes on into the rotated file; nothing reaches the
     // canary, whatever the rounds.
     s.rt.write(2);
@@ -1135,6 +1139,25 @@ fn a_symlink_the_runtime_opened_at_its_start_is_taken_back() {
     assert!(ex.take_back(DIR, 0, "c1").is_err());
     assert!(ex.paused().reason(DIR[0], DIR[1]).is_some());
     assert_eq!(s.rt.state.lock().unwrap().reopens, 0);
+}
+
+#[test]
+fn a_planted_symlinks_target_is_reported_escaped_and_bounded() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let s = setup();
+    let mut ex = s.executor();
+    let target = format!("/x\n2026-12-07T00:00:00Z INFO forged{}", "y".repeat(400));
+    std::os::unix::fs::symlink(
+        std::ffi::OsStr::from_bytes(target.as_bytes()),
+        s.dir.join("0.log"),
+    )
+    .unwrap();
+    assert!(ex.check_active(&DIR, "0.log").is_err());
+    let reason = ex.paused().reason(DIR[0], DIR[1]).unwrap();
+    assert!(!reason.contains('\n'), "{reason}");
+    assert!(reason.contains("it points to \"/x\\n2026"), "{reason}");
+    assert!(reason.ends_with("\"…"), "{reason}");
+    assert!(reason.len() < 600, "{}", reason.len());
 }
 
 #[test]
