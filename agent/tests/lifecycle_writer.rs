@@ -181,6 +181,11 @@ impl Case {
         s.reopen = Some((self.dir.clone(), CONTAINER_ID.into()));
     }
 
+    /// The container's entry in `GET /logs`.
+    fn container(&self) -> serde_json::Value {
+        self.rt.block_on(common::inventory(self.addr(), ""))["pods"][0]["containers"][0].clone()
+    }
+
     fn addr(&self) -> SocketAddr {
         self.daemon.as_ref().expect("podlogd runs").addr
     }
@@ -550,12 +555,13 @@ fn a_log_file_replaced_at_every_reopen_pauses_rotation_and_says_why() {
     let before = std::fs::metadata(&canary).unwrap();
     case.fake.0.lock().unwrap().plant_at_reopen = Some(canary.clone());
     case.start("maxFileSize: 4Ki\nmaxFiles: 1000\nmaxTotalSize: 100Mi\n");
-    let inventory =
-        || case.rt.block_on(common::inventory(case.addr(), ""))["pods"][0]["containers"][0].clone();
     case.until("the rotation is paused", || {
-        inventory().get("rotationPaused").is_some()
+        case.container().get("rotationPaused").is_some()
     });
-    let reason = inventory()["rotationPaused"].as_str().unwrap().to_owned();
+    let reason = case.container()["rotationPaused"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(reason.starts_with("log_file_replaced: "), "{reason}");
     assert!(reason.contains("replaced by a symlink"), "{reason}");
     let events = "podlog_security_events_total{kind=\"log_file_replaced\"}";
@@ -571,7 +577,7 @@ fn a_log_file_replaced_at_every_reopen_pauses_rotation_and_says_why() {
     // The attacker stops: the next round finishes the rotation.
     case.fake.0.lock().unwrap().plant_at_reopen = None;
     case.until("the rotation finishes and the pause ends", || {
-        inventory().get("rotationPaused").is_none()
+        case.container().get("rotationPaused").is_none()
             && std::fs::symlink_metadata(case.dir.join("0.log")).is_ok_and(|m| m.is_file())
     });
     assert_eq!(case.rt.block_on(metric(case.addr(), events)), Some(1.0));
@@ -613,12 +619,10 @@ fn a_symlink_renamed_over_the_only_log_file_is_taken_back_at_once() {
         .unwrap()
         .file_type()
         .is_file());
-    let inventory =
-        || case.rt.block_on(common::inventory(case.addr(), ""))["pods"][0]["containers"][0].clone();
     assert!(
-        inventory().get("rotationPaused").is_none(),
+        case.container().get("rotationPaused").is_none(),
         "{}",
-        inventory()
+        case.container()
     );
     assert_eq!(std::fs::read(&canary).unwrap(), b"canary\n");
     let stderr = case.daemon.as_ref().unwrap().stderr();

@@ -212,7 +212,7 @@ async fn a_planted_log_symlink_never_redirects_the_runtime() {
     let mut pauses = 0.0;
     if std::fs::symlink_metadata(&active).is_ok_and(|m| m.file_type().is_symlink()) {
         // The attacker took the name in the rotation's window.
-        paused_then_resumed(&agent, "victim", &dir, &canary, "the race").await;
+        paused_then_resumed(&agent, &dir, &canary, "the race").await;
         pauses += 1.0;
     }
 
@@ -288,16 +288,7 @@ async fn taken_back(agent: &Agent, dir: &Path, events: f64, case: &str) {
     )
     .await;
     assert_eq!(agent.metric(metric).await, events, "{case}: one event");
-    let made = std::fs::symlink_metadata(&active).unwrap().ino();
-    until(
-        &format!("{case}: the runtime writes podlogd's file"),
-        Duration::from_secs(20),
-        || async {
-            std::fs::symlink_metadata(&active).is_ok_and(|m| m.ino() == made && m.len() > 0)
-        },
-        || entries(dir),
-    )
-    .await;
+    runtime_writes_the_new_file(dir, case).await;
     let entry = container(agent, "quiet").await;
     assert!(entry.get("rotationPaused").is_none(), "{case}: {entry}");
 }
@@ -317,18 +308,18 @@ done
     )
 }
 
-/// With a symlink to the canary under the live `0.log` of `pod`'s
-/// container in `dir`: the rotation is paused saying why, the canary
-/// stays as it was; once the symlink is removed, podlogd makes `0.log`
-/// and the runtime reopens onto it (that file grows); for a container
-/// that rotates (`victim`), rotation goes on.
-async fn paused_then_resumed(agent: &Agent, pod: &str, dir: &Path, canary: &Canary, case: &str) {
+/// With a symlink to the canary under the live `0.log` of the `victim`
+/// pod's container in `dir`, planted in a rotation's window: the rotation
+/// is paused saying why, the canary stays as it was; once the symlink is
+/// removed, the rotation finishes onto a file podlogd made, which the
+/// runtime writes, and rotation goes on.
+async fn paused_then_resumed(agent: &Agent, dir: &Path, canary: &Canary, case: &str) {
     let active = dir.join("0.log");
     until(
         &format!("{case}: the rotation is paused, saying why"),
         Duration::from_secs(20),
         || async {
-            container(agent, pod).await["rotationPaused"]
+            container(agent, "victim").await["rotationPaused"]
                 .as_str()
                 .is_some_and(|r| r.starts_with("planted_log_file: a symlink"))
         },
@@ -343,15 +334,34 @@ async fn paused_then_resumed(agent: &Agent, pod: &str, dir: &Path, canary: &Cana
         &format!("{case}: the pause ends"),
         Duration::from_secs(20),
         || async {
-            container(agent, pod).await.get("rotationPaused").is_none()
+            container(agent, "victim")
+                .await
+                .get("rotationPaused")
+                .is_none()
                 && std::fs::symlink_metadata(&active).is_ok_and(|m| m.is_file())
         },
         || entries(dir),
     )
     .await;
-    // The runtime writes the file podlogd made (under 0.log still, or
-    // already under a rotated name).
-    let made = std::fs::symlink_metadata(&active).unwrap().ino();
+    runtime_writes_the_new_file(dir, case).await;
+    // Retention keeps the count of rotated files within maxFiles: a new
+    // name, not a larger count, is a rotation.
+    let resumed = rotated_names(dir);
+    until(
+        &format!("{case}: a rotation after the pause"),
+        Duration::from_secs(20),
+        || async { !rotated_names(dir).is_subset(&resumed) },
+        || entries(dir),
+    )
+    .await;
+    canary.check(&format!("{case}: after the pause"));
+}
+
+/// Waits until the runtime writes the file under `0.log` in `dir` now,
+/// which podlogd made (found by its inode, under `0.log` still or
+/// already under a rotated name).
+async fn runtime_writes_the_new_file(dir: &Path, case: &str) {
+    let made = std::fs::symlink_metadata(dir.join("0.log")).unwrap().ino();
     until(
         &format!("{case}: the runtime writes podlogd's file"),
         Duration::from_secs(20),
@@ -366,19 +376,6 @@ async fn paused_then_resumed(agent: &Agent, pod: &str, dir: &Path, canary: &Cana
         || entries(dir),
     )
     .await;
-    if pod == "victim" {
-        // Retention keeps the count of rotated files within maxFiles: a
-        // new name, not a larger count, is a rotation.
-        let resumed = rotated_names(dir);
-        until(
-            &format!("{case}: a rotation after the pause"),
-            Duration::from_secs(20),
-            || async { !rotated_names(dir).is_subset(&resumed) },
-            || entries(dir),
-        )
-        .await;
-    }
-    canary.check(&format!("{case}: after the pause"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -440,9 +440,9 @@ impl Executor {
     /// - [`LifecycleError::RuntimeAway`]: the runtime is not connected;
     ///   nothing was renamed.
     /// - [`LifecycleError::ReopenUnavailable`]: the runtime could not be
-    ///   asked (it went away meanwhile). The file stays renamed and the runtime keeps writing into
-    ///   it (the reader serves it); the intent stays pending and
-    ///   [`Executor::recover`] asks again (or undoes it).
+    ///   asked (it went away meanwhile). The file stays renamed and the
+    ///   runtime keeps writing into it (the reader serves it); the intent
+    ///   stays pending and [`Executor::recover`] asks again (or undoes it).
     /// - `N.log` missing, the name taken meanwhile, a journal conflict (an
     ///   operation on these files is pending), or a failed step (see the
     ///   module documentation for what stays pending).

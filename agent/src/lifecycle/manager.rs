@@ -404,9 +404,10 @@ impl Job {
     /// Whether the live `N.log` (`attempt`) of running container `id` is
     /// a plain file and no pause stands: something planted under it
     /// pauses the container's rotation (reported) and, found by this pass,
-    /// is taken back at once ([`Executor::take_back`]); a paused container whose name is free
-    /// or a plain file again is healed (a pending rotation is finished by
-    /// recovery each round), and planned again at the next pass.
+    /// is taken back at once ([`Executor::take_back`]); a paused container
+    /// whose name is free or a plain file again is healed (a pending
+    /// rotation is finished by recovery each round), and planned again at
+    /// the next pass.
     fn live_name_is_ours(&self, executor: &Mutex<Executor>, attempt: u32, id: &str) -> bool {
         let ContainerKey { pod_dir, container } = &self.key;
         let mut ex = lock(executor);
@@ -422,7 +423,7 @@ impl Job {
             }
             return false;
         }
-        if ex.paused().reason(pod_dir, container).is_some() {
+        if paused {
             let r = ex.heal(self.key.components(), attempt, id).map(|()| 0);
             self.counted("heal", r);
             return false;

@@ -60,7 +60,7 @@ fn shown_target(to: &std::ffi::OsStr) -> String {
     const MAX: usize = 256;
     let text = to.to_string_lossy();
     let cut: String = text.chars().take(MAX).collect();
-    let more = if text.chars().count() > MAX {
+    let more = if text.chars().nth(MAX).is_some() {
         "…"
     } else {
         ""
